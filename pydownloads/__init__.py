@@ -1,0 +1,79 @@
+"""pydownloads: download many files over HTTP(S) at once, from plain synchronous Python.
+
+    with DownloadManager(download_dir="downloads", max_workers=4) as manager:
+        manager.add_to_queue(["https://example.com/a.zip"])
+        manager.queue.join()
+"""
+
+import logging
+
+from pydownloads._version import __version__
+from pydownloads.domain import (
+    DownloadError,
+    DownloadInfo,
+    DownloadStats,
+    DownloadStatus,
+    FileConfig,
+    RetryConfig,
+    RetryPolicy,
+)
+from pydownloads.domain.errors import (
+    DestinationConflictError,
+    DownloadCancelledError,
+    DownloadTimeoutError,
+    FileSystemError,
+    HTTPStatusError,
+    IncompleteDownloadError,
+    InvalidArgumentError,
+    RedirectError,
+    TLSError,
+    TransferError,
+)
+from pydownloads.downloads import DownloadManager, DownloadWorker, ErrorCategoriser, RetryHandler
+from pydownloads.events import (
+    ChunkDownloaded,
+    DownloadCancelled,
+    DownloadCompleted,
+    DownloadFailed,
+    DownloadQueued,
+    DownloadRetrying,
+    DownloadStarted,
+    EventEmitter,
+)
+from pydownloads.tracking import DownloadTracker
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+__all__ = [
+    "ChunkDownloaded",
+    "DestinationConflictError",
+    "DownloadCancelled",
+    "DownloadCancelledError",
+    "DownloadCompleted",
+    "DownloadError",
+    "DownloadFailed",
+    "DownloadInfo",
+    "DownloadManager",
+    "DownloadQueued",
+    "DownloadRetrying",
+    "DownloadStarted",
+    "DownloadStats",
+    "DownloadStatus",
+    "DownloadTimeoutError",
+    "DownloadTracker",
+    "DownloadWorker",
+    "ErrorCategoriser",
+    "EventEmitter",
+    "FileConfig",
+    "FileSystemError",
+    "HTTPStatusError",
+    "IncompleteDownloadError",
+    "InvalidArgumentError",
+    "RedirectError",
+    "RetryConfig",
+    "RetryHandler",
+    "RetryPolicy",
+    "TLSError",
+    "TransferError",
+    "__version__",
+]

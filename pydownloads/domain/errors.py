@@ -1,0 +1,141 @@
+"""The exception tree of pydownloads.
+
+Every error the library raises for a download derives from :class:`DownloadError`::
+
+    DownloadError                      (url, cause)
+    ├── InvalidArgumentError           also a ValueError: bad caller input, raised at once
+    ├── HTTPStatusError                (status): the server answered with an error status
+    ├── IncompleteDownloadError        (expected, received): the body ended early or ran long
+    ├── TransferError                  the connection failed, reset or timed out
+    │   ├── DownloadTimeoutError       connect or read timeout
+    │   └── TLSError                   the TLS handshake or certificate check failed
+    ├── RedirectError                  too many redirects, or a redirect to a URL not allowed
+    ├── DestinationConflictError       (path, other_url): two items resolved to one file
+    ├── FileSystemError                the destination could not be written
+    └── DownloadCancelledError         shutdown stopped the download
+
+Leaves carry facts as attributes, not prose.  Every error survives pickling (they cross
+process boundaries): a ``cause`` that does not pickle is carried as its text.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+
+def _rebuild(cls: type[DownloadError], args: tuple[Any, ...], state: dict[str, Any]) -> DownloadError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
+
+def _picklable(value: object) -> object:
+    try:
+        pickle.dumps(value)
+    except Exception:
+        return repr(value)
+    return value
+
+
+class DownloadError(Exception):
+    """Root of every pydownloads error.
+
+    :param message: what went wrong, for people.
+    :param url: the download it concerns, when there is one (credentials already redacted).
+    :param cause: the lower-level exception, also chained with ``raise ... from``.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.cause: object = cause
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = dict(self.__dict__)
+        state["cause"] = _picklable(state.get("cause"))
+        return (_rebuild, (type(self), self.args, state))
+
+
+class InvalidArgumentError(DownloadError, ValueError):
+    """A caller passed a wrong type or value; raised before anything is downloaded."""
+
+
+class HTTPStatusError(DownloadError):
+    """The server answered with a status that is not a success.
+
+    :ivar status: the HTTP status code.
+    :ivar retry_after: seconds the server asked to wait (Retry-After), when it said.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        retry_after: float | None = None,
+        url: str | None = None,
+        cause: BaseException | None = None,
+    ) -> None:
+        super().__init__(message, url=url, cause=cause)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class IncompleteDownloadError(DownloadError):
+    """The body did not have the length the server announced.
+
+    :ivar expected: bytes announced (Content-Length).
+    :ivar received: bytes actually received.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        expected: int,
+        received: int,
+        url: str | None = None,
+        cause: BaseException | None = None,
+    ) -> None:
+        super().__init__(message, url=url, cause=cause)
+        self.expected = expected
+        self.received = received
+
+
+class TransferError(DownloadError):
+    """The connection could not be made, or broke while the body was streaming."""
+
+
+class DownloadTimeoutError(TransferError):
+    """Connecting, or waiting for the next bytes, took longer than the timeout."""
+
+
+class TLSError(TransferError):
+    """The TLS handshake failed or the certificate did not verify (not retried)."""
+
+
+class RedirectError(DownloadError):
+    """Too many redirects, or a redirect to a URL that cannot be downloaded (not retried)."""
+
+
+class DestinationConflictError(DownloadError):
+    """Another download of the same run already owns the destination file.
+
+    :ivar path: the contested destination.
+    :ivar other_url: the download that owns it.
+    """
+
+    def __init__(self, message: str, *, path: str, other_url: str, url: str | None = None) -> None:
+        super().__init__(message, url=url)
+        self.path = path
+        self.other_url = other_url
+
+
+class FileSystemError(DownloadError):
+    """The destination folder or file could not be created or written."""
+
+
+class DownloadCancelledError(DownloadError):
+    """The download was stopped by a shutdown before it finished."""

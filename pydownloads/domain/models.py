@@ -1,0 +1,136 @@
+"""What a download is: its configuration, its status and the snapshot the tracker hands out."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import KW_ONLY, dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydownloads.domain.errors import InvalidArgumentError
+
+SUPPORTED_SCHEMES = frozenset({"http", "https"})
+
+
+class DownloadStatus(str, enum.Enum):
+    """Where a download is in its life; COMPLETED, FAILED and CANCELLED are final."""
+
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        """True once the download will not change any more."""
+        return self in _FINAL_STATUSES
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_FINAL_STATUSES = frozenset({DownloadStatus.COMPLETED, DownloadStatus.FAILED, DownloadStatus.CANCELLED})
+
+
+def validate_url(url: object) -> str:
+    """Return ``url`` if it is an absolute http(s) URL with a host, else raise.
+
+    :raises InvalidArgumentError: anything else (wrong type, other scheme, no host, spaces).
+    """
+    if not isinstance(url, str):
+        raise InvalidArgumentError(f"url must be a str, not {type(url).__name__}")
+    if not url or any(ch.isspace() or ord(ch) < 32 for ch in url):
+        raise InvalidArgumentError(f"url must be non-empty with no spaces or control characters: {url!r}")
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in SUPPORTED_SCHEMES:
+        raise InvalidArgumentError(f"only http and https URLs can be downloaded, not {url!r}")
+    if not parts.hostname:
+        raise InvalidArgumentError(f"url has no host: {url!r}")
+    return url
+
+
+def _check_header(name: object, value: object) -> None:
+    if not isinstance(name, str) or not isinstance(value, str):
+        raise InvalidArgumentError("headers must map str to str")
+    if not name or any(ch in name for ch in ":\r\n\0 "):
+        raise InvalidArgumentError(f"invalid header name {name!r}")
+    if any(ch in value for ch in "\r\n\0"):
+        raise InvalidArgumentError(f"header {name!r} has a line break or NUL in its value")
+
+
+@dataclass(frozen=True)
+class FileConfig:
+    """One file to download.
+
+    :param url: absolute http or https URL.
+    :param priority: higher numbers are downloaded first; equal priorities keep queue order.
+    :param filename: name to save under; default: Content-Disposition, else the URL's last
+        path segment.  Always reduced to one safe path component.
+    :param destination_subdir: folder below the manager's ``download_dir`` (``/`` separated);
+        it can never lead outside ``download_dir``.
+    :param headers: extra request headers for this file only.
+    """
+
+    url: str
+    _: KW_ONLY
+    priority: int = 0
+    filename: str | None = None
+    destination_subdir: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        validate_url(self.url)
+        if not isinstance(self.priority, int) or isinstance(self.priority, bool):
+            raise InvalidArgumentError(f"priority must be an int, not {type(self.priority).__name__}")
+        for name in ("filename", "destination_subdir"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise InvalidArgumentError(f"{name} must be a non-empty str or None, not {value!r}")
+        if not isinstance(self.headers, Mapping):
+            raise InvalidArgumentError(f"headers must be a mapping, not {type(self.headers).__name__}")
+        for name, value in self.headers.items():
+            _check_header(name, value)
+        # A private copy: the caller's dict changing later must not change this config.
+        object.__setattr__(self, "headers", dict(self.headers))
+
+
+@dataclass(frozen=True)
+class DownloadInfo:
+    """A snapshot of one download, as the tracker saw it at the moment it was asked.
+
+    ``error`` is the failure's message (credentials redacted), ``error_type`` the name of the
+    pydownloads exception class; both are None unless the download failed or was cancelled.
+    """
+
+    url: str
+    status: DownloadStatus
+    bytes_downloaded: int = 0
+    total_bytes: int | None = None
+    path: Path | None = None
+    error: str | None = None
+    error_type: str | None = None
+    attempts: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def elapsed(self) -> float | None:
+        """Seconds from start to finish (or None while unknown)."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+
+@dataclass(frozen=True)
+class DownloadStats:
+    """Counts over every download a tracker knows, taken under its lock in O(1)."""
+
+    total: int = 0
+    pending: int = 0
+    in_progress: int = 0
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    bytes_downloaded: int = 0

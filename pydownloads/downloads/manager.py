@@ -1,0 +1,282 @@
+"""The facade users hold: a priority queue feeding a pool of worker threads."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import queue as queue_module
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from os import PathLike
+from pathlib import Path
+from types import TracebackType
+
+import requests
+
+from pydownloads.domain.errors import DownloadCancelledError, FileSystemError, InvalidArgumentError
+from pydownloads.domain.models import DownloadStatus, FileConfig
+from pydownloads.domain.retry import RetryConfig
+from pydownloads.downloads.job import DownloadJob, DownloadRequest, Owner
+from pydownloads.downloads.queue import PriorityDownloadQueue
+from pydownloads.downloads.retry import RetryHandler
+from pydownloads.downloads.worker import DEFAULT_CHUNK_SIZE, DEFAULT_TIMEOUT, DownloadWorker
+from pydownloads.events.emitter import EventEmitter
+from pydownloads.events.types import DownloadCancelled, DownloadQueued
+from pydownloads.infrastructure import transport
+from pydownloads.infrastructure.http import RetryHooks, build_session
+from pydownloads.infrastructure.redact import redact_url
+from pydownloads.tracking.tracker import DownloadTracker
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_WORKERS = 4
+#: How long a hard shutdown lets in-flight downloads notice it before it cancels them.
+DEFAULT_CANCEL_GRACE = 1.0
+#: How often an idle worker thread checks whether it should stop.
+_IDLE_POLL = 0.25
+
+
+class _State(enum.Enum):
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class DownloadManager:
+    """Downloads queued files with ``max_workers`` threads, highest priority first.
+
+    :param download_dir: every file lands below this folder (created if missing).
+    :param max_workers: downloads running at once.
+    :param tracker: where state goes; default: a new DownloadTracker (``manager.tracker``).
+    :param retry_config: retries of both layers; default: RetryConfig().
+    :param session: a requests Session to use as given (auth, proxies, adapters); the manager
+        then leaves its retry adapter alone and does not close it.  Default: a pooled Session
+        with urllib3 Retry built from ``retry_config``, closed with the manager.
+    :param emitter: where events go (``manager.worker.emitter``); default: a new one.
+    :param timeout: seconds, or (connect, read) seconds; default (10, 60).
+    :param chunk_size: bytes read and written at a time.
+    :param cancel_grace: seconds ``shutdown(wait_for_current=False)`` waits for in-flight
+        downloads to stop before it declares them cancelled.
+
+    Use it as a context manager: leaving the block normally downloads everything queued and
+    then stops; leaving it by an exception (Ctrl-C included) cancels at once.
+
+    Threading: ``add_to_queue`` and ``shutdown`` may be called from any thread; after
+    ``shutdown`` the manager refuses new work.
+    """
+
+    def __init__(
+        self,
+        download_dir: str | PathLike[str] = Path("downloads"),
+        max_workers: int = DEFAULT_MAX_WORKERS,
+        *,
+        tracker: DownloadTracker | None = None,
+        retry_config: RetryConfig | None = None,
+        session: requests.Session | None = None,
+        emitter: EventEmitter | None = None,
+        timeout: transport.Timeout = DEFAULT_TIMEOUT,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        cancel_grace: float = DEFAULT_CANCEL_GRACE,
+    ) -> None:
+        if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
+            raise InvalidArgumentError(f"max_workers must be an int >= 1, not {max_workers!r}")
+        if retry_config is not None and not isinstance(retry_config, RetryConfig):
+            raise InvalidArgumentError(f"retry_config must be a RetryConfig, not {type(retry_config).__name__}")
+        if not isinstance(cancel_grace, (int, float)) or not 0 <= cancel_grace < float("inf"):
+            raise InvalidArgumentError(f"cancel_grace must be seconds >= 0, not {cancel_grace!r}")
+        self.download_dir = _prepare_folder(download_dir)
+        self.max_workers = max_workers
+        self.tracker = tracker if tracker is not None else DownloadTracker()
+        config = retry_config if retry_config is not None else RetryConfig()
+        self._cancel = threading.Event()
+        hooks = RetryHooks(config, self._cancel) if session is None else None
+        self._owns_session = session is None
+        self._session = session if session is not None else build_session(
+            pool_size=max_workers, config=config, hooks=hooks)
+        emitter = emitter if emitter is not None else EventEmitter()
+        self.worker = DownloadWorker(
+            client=self._session,
+            retry_handler=RetryHandler(config, emitter=emitter),
+            emitter=emitter, tracker=self.tracker, timeout=timeout, chunk_size=chunk_size,
+            cancel_event=self._cancel, retry_hooks=hooks,
+        )
+        self.queue: PriorityDownloadQueue[DownloadJob] = PriorityDownloadQueue()
+        self._cancel_grace = float(cancel_grace)
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._state = _State.OPEN
+        self._stopping = threading.Event()
+        self._active: set[DownloadJob] = set()
+        self._executor: ThreadPoolExecutor | None = None
+
+    @property
+    def emitter(self) -> EventEmitter:
+        """The event emitter (same as ``manager.worker.emitter``)."""
+        return self.worker.emitter
+
+    # -- queueing --------------------------------------------------------------------------
+
+    def add_to_queue(self, files: Iterable[FileConfig | str]) -> int:
+        """Queue downloads; returns how many were queued.
+
+        Plain strings are URLs with default options.  Every item is checked before any is
+        queued.  A URL already pending or in progress is skipped (logged).
+
+        :raises InvalidArgumentError: an item is not a valid FileConfig or URL, or its
+            destination would leave ``download_dir``; nothing of the batch is queued.
+        :raises RuntimeError: the manager was shut down.
+        """
+        if isinstance(files, (str, FileConfig)):
+            files = [files]
+        configs = [item if isinstance(item, FileConfig) else _as_config(item) for item in files]
+        jobs = [DownloadJob(DownloadRequest.from_config(c, self.download_dir), c.priority) for c in configs]
+        with self._lock:
+            if self._state is not _State.OPEN:
+                raise RuntimeError("this DownloadManager has been shut down")
+            self._start_workers()
+        queued = 0
+        for job in jobs:
+            if not self.tracker.register(job.url):
+                logger.warning("%s is already queued; skipped", redact_url(job.url))
+                continue
+            self.queue.put(job, job.priority)
+            queued += 1
+            if self.emitter.is_listening(DownloadQueued):
+                self.emitter.emit(DownloadQueued(url=redact_url(job.url), priority=job.priority))
+        return queued
+
+    def _start_workers(self) -> None:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="pydownloads")
+            for _ in range(self.max_workers):
+                self._executor.submit(self._consume)
+
+    # -- the worker threads ----------------------------------------------------------------
+
+    def _consume(self) -> None:
+        main = threading.main_thread()
+        while True:
+            try:
+                job = self.queue.get(timeout=_IDLE_POLL)
+            except queue_module.Empty:
+                # An unclosed manager must not keep the interpreter from exiting.
+                if self._stopping.is_set() or not main.is_alive():
+                    return
+                continue
+            if job is None:
+                self.queue.task_done()
+                return
+            if self._stopping.is_set():
+                self._cancel_job(job)
+                continue
+            self._run(job)
+
+    def _run(self, job: DownloadJob) -> None:
+        with self._lock:
+            self._active.add(job)
+        try:
+            self.worker.run(job)
+        finally:
+            with self._lock:
+                self._active.discard(job)
+                self._idle.notify_all()
+            if job.owner is Owner.WORKER:
+                self.queue.task_done()
+
+    def _cancel_job(self, job: DownloadJob) -> None:
+        """Settle ``job`` as CANCELLED unless its worker settled it first."""
+        if not job.claim(Owner.SHUTDOWN):
+            return
+        info = self.tracker.mark_finished(
+            job.url, DownloadStatus.CANCELLED, error=DownloadCancelledError("cancelled by shutdown"))
+        if self.emitter.is_listening(DownloadCancelled):
+            self.emitter.emit(DownloadCancelled(url=redact_url(job.url), bytes_downloaded=info.bytes_downloaded))
+        self.queue.task_done()
+
+    # -- stopping --------------------------------------------------------------------------
+
+    def shutdown(self, wait_for_current: bool = True) -> None:
+        """Stop: everything still queued ends CANCELLED; ``queue.join()`` returns.
+
+        :param wait_for_current: True lets in-flight downloads finish; False stops them
+            within about ``cancel_grace`` seconds (they end CANCELLED).
+        Idempotent; a later call may turn a graceful shutdown into a hard one.
+        """
+        with self._lock:
+            if self._state is _State.CLOSED:
+                return
+            self._state = _State.CLOSING
+        self._stopping.set()
+        for job in self.queue.drain():
+            self._cancel_job(job)
+        if not wait_for_current:
+            self._cancel_in_flight()
+        self._stop_threads(wait=wait_for_current)
+
+    def _cancel_in_flight(self) -> None:
+        self._cancel.set()
+        with self._lock:
+            active = list(self._active)
+        for job in active:
+            response = job.response
+            if response is not None:
+                transport.abort(response)
+        deadline = time.monotonic() + self._cancel_grace
+        with self._idle:
+            while self._active and (left := deadline - time.monotonic()) > 0:
+                self._idle.wait(left)
+            stuck = list(self._active)
+        for job in stuck:  # blocked before a response came; its thread ends at its timeout
+            self._cancel_job(job)
+
+    def _stop_threads(self, *, wait: bool) -> None:
+        executor = self._executor
+        if executor is not None:
+            for _ in range(self.max_workers):
+                self.queue.put_stop()
+            executor.shutdown(wait=wait)
+        with self._lock:
+            self._state = _State.CLOSED
+        if self._owns_session:
+            self._session.close()
+
+    def close(self) -> None:
+        """Download everything queued, then stop (what leaving the ``with`` block does)."""
+        try:
+            self.queue.join()
+        except BaseException:
+            self.shutdown(wait_for_current=False)
+            raise
+        self.shutdown(wait_for_current=True)
+
+    def __enter__(self) -> DownloadManager:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.shutdown(wait_for_current=False)
+
+
+def _as_config(item: object) -> FileConfig:
+    if isinstance(item, str):
+        return FileConfig(url=item)
+    raise InvalidArgumentError(f"add_to_queue takes FileConfig objects or URL strings, not {type(item).__name__}")
+
+
+def _prepare_folder(folder: str | PathLike[str]) -> Path:
+    if not isinstance(folder, (str, PathLike)):
+        raise InvalidArgumentError(f"download_dir must be a path, not {type(folder).__name__}")
+    path = Path(folder).expanduser().absolute()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise FileSystemError(f"cannot create download_dir {path}: {error.strerror or error}", cause=error) from error
+    if not path.is_dir():
+        raise FileSystemError(f"download_dir {path} is not a folder")
+    return path

@@ -1,0 +1,144 @@
+"""The pooled requests Session and its urllib3 Retry, built from RetryConfig.
+
+Retries happen in two layers (see docs/ARCHITECTURE.md).  This is the lower one: urllib3
+retries connection failures and transient statuses before a body starts.  Its waits go
+through :class:`RetryHooks`, so that they count against the download's attempt budget, are
+reported as events, honour ``Retry-After`` capped at ``max_delay``, and end at once when the
+manager shuts down (urllib3's own ``Retry.sleep`` would block the thread).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.response import BaseHTTPResponse
+from urllib3.util.retry import Retry
+
+from pydownloads._version import __version__
+from pydownloads.domain.errors import DownloadCancelledError
+from pydownloads.domain.retry import RetryConfig
+
+USER_AGENT = f"pydownloads/{__version__}"
+DEFAULT_MAX_REDIRECTS = 10
+
+#: Called before each transport-level retry wait with (delay, reason, status or None); may
+#: raise a DownloadError to stop retrying (the download's attempt budget is spent).
+RetryObserver = Callable[[float, str, "int | None"], None]
+
+
+class RetryHooks:
+    """Connects the session's shared Retry object to the download running in each thread.
+
+    Thread-safe: each download thread binds its own observer (a thread-local), and every
+    wait ends early when ``cancel_event`` is set.
+    """
+
+    def __init__(
+        self,
+        config: RetryConfig,
+        cancel_event: threading.Event,
+        *,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.config = config
+        self.cancel_event = cancel_event
+        self._rng = rng
+        self._local = threading.local()
+
+    @contextmanager
+    def observing(self, observer: RetryObserver) -> Iterator[None]:
+        """Report this thread's transport retries to ``observer`` while the block runs."""
+        previous = getattr(self._local, "observer", None)
+        self._local.observer = observer
+        try:
+            yield
+        finally:
+            self._local.observer = previous
+
+    def delay(self, retry_number: int, retry_after: float | None) -> float:
+        """Seconds to wait before transport retry ``retry_number`` (1-based)."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.config.max_delay)
+        return self.config.backoff(retry_number, self._rng())
+
+    def wait(self, delay: float, reason: str, status: int | None) -> None:
+        """Tell this thread's observer, then wait ``delay`` seconds unless shutdown comes first.
+
+        :raises DownloadCancelledError: the manager is shutting down.
+        """
+        observer: RetryObserver | None = getattr(self._local, "observer", None)
+        if observer is not None:
+            observer(delay, reason, status)
+        if self.cancel_event.wait(delay):
+            raise DownloadCancelledError("cancelled while waiting to retry")
+
+
+class _HookedRetry(Retry):
+    """urllib3 Retry whose waits go through RetryHooks instead of ``time.sleep``."""
+
+    def __init__(self, *args: Any, hooks: RetryHooks | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hooks = hooks
+
+    def new(self, **kw: Any) -> _HookedRetry:
+        retry = super().new(**kw)
+        assert isinstance(retry, _HookedRetry)  # Retry.new builds type(self); narrows for mypy
+        retry.hooks = self.hooks
+        return retry
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        if self.hooks is None:
+            super().sleep(response)
+            return
+        retry_after = self.get_retry_after(response) if response is not None else None
+        last = self.history[-1] if self.history else None
+        status = response.status if response is not None else None
+        if status is not None:
+            reason = f"HTTP {status}"
+        elif last is not None and last.error is not None:
+            reason = type(last.error).__name__
+        else:
+            reason = "transport error"
+        self.hooks.wait(self.hooks.delay(len(self.history), retry_after), reason, status)
+
+
+def build_retry(config: RetryConfig, hooks: RetryHooks | None) -> Retry:
+    """The urllib3 Retry for idempotent GET/HEAD requests, from ``config``."""
+    return _HookedRetry(
+        total=config.max_retries,
+        redirect=False,
+        other=0,
+        allowed_methods=frozenset({"GET", "HEAD"}),
+        status_forcelist=config.policy.transient_status_codes,
+        backoff_factor=config.base_delay,
+        backoff_max=config.max_delay,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+        raise_on_redirect=False,
+        hooks=hooks,
+    )
+
+
+def build_session(*, pool_size: int, config: RetryConfig, hooks: RetryHooks | None) -> requests.Session:
+    """A Session with one pooled adapter sized for ``pool_size`` concurrent downloads.
+
+    ``Accept-Encoding: identity`` makes the saved bytes the server's bytes.
+    """
+    session = requests.Session()
+    adapter = HTTPAdapter(
+        pool_connections=max(10, pool_size),
+        pool_maxsize=pool_size,
+        max_retries=build_retry(config, hooks),
+    )
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    session.headers["Accept-Encoding"] = "identity"
+    session.max_redirects = DEFAULT_MAX_REDIRECTS
+    return session

@@ -1,0 +1,131 @@
+"""Safe file names: whatever a URL, a header or a caller says, one component inside the folder."""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from pydownloads.domain.errors import InvalidArgumentError
+
+MAX_NAME_BYTES = 255
+#: Room kept below MAX_NAME_BYTES for the ".part" suffix of the file being written.
+PART_SUFFIX = ".part"
+DEFAULT_NAME = "download"
+_NAME_BUDGET = MAX_NAME_BYTES - len(PART_SUFFIX)
+_UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
+_WINDOWS_RESERVED = frozenset(
+    {"CON", "PRN", "AUX", "NUL"} | {f"COM{i}" for i in range(10)} | {f"LPT{i}" for i in range(10)}
+)
+
+
+def safe_component(name: str) -> str | None:
+    """Reduce ``name`` to one file name that is safe on every common file system.
+
+    Only the part after the last ``/`` or ``\\`` is kept; control and reserved characters
+    become ``_``; leading and trailing dots and spaces go; Windows device names get a ``_``
+    prefix; the result is NFC-normalised and at most 250 bytes of UTF-8 (the extension kept).
+    Returns None when nothing usable is left (``""``, ``"."``, ``".."``).
+    """
+    name = unicodedata.normalize("NFC", name)
+    name = re.split(r"[/\\]", name)[-1]
+    name = _UNSAFE_CHARS.sub("_", name).strip(" .")
+    if not name:
+        return None
+    if name.split(".")[0].upper() in _WINDOWS_RESERVED:
+        name = "_" + name
+    return _truncate(name)
+
+
+def _truncate(name: str) -> str:
+    if len(name.encode("utf-8")) <= _NAME_BUDGET:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or len(ext.encode("utf-8")) > 16:
+        stem, ext = name, ""
+    suffix = "." + ext if ext else ""
+    room = _NAME_BUDGET - len(suffix.encode("utf-8"))
+    stem_bytes = stem.encode("utf-8")[:room]
+    return stem_bytes.decode("utf-8", errors="ignore").rstrip(" .") + suffix
+
+
+def name_from_url(url: str) -> str | None:
+    """The URL's last path segment, percent-decoded once, made safe (None if there is none)."""
+    path = urlsplit(url).path
+    segment = path.rsplit("/", 1)[-1]
+    return safe_component(unquote(segment, errors="replace")) if segment else None
+
+
+_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_QUOTED = r'"(?:[^"\\]|\\.)*"'
+_PARAM = re.compile(rf"\s*;\s*({_TOKEN})\s*=\s*({_QUOTED}|[^;]*)", re.ASCII)
+
+
+def parse_content_disposition(value: str) -> str | None:
+    """The file name a Content-Disposition header offers, made safe, or None.
+
+    ``filename*`` (RFC 8187: ``charset'lang'percent-encoded``) wins over ``filename``.
+    """
+    params: dict[str, str] = {}
+    for match in _PARAM.finditer(";" + value.split(";", 1)[1] if ";" in value else ""):
+        key = match.group(1).lower()
+        raw = match.group(2).strip()
+        if raw.startswith('"') and raw.endswith('"') and len(raw) >= 2:
+            raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
+        params.setdefault(key, raw)
+    extended = params.get("filename*")
+    if extended is not None:
+        decoded = _decode_extended(extended)
+        if decoded:
+            name = safe_component(decoded)
+            if name:
+                return name
+    plain = params.get("filename")
+    return safe_component(plain) if plain else None
+
+
+def _decode_extended(value: str) -> str | None:
+    charset, sep, rest = value.partition("'")
+    _lang, sep2, encoded = rest.partition("'")
+    if not sep or not sep2:
+        return None
+    try:
+        return unquote(encoded, encoding=charset.strip() or "utf-8", errors="strict")
+    except (LookupError, UnicodeDecodeError):
+        return None
+
+
+def subdir_parts(subdir: str) -> list[str]:
+    """Split a caller's ``destination_subdir`` into safe components.
+
+    :raises InvalidArgumentError: absolute paths, drive letters and ``..`` components: the
+        caller asked to leave the download folder, which is never done.
+    """
+    if subdir.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", subdir):
+        raise InvalidArgumentError(f"destination_subdir must be relative: {subdir!r}")
+    parts: list[str] = []
+    for raw in re.split(r"[/\\]+", subdir):
+        if raw in ("", "."):
+            continue
+        if raw.strip() == "..":
+            raise InvalidArgumentError(f"destination_subdir must stay inside download_dir: {subdir!r}")
+        part = safe_component(raw)
+        if part is None:
+            raise InvalidArgumentError(f"destination_subdir has an unusable component {raw!r}")
+        parts.append(part)
+    return parts
+
+
+def contained_path(root: Path, *parts: str) -> Path:
+    """``root / parts...``, checked to resolve inside ``root`` (symbolic links followed).
+
+    :raises InvalidArgumentError: the path would land outside ``root``.
+    """
+    base = root.resolve()
+    candidate = base.joinpath(*parts)
+    resolved = Path(os.path.realpath(candidate))
+    if resolved != base and base not in resolved.parents:
+        raise InvalidArgumentError(f"{candidate} resolves outside the download folder {base}")
+    return candidate
