@@ -133,19 +133,34 @@ class DownloadManager:
         configs = [item if isinstance(item, FileConfig) else _as_config(item) for item in files]
         jobs = [DownloadJob(DownloadRequest.from_config(c, self.download_dir), c.priority) for c in configs]
         with self._lock:
-            if self._state is not _State.OPEN:
-                raise RuntimeError("this DownloadManager has been shut down")
-            self._start_workers()
-        queued = 0
-        for job in jobs:
-            if not self.tracker.register(job.url):
-                logger.warning("%s is already queued; skipped", redact_url(job.url))
-                continue
-            self.queue.put(job, job.priority)
-            queued += 1
-            if self.emitter.is_listening(DownloadQueued):
+            self._check_open()
+            queued = [job for job in jobs if self._register(job)]
+        # Queued events go out before any thread can start the download (and outside the lock).
+        if self.emitter.is_listening(DownloadQueued):
+            for job in queued:
                 self.emitter.emit(DownloadQueued(url=redact_url(job.url), priority=job.priority))
-        return queued
+        with self._lock:
+            open_ = self._state is _State.OPEN
+            if open_:
+                for job in queued:
+                    self.queue.put(job, job.priority)
+                # Threads start once the first batch is in, so that it comes out in priority order.
+                self._start_workers()
+        if not open_:  # a shutdown came while the events went out
+            for job in queued:
+                self._cancel_job(job, queued=False)
+            self._check_open()
+        return len(queued)
+
+    def _check_open(self) -> None:
+        if self._state is not _State.OPEN:
+            raise RuntimeError("this DownloadManager has been shut down")
+
+    def _register(self, job: DownloadJob) -> bool:
+        if self.tracker.register(job.url):
+            return True
+        logger.warning("%s is already queued; skipped", redact_url(job.url))
+        return False
 
     def _start_workers(self) -> None:
         if self._executor is None:
@@ -166,7 +181,6 @@ class DownloadManager:
                     return
                 continue
             if job is None:
-                self.queue.task_done()
                 return
             if self._stopping.is_set():
                 self._cancel_job(job)
@@ -185,7 +199,7 @@ class DownloadManager:
             if job.owner is Owner.WORKER:
                 self.queue.task_done()
 
-    def _cancel_job(self, job: DownloadJob) -> None:
+    def _cancel_job(self, job: DownloadJob, *, queued: bool = True) -> None:
         """Settle ``job`` as CANCELLED unless its worker settled it first."""
         if not job.claim(Owner.SHUTDOWN):
             return
@@ -193,7 +207,8 @@ class DownloadManager:
             job.url, DownloadStatus.CANCELLED, error=DownloadCancelledError("cancelled by shutdown"))
         if self.emitter.is_listening(DownloadCancelled):
             self.emitter.emit(DownloadCancelled(url=redact_url(job.url), bytes_downloaded=info.bytes_downloaded))
-        self.queue.task_done()
+        if queued:
+            self.queue.task_done()
 
     # -- stopping --------------------------------------------------------------------------
 

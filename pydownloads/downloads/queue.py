@@ -27,24 +27,26 @@ class PriorityDownloadQueue(Generic[T]):
         self._queue.put((-priority, self._next(), item))
 
     def put_stop(self) -> None:
-        """Queue a stop marker behind everything else (``get`` returns None for it)."""
+        """Queue a stop marker behind everything else (``get`` returns None for it).
+
+        A marker is not a task: ``join()`` does not wait for it to be taken.
+        """
         self._queue.put((math.inf, self._next(), None))
+        self._queue.task_done()
 
     def get(self, timeout: float) -> T | None:
         """The next item, None for a stop marker; raises ``queue.Empty`` after ``timeout``."""
         return self._queue.get(timeout=timeout)[2]
 
     def drain(self) -> list[T]:
-        """Take every item still waiting (stop markers are marked done and dropped)."""
+        """Take every item still waiting (stop markers are dropped)."""
         items: list[T] = []
         while True:
             try:
                 item = self._queue.get_nowait()[2]
             except queue.Empty:
                 return items
-            if item is None:
-                self._queue.task_done()
-            else:
+            if item is not None:
                 items.append(item)
 
     def task_done(self) -> None:

@@ -1,0 +1,20 @@
+"""Fixtures for integration tests that talk to a real local HTTP server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.server import LocalServer
+
+
+@pytest.fixture
+def local_server() -> Iterator[LocalServer]:
+    """A started :class:`LocalServer`, stopped (bounded, ~2 s at most) afterwards."""
+    server = LocalServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
