@@ -65,7 +65,7 @@ def main() -> None:
     rng = random.Random(0)
     with LocalServer() as server:
         small = [server.add_file(f"/s{i}.bin", rng.randbytes(16 * 1024)) for i in range(args.small)]
-        big_data = rng.randbytes(args.big_mib * 1024 * 1024)
+        big_data = b"".join(rng.randbytes(1 << 20) for _ in range(args.big_mib))
         big = server.add_file("/big.bin", big_data)
         import hashlib
 

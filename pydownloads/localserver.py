@@ -1,4 +1,7 @@
-"""A real, threaded HTTP/1.1 server on 127.0.0.1 for integration tests.
+"""A real, threaded HTTP/1.1 server on 127.0.0.1 that misbehaves on request.
+
+It serves pydownloads' integration tests and ``pydownloads demo``, and it is there for your
+own tests of code that downloads: no network needed.
 
 Only the standard library is used. The server serves registered in-memory
 files (with ``Range``/``If-Range`` support, keep-alive, ETag and

@@ -7,7 +7,7 @@ import logging
 import queue as queue_module
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from os import PathLike
 from pathlib import Path
@@ -59,6 +59,10 @@ class DownloadManager:
     :param chunk_size: bytes read and written at a time.
     :param cancel_grace: seconds ``shutdown(wait_for_current=False)`` waits for in-flight
         downloads to stop before it declares them cancelled.
+    :param headers: headers for every request (a FileConfig's own headers win), e.g.
+        ``{"User-Agent": ...}``.  Not applied to a given ``session``.
+    :param proxies: ``{"http": url, "https": url}`` as requests takes them; without it,
+        requests reads the usual environment variables.  Not applied to a given ``session``.
 
     Use it as a context manager: leaving the block normally downloads everything queued and
     then stops; leaving it by an exception (Ctrl-C included) cancels at once.
@@ -79,6 +83,8 @@ class DownloadManager:
         timeout: transport.Timeout = DEFAULT_TIMEOUT,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         cancel_grace: float = DEFAULT_CANCEL_GRACE,
+        headers: Mapping[str, str] | None = None,
+        proxies: Mapping[str, str] | None = None,
     ) -> None:
         if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
             raise InvalidArgumentError(f"max_workers must be an int >= 1, not {max_workers!r}")
@@ -95,6 +101,8 @@ class DownloadManager:
         self._owns_session = session is None
         self._session = session if session is not None else build_session(
             pool_size=max_workers, config=config, hooks=hooks)
+        if session is None:
+            _configure(self._session, headers, proxies)
         emitter = emitter if emitter is not None else EventEmitter()
         self.worker = DownloadWorker(
             client=self._session,
@@ -276,6 +284,16 @@ class DownloadManager:
             self.close()
         else:
             self.shutdown(wait_for_current=False)
+
+
+def _configure(session: requests.Session, headers: Mapping[str, str] | None, proxies: Mapping[str, str] | None) -> None:
+    if headers is not None:
+        FileConfig(url="http://headers.check/", headers=headers)  # same validation as per-file headers
+        session.headers.update(headers)
+    if proxies is not None:
+        if not isinstance(proxies, Mapping) or not all(isinstance(v, str) for v in proxies.values()):
+            raise InvalidArgumentError("proxies must map a scheme to a proxy URL string")
+        session.proxies.update(proxies)
 
 
 def _as_config(item: object) -> FileConfig:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.server import LocalServer
+from pydownloads.localserver import LocalServer
 
 
 @pytest.fixture

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from pathlib import Path
 
 from pydownloads import DownloadStatus, FileConfig, RetryConfig
 from pydownloads.aio import AsyncDownloadManager
 from tests.integration.helpers import file_sha256, payload, sha256
-from tests.support.server import LocalServer
+from pydownloads.localserver import LocalServer
 
 
 def test_async_manager_downloads_and_runs_async_handlers_on_the_loop(local_server: LocalServer, tmp_path: Path) -> None:
@@ -61,10 +62,8 @@ def test_cancelling_the_task_cancels_the_downloads(local_server: LocalServer, tm
             if "m" in holder and holder["m"].tracker.get_stats().bytes_downloaded > 0:
                 break
         task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await task
-        except asyncio.CancelledError:
-            pass
 
     asyncio.run(main())
     statuses = {info.status for info in holder["m"].tracker.get_all_downloads().values()}

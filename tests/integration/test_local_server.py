@@ -15,7 +15,7 @@ import pytest
 import requests
 import urllib3
 
-from tests.support.server import DEFAULT_LAST_MODIFIED, LocalServer, ResetAfter, ShortBody, Stall, StallHeaders, Status
+from pydownloads.localserver import DEFAULT_LAST_MODIFIED, LocalServer, ResetAfter, ShortBody, Stall, StallHeaders, Status
 
 pytestmark = pytest.mark.timeout(20)
 

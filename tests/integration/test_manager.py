@@ -16,7 +16,7 @@ from pydownloads import (
     RetryConfig,
 )
 from tests.integration.helpers import EventLog, file_sha256, files_under, payload, sha256
-from tests.support.server import LocalServer, ResetAfter, ShortBody, Stall, Status
+from pydownloads.localserver import LocalServer, ResetAfter, ShortBody, Stall, Status
 
 FAST_RETRY = RetryConfig(max_retries=3, base_delay=0.01, max_delay=0.05)
 

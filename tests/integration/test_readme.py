@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.helpers import file_sha256, payload, sha256
-from tests.support.server import LocalServer, Status
+from pydownloads.localserver import LocalServer, Status
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 EXAMPLES = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.DOTALL)

@@ -10,7 +10,7 @@ import pytest
 
 from pydownloads import DownloadManager, DownloadStatus, FileConfig, RetryConfig
 from tests.integration.helpers import EventLog, file_sha256, files_under, payload, sha256
-from tests.support.server import LocalServer, StallHeaders
+from pydownloads.localserver import LocalServer, StallHeaders
 
 RETRY = RetryConfig(max_retries=1, base_delay=0.01, max_delay=0.05)
 
