@@ -25,9 +25,23 @@ sys.path.insert(0, str(ROOT))
 from pydownloads.localserver import LocalServer  # noqa: E402
 
 CLIENT = r"""
-import json, resource, sys, tempfile, time, hashlib
+import json, sys, tempfile, time, hashlib
 from pathlib import Path
 from pydownloads import DownloadManager, DownloadTracker
+
+def peak_rss_mib():
+    # VmHWM starts afresh at exec (ru_maxrss would include the parent's pages at fork).
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
+def digest(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
 urls, workers = json.loads(sys.argv[1]), int(sys.argv[2])
 with tempfile.TemporaryDirectory() as folder:
     tracker = DownloadTracker()
@@ -36,10 +50,11 @@ with tempfile.TemporaryDirectory() as folder:
         manager.add_to_queue(urls)
         manager.queue.join()
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    peak = peak_rss_mib()
     stats = tracker.get_stats()
-    digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in Path(folder).iterdir()} if len(urls) == 1 else {}
+    digests = {p.name: digest(p) for p in Path(folder).iterdir()} if len(urls) == 1 else {}
 print(json.dumps({"wall": wall, "cpu": cpu, "completed": stats.completed, "bytes": stats.bytes_downloaded,
-                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "digests": digests}))
+                  "peak_rss_mib": peak, "digests": digests}))
 """
 
 
