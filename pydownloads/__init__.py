@@ -18,6 +18,8 @@ from pydownloads.domain import (
     RetryPolicy,
 )
 from pydownloads.domain.errors import (
+    ChecksumMismatchError,
+    DeadlineExceededError,
     DestinationConflictError,
     DownloadCancelledError,
     DownloadTimeoutError,
@@ -26,8 +28,11 @@ from pydownloads.domain.errors import (
     IncompleteDownloadError,
     InvalidArgumentError,
     RedirectError,
+    ResumeMismatchError,
+    SizeMismatchError,
     TLSError,
     TransferError,
+    VerificationError,
 )
 from pydownloads.downloads import DownloadManager, DownloadWorker, ErrorCategoriser, RetryHandler
 from pydownloads.events import (
@@ -45,7 +50,9 @@ from pydownloads.tracking import DownloadTracker
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
+    "ChecksumMismatchError",
     "ChunkDownloaded",
+    "DeadlineExceededError",
     "DestinationConflictError",
     "DownloadCancelled",
     "DownloadCancelledError",
@@ -70,10 +77,13 @@ __all__ = [
     "IncompleteDownloadError",
     "InvalidArgumentError",
     "RedirectError",
+    "ResumeMismatchError",
     "RetryConfig",
     "RetryHandler",
     "RetryPolicy",
+    "SizeMismatchError",
     "TLSError",
     "TransferError",
+    "VerificationError",
     "__version__",
 ]

@@ -44,6 +44,7 @@ __all__ = [
     "DEFAULT_LAST_MODIFIED",
     "Fault",
     "Headers",
+    "IgnoreRange",
     "LocalServer",
     "RequestRecord",
     "ResetAfter",
@@ -51,6 +52,7 @@ __all__ = [
     "Stall",
     "StallHeaders",
     "Status",
+    "WrongRange",
 ]
 
 CHUNK_SIZE: Final = 64 * 1024
@@ -106,7 +108,19 @@ class StallHeaders:
     seconds: float
 
 
-Fault = Status | ResetAfter | ShortBody | Stall | StallHeaders
+@dataclass(frozen=True)
+class IgnoreRange:
+    """Answer this request with the whole file (200), as if ``Range`` had not been sent."""
+
+
+@dataclass(frozen=True)
+class WrongRange:
+    """Answer a ``Range`` request with a 206 that starts ``shift`` bytes off (a server bug)."""
+
+    shift: int
+
+
+Fault = Status | ResetAfter | ShortBody | Stall | StallHeaders | IgnoreRange | WrongRange
 
 
 # --------------------------------------------------------------------------- records
@@ -633,6 +647,14 @@ class LocalServer:
             body = b"not found\n"
             hdrs = [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
             return _Response(404, hdrs, memoryview(body))
+        if isinstance(fault, IgnoreRange):
+            headers = Headers((k, v) for k, v in headers.items() if k.lower() != "range")
+        elif isinstance(fault, WrongRange) and headers.get("Range"):
+            parsed = _parse_range(headers["Range"], len(route.data))
+            if isinstance(parsed, tuple):
+                first = min(max(0, parsed[0] + fault.shift), parsed[1])
+                rest = {k: v for k, v in headers.items() if k.lower() not in ("range", "if-range")}
+                headers = Headers([*rest.items(), ("Range", f"bytes={first}-{parsed[1]}")])
         return self._file_response(route, headers)
 
     def _file_response(self, entry: _File, headers: Headers) -> _Response:

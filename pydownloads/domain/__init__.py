@@ -1,6 +1,9 @@
 """Domain models: what a download is, with no I/O and no dependency on the rest of the package."""
 
+from pydownloads.domain.checksum import Checksum
 from pydownloads.domain.errors import (
+    ChecksumMismatchError,
+    DeadlineExceededError,
     DestinationConflictError,
     DownloadCancelledError,
     DownloadError,
@@ -10,13 +13,19 @@ from pydownloads.domain.errors import (
     IncompleteDownloadError,
     InvalidArgumentError,
     RedirectError,
+    ResumeMismatchError,
+    SizeMismatchError,
     TLSError,
     TransferError,
+    VerificationError,
 )
 from pydownloads.domain.models import DownloadInfo, DownloadStats, DownloadStatus, FileConfig
 from pydownloads.domain.retry import RetryConfig, RetryPolicy
 
 __all__ = [
+    "Checksum",
+    "ChecksumMismatchError",
+    "DeadlineExceededError",
     "DestinationConflictError",
     "DownloadCancelledError",
     "DownloadError",
@@ -30,8 +39,11 @@ __all__ = [
     "IncompleteDownloadError",
     "InvalidArgumentError",
     "RedirectError",
+    "ResumeMismatchError",
     "RetryConfig",
     "RetryPolicy",
+    "SizeMismatchError",
     "TLSError",
     "TransferError",
+    "VerificationError",
 ]

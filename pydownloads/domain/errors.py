@@ -7,9 +7,14 @@ Every error the library raises for a download derives from :class:`DownloadError
     ├── HTTPStatusError                (status): the server answered with an error status
     ├── IncompleteDownloadError        (expected, received): the body ended early or ran long
     ├── TransferError                  the connection failed, reset or timed out
-    │   ├── DownloadTimeoutError       connect or read timeout
+    │   ├── DownloadTimeoutError       connect or read timeout, or slower than min_speed
+    │   │   └── DeadlineExceededError  the download's total deadline passed (not retried)
     │   └── TLSError                   the TLS handshake or certificate check failed
     ├── RedirectError                  too many redirects, or a redirect to a URL not allowed
+    ├── VerificationError              the bytes are not the ones the caller expected
+    │   ├── ChecksumMismatchError      (algorithm, expected, actual)
+    │   └── SizeMismatchError          (expected, actual)
+    ├── ResumeMismatchError            a resumed or ranged response did not fit: restart
     ├── DestinationConflictError       (path, other_url): two items resolved to one file
     ├── FileSystemError                the destination could not be written
     └── DownloadCancelledError         shutdown stopped the download
@@ -112,12 +117,60 @@ class DownloadTimeoutError(TransferError):
     """Connecting, or waiting for the next bytes, took longer than the timeout."""
 
 
+class DeadlineExceededError(DownloadTimeoutError):
+    """The download took longer than its total deadline; not retried."""
+
+
 class TLSError(TransferError):
     """The TLS handshake failed or the certificate did not verify (not retried)."""
 
 
 class RedirectError(DownloadError):
     """Too many redirects, or a redirect to a URL that cannot be downloaded (not retried)."""
+
+
+class VerificationError(DownloadError):
+    """The download finished, but its bytes are not what the caller said they would be.
+
+    Retried once (the bytes may have been damaged in flight), then the download fails.
+
+    :ivar final: True on the failure that is not retried any more.
+    """
+
+    final: bool = False
+
+
+class ChecksumMismatchError(VerificationError):
+    """The file's digest is not the expected one.
+
+    :ivar algorithm: e.g. ``"sha256"``.
+    :ivar expected: the digest the caller gave.
+    :ivar actual: the digest of the bytes received.
+    """
+
+    def __init__(self, message: str, *, algorithm: str, expected: str, actual: str, url: str | None = None) -> None:
+        super().__init__(message, url=url)
+        self.algorithm = algorithm
+        self.expected = expected
+        self.actual = actual
+
+
+class SizeMismatchError(VerificationError):
+    """The server's size for the file is not the ``expected_size`` the caller gave.
+
+    :ivar expected: the size the caller gave.
+    :ivar actual: the size the server announced or sent.
+    """
+
+    def __init__(self, message: str, *, expected: int, actual: int, url: str | None = None) -> None:
+        super().__init__(message, url=url)
+        self.expected = expected
+        self.actual = actual
+
+
+class ResumeMismatchError(DownloadError):
+    """A ranged response did not fit what was asked (416, wrong Content-Range, changed
+    validators): the bytes kept so far are dropped and the download starts over."""
 
 
 class DestinationConflictError(DownloadError):

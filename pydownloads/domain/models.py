@@ -8,6 +8,7 @@ from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from pydownloads.domain.checksum import Checksum
 from pydownloads.domain.errors import InvalidArgumentError
 
 SUPPORTED_SCHEMES = frozenset({"http", "https"})
@@ -60,6 +61,20 @@ def _check_header(name: object, value: object) -> None:
         raise InvalidArgumentError(f"header {name!r} has a line break or NUL in its value")
 
 
+def check_count(name: str, value: object, *, minimum: int) -> None:
+    """Accept None or an int >= ``minimum`` (bools refused)."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < minimum):
+        raise InvalidArgumentError(f"{name} must be an int >= {minimum} or None, not {value!r}")
+
+
+def check_rate(name: str, value: object) -> None:
+    """Accept None or a finite number > 0 (bytes per second)."""
+    if value is not None and (
+        not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < float("inf")
+    ):
+        raise InvalidArgumentError(f"{name} must be bytes per second > 0 or None, not {value!r}")
+
+
 @dataclass(frozen=True)
 class FileConfig:
     """One file to download.
@@ -71,6 +86,12 @@ class FileConfig:
     :param destination_subdir: folder below the manager's ``download_dir`` (``/`` separated);
         it can never lead outside ``download_dir``.
     :param headers: extra request headers for this file only.
+    :param checksum: ``"ALGO:HEX"`` (md5, sha1, sha256, sha512, blake2b): the file must
+        have this digest, else the download fails with ChecksumMismatchError.
+    :param expected_size: the file must be this many bytes, else SizeMismatchError.
+    :param segments: split this file into at most this many parallel ranges (overrides
+        the manager's ``max_segments``); 1 downloads it over one connection.
+    :param rate_limit: bytes per second for this file (on top of the manager's limit).
     """
 
     url: str
@@ -79,6 +100,10 @@ class FileConfig:
     filename: str | None = None
     destination_subdir: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict, hash=False)
+    checksum: str | None = None
+    expected_size: int | None = None
+    segments: int | None = None
+    rate_limit: float | None = None
 
     def __post_init__(self) -> None:
         validate_url(self.url)
@@ -94,6 +119,16 @@ class FileConfig:
             _check_header(name, value)
         # A private copy: the caller's dict changing later must not change this config.
         object.__setattr__(self, "headers", dict(self.headers))
+        if self.checksum is not None:
+            object.__setattr__(self, "checksum", str(Checksum.parse(self.checksum)))
+        check_count("expected_size", self.expected_size, minimum=0)
+        check_count("segments", self.segments, minimum=1)
+        check_rate("rate_limit", self.rate_limit)
+
+    @property
+    def parsed_checksum(self) -> Checksum | None:
+        """The checksum as a :class:`Checksum`, or None."""
+        return Checksum.parse(self.checksum) if self.checksum is not None else None
 
 
 @dataclass(frozen=True)

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from pydownloads.domain.checksum import Checksum
 from pydownloads.domain.errors import DestinationConflictError, InvalidArgumentError
 from pydownloads.domain.models import FileConfig
-from pydownloads.infrastructure.paths import contained_path, safe_component, subdir_parts
-
-if TYPE_CHECKING:
-    import requests
+from pydownloads.infrastructure.files import part_path
+from pydownloads.infrastructure.limits import TokenBucket
+from pydownloads.infrastructure.paths import contained_path, name_from_url, safe_component, subdir_parts
+from pydownloads.infrastructure.sidecar import ResumeState, sidecar_path
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,6 +26,10 @@ class DownloadRequest:
     subdir: tuple[str, ...] = ()
     filename: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    checksum: Checksum | None = None
+    expected_size: int | None = None
+    segments: int | None = None
+    rate_limit: float | None = None
 
     @classmethod
     def from_config(cls, config: FileConfig, root: Path) -> DownloadRequest:
@@ -40,7 +44,17 @@ class DownloadRequest:
             if filename is None:
                 raise InvalidArgumentError(f"filename {config.filename!r} has no usable name in it")
         contained_path(root, *subdir)
-        return cls(url=config.url, root=root, subdir=subdir, filename=filename, headers=config.headers)
+        return cls(
+            url=config.url, root=root, subdir=subdir, filename=filename, headers=config.headers,
+            checksum=config.parsed_checksum, expected_size=config.expected_size, segments=config.segments,
+            rate_limit=config.rate_limit,
+        )
+
+    def predicted_destination(self) -> Path | None:
+        """The final path if the response cannot change it (explicit filename), else the
+        URL-derived one, which a Content-Disposition header may still override."""
+        name = self.filename or name_from_url(self.url)
+        return self.destination(name) if name else None
 
     def destination(self, name: str) -> Path:
         """The final path for file ``name``, checked to stay inside ``root``."""
@@ -62,16 +76,28 @@ class DownloadJob:
     Whoever wins also marks the queue task done.
     """
 
-    __slots__ = ("_lock", "claimed_path", "owner", "priority", "request", "response")
+    __slots__ = (
+        "_lock", "abort", "bucket", "claimed_path", "lane_cap", "owner", "priority", "request", "resume",
+        "sidecar_checked", "started_at", "verify_failures",
+    )
 
     def __init__(self, request: DownloadRequest, priority: int = 0) -> None:
         self.request = request
         self.priority = priority
         self._lock = threading.Lock()
         self.owner: Owner | None = None
-        #: The response being streamed, so that a hard shutdown can abort it.
-        self.response: requests.Response | None = None
+        #: Unblocks the running attempt from another thread (hard shutdown); None when idle.
+        self.abort: Callable[[], None] | None = None
         self.claimed_path: Path | None = None
+        #: What is known written of the part file, carried from attempt to attempt.
+        self.resume: ResumeState | None = None
+        self.sidecar_checked = False
+        self.verify_failures = 0
+        #: Most connections the next attempt may use; lowered when segments keep failing.
+        self.lane_cap: int = request.segments or 1 << 16
+        #: time.monotonic() of the first attempt, for the total deadline.
+        self.started_at: float | None = None
+        self.bucket = TokenBucket(request.rate_limit) if request.rate_limit else None
 
     @property
     def url(self) -> str:
@@ -96,13 +122,18 @@ class PathClaims:
         self._owners: dict[Path, str] = {}
 
     def claim(self, path: Path, url: str) -> None:
-        """Own ``path`` for ``url``.
+        """Own ``path`` and the part and state files beside it for ``url``.
 
-        :raises DestinationConflictError: another URL owns it in this run.
+        :raises DestinationConflictError: another URL owns one of them in this run.
         """
+        paths = (path, part_path(path), sidecar_path(path))
         with self._lock:
-            owner = self._owners.setdefault(path, url)
-        if owner != url:
+            owners = {self._owners.get(p, url) for p in paths} - {url}
+            if not owners:
+                for p in paths:
+                    self._owners[p] = url
+        if owners:
+            owner = owners.pop()
             raise DestinationConflictError(
                 f"{path.name} is already the destination of {owner}; give this download "
                 "another filename or destination_subdir",
@@ -112,5 +143,6 @@ class PathClaims:
     def release(self, path: Path, url: str) -> None:
         """Give ``path`` up, if ``url`` owns it."""
         with self._lock:
-            if self._owners.get(path) == url:
-                del self._owners[path]
+            for p in (path, part_path(path), sidecar_path(path)):
+                if self._owners.get(p) == url:
+                    del self._owners[p]

@@ -16,16 +16,26 @@ from types import TracebackType
 import requests
 
 from pydownloads.domain.errors import DownloadCancelledError, FileSystemError, InvalidArgumentError
-from pydownloads.domain.models import DownloadStatus, FileConfig
+from pydownloads.domain.models import DownloadStatus, FileConfig, check_count, check_rate
 from pydownloads.domain.retry import RetryConfig
 from pydownloads.downloads.job import DownloadJob, DownloadRequest, Owner
 from pydownloads.downloads.queue import PriorityDownloadQueue
 from pydownloads.downloads.retry import RetryHandler
-from pydownloads.downloads.worker import DEFAULT_CHUNK_SIZE, DEFAULT_TIMEOUT, DownloadWorker
+from pydownloads.downloads.settings import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_MAX_CONNECTIONS_PER_HOST,
+    DEFAULT_MAX_SEGMENTS,
+    DEFAULT_MIN_SEGMENT_SIZE,
+    DEFAULT_MIN_SPEED_WINDOW,
+    DEFAULT_TIMEOUT,
+    TransferSettings,
+)
+from pydownloads.downloads.worker import DownloadWorker
 from pydownloads.events.emitter import EventEmitter
 from pydownloads.events.types import DownloadCancelled, DownloadQueued
 from pydownloads.infrastructure import transport
 from pydownloads.infrastructure.http import RetryHooks, build_session
+from pydownloads.infrastructure.limits import HostLimiter
 from pydownloads.infrastructure.redact import redact_url
 from pydownloads.tracking.tracker import DownloadTracker
 
@@ -61,8 +71,21 @@ class DownloadManager:
         downloads to stop before it declares them cancelled.
     :param headers: headers for every request (a FileConfig's own headers win), e.g.
         ``{"User-Agent": ...}``.  Not applied to a given ``session``.
-    :param proxies: ``{"http": url, "https": url}`` as requests takes them; without it,
-        requests reads the usual environment variables.  Not applied to a given ``session``.
+    :param proxies: ``{"http": url, "https": url}`` as requests takes them.  Not applied
+        to a given ``session``.
+    :param trust_env: let requests read proxies, CA bundle and ``.netrc`` from the
+        environment (off: explicit arguments only; the CLI turns it on).
+    :param max_segments: most parallel ranges one file is split into when the server
+        supports ranges (``FileConfig.segments`` overrides it per file).
+    :param min_segment_size: no range is smaller; files under twice this size use one
+        connection.
+    :param max_connections_per_host: connections open at once to one host, over files and
+        segments.
+    :param rate_limit: bytes per second over all downloads (``FileConfig.rate_limit`` adds
+        a per-file limit).
+    :param min_speed: a stream slower than this many bytes/s over ``min_speed_window``
+        seconds fails (and is retried), so a server dripping bytes cannot hold a download.
+    :param deadline: seconds a download may take in all, retries included.
 
     Use it as a context manager: leaving the block normally downloads everything queued and
     then stops; leaving it by an exception (Ctrl-C included) cancels at once.
@@ -85,30 +108,48 @@ class DownloadManager:
         cancel_grace: float = DEFAULT_CANCEL_GRACE,
         headers: Mapping[str, str] | None = None,
         proxies: Mapping[str, str] | None = None,
+        trust_env: bool = False,
+        max_segments: int = DEFAULT_MAX_SEGMENTS,
+        min_segment_size: int = DEFAULT_MIN_SEGMENT_SIZE,
+        max_connections_per_host: int = DEFAULT_MAX_CONNECTIONS_PER_HOST,
+        rate_limit: float | None = None,
+        min_speed: float | None = None,
+        min_speed_window: float = DEFAULT_MIN_SPEED_WINDOW,
+        deadline: float | None = None,
     ) -> None:
         if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
             raise InvalidArgumentError(f"max_workers must be an int >= 1, not {max_workers!r}")
         if retry_config is not None and not isinstance(retry_config, RetryConfig):
             raise InvalidArgumentError(f"retry_config must be a RetryConfig, not {type(retry_config).__name__}")
-        if not isinstance(cancel_grace, (int, float)) or not 0 <= cancel_grace < float("inf"):
+        if isinstance(cancel_grace, bool) or not isinstance(cancel_grace, (int, float)) or not (
+                0 <= cancel_grace < float("inf")):
             raise InvalidArgumentError(f"cancel_grace must be seconds >= 0, not {cancel_grace!r}")
+        check_count("max_connections_per_host", max_connections_per_host, minimum=1)
+        check_rate("rate_limit", rate_limit)
+        self._cancel = threading.Event()
+        settings = TransferSettings(
+            timeout=timeout, chunk_size=chunk_size, max_segments=max_segments, min_segment_size=min_segment_size,
+            min_speed=min_speed, min_speed_window=min_speed_window, deadline=deadline, cancel_event=self._cancel,
+        )
         self.download_dir = _prepare_folder(download_dir)
         self.max_workers = max_workers
         self.tracker = tracker if tracker is not None else DownloadTracker()
         config = retry_config if retry_config is not None else RetryConfig()
-        self._cancel = threading.Event()
         hooks = RetryHooks(config, self._cancel) if session is None else None
         self._owns_session = session is None
-        self._session = session if session is not None else build_session(
-            pool_size=max_workers, config=config, hooks=hooks)
         if session is None:
-            _configure(self._session, headers, proxies)
+            session = build_session(pool_size=max_connections_per_host, config=config, hooks=hooks)
+            try:
+                _configure(session, headers, proxies, trust_env)
+            except BaseException:
+                session.close()
+                raise
+        self._session = session
         emitter = emitter if emitter is not None else EventEmitter()
         self.worker = DownloadWorker(
-            client=self._session,
-            retry_handler=RetryHandler(config, emitter=emitter),
-            emitter=emitter, tracker=self.tracker, timeout=timeout, chunk_size=chunk_size,
-            cancel_event=self._cancel, retry_hooks=hooks,
+            client=self._session, retry_handler=RetryHandler(config, emitter=emitter), emitter=emitter,
+            tracker=self.tracker, settings=settings, retry_hooks=hooks,
+            limiter=HostLimiter(max_connections_per_host), rate_limit=rate_limit,
         )
         self.queue: PriorityDownloadQueue[DownloadJob] = PriorityDownloadQueue()
         self._cancel_grace = float(cancel_grace)
@@ -243,9 +284,9 @@ class DownloadManager:
         with self._lock:
             active = list(self._active)
         for job in active:
-            response = job.response
-            if response is not None:
-                transport.abort(response)
+            abort = job.abort
+            if abort is not None:
+                abort()
         deadline = time.monotonic() + self._cancel_grace
         with self._idle:
             while self._active and (left := deadline - time.monotonic()) > 0:
@@ -286,7 +327,10 @@ class DownloadManager:
             self.shutdown(wait_for_current=False)
 
 
-def _configure(session: requests.Session, headers: Mapping[str, str] | None, proxies: Mapping[str, str] | None) -> None:
+def _configure(
+    session: requests.Session, headers: Mapping[str, str] | None, proxies: Mapping[str, str] | None, trust_env: bool
+) -> None:
+    session.trust_env = bool(trust_env)
     if headers is not None:
         FileConfig(url="http://headers.check/", headers=headers)  # same validation as per-file headers
         session.headers.update(headers)

@@ -15,12 +15,15 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from pydownloads.domain.errors import (
+    DeadlineExceededError,
     DownloadCancelledError,
     DownloadError,
     HTTPStatusError,
     IncompleteDownloadError,
+    ResumeMismatchError,
     TLSError,
     TransferError,
+    VerificationError,
 )
 from pydownloads.domain.retry import RetryConfig, RetryPolicy
 from pydownloads.events.emitter import EventEmitter
@@ -55,8 +58,12 @@ class ErrorCategoriser:
             case HTTPStatusError(status=status):
                 transient = self.policy.is_transient_status(status)
                 return ErrorCategory.TRANSIENT if transient else ErrorCategory.PERMANENT
-            case TLSError():
+            case TLSError() | DeadlineExceededError():
                 return ErrorCategory.PERMANENT
+            case VerificationError(final=final):
+                return ErrorCategory.PERMANENT if final else ErrorCategory.TRANSIENT
+            case ResumeMismatchError():
+                return ErrorCategory.TRANSIENT
             case IncompleteDownloadError() | TransferError():
                 return ErrorCategory.TRANSIENT
             case DownloadError():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
+import time
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
@@ -18,40 +18,20 @@ from pydownloads.domain.errors import (
     InvalidArgumentError,
     TransferError,
 )
-from pydownloads.domain.models import DownloadStatus, FileConfig
+from pydownloads.domain.models import DownloadStatus, FileConfig, check_rate
 from pydownloads.downloads.job import DownloadJob, DownloadRequest, Owner, PathClaims
 from pydownloads.downloads.retry import AttemptCounter, RetryHandler
+from pydownloads.downloads.settings import DEFAULT_CHUNK_SIZE, DEFAULT_TIMEOUT, TransferSettings
+from pydownloads.downloads.transfer import Transfer, TransferContext
 from pydownloads.events.emitter import EventEmitter
-from pydownloads.events.types import (
-    ChunkDownloaded,
-    DownloadCancelled,
-    DownloadCompleted,
-    DownloadFailed,
-    DownloadRetrying,
-    DownloadStarted,
-)
+from pydownloads.events.types import DownloadCancelled, DownloadCompleted, DownloadFailed, DownloadRetrying
 from pydownloads.infrastructure import transport
-from pydownloads.infrastructure.files import PartFile
 from pydownloads.infrastructure.http import RetryHooks
-from pydownloads.infrastructure.paths import DEFAULT_NAME, name_from_url, parse_content_disposition
+from pydownloads.infrastructure.limits import HostLimiter, TokenBucket
 from pydownloads.infrastructure.redact import redact_url
 from pydownloads.tracking.tracker import DownloadTracker
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 60.0)
-DEFAULT_CHUNK_SIZE = 1 << 20
-
-
-def validate_timeout(timeout: object) -> transport.Timeout:
-    """``timeout`` as requests takes it: seconds, or (connect, read) seconds, all > 0."""
-    values = timeout if isinstance(timeout, tuple) else (timeout,)
-    if not 1 <= len(values) <= 2 or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf") for v in values
-    ):
-        raise InvalidArgumentError(f"timeout must be seconds > 0 or a (connect, read) pair, not {timeout!r}")
-    return timeout  # type: ignore[return-value]
-
 
 class DownloadWorker:
     """Fetches URLs into files; one instance serves every thread of a manager.
@@ -61,9 +41,12 @@ class DownloadWorker:
     :param emitter: where events go (``worker.emitter.on(...)``); default: a new one.
     :param tracker: where state goes; default: a new DownloadTracker.
     :param timeout: seconds, or (connect, read): no wait for the server lasts longer.
-    :param chunk_size: bytes read and written at a time.
-    :param cancel_event: set by a hard shutdown; every download stops at its next chunk.
+    :param chunk_size: most bytes read and written at a time.
+    :param settings: every transfer option at once (then ``timeout`` and ``chunk_size`` are
+        not used); its ``cancel_event``, set by a hard shutdown, stops every download.
     :param retry_hooks: the RetryHooks of ``client``'s adapter, when the manager built it.
+    :param limiter: connections per host, shared with other workers.
+    :param rate_limit: bytes per second over all downloads of this worker.
 
     Thread-safe: ``download`` may run in many threads at once; per-download state lives in
     the call, shared state in the tracker and the path claims.
@@ -78,22 +61,25 @@ class DownloadWorker:
         tracker: DownloadTracker | None = None,
         timeout: transport.Timeout = DEFAULT_TIMEOUT,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
-        cancel_event: threading.Event | None = None,
+        settings: TransferSettings | None = None,
         retry_hooks: RetryHooks | None = None,
+        limiter: HostLimiter | None = None,
+        rate_limit: float | None = None,
     ) -> None:
         if client is not None and not isinstance(client, requests.Session):
             raise InvalidArgumentError(f"client must be a requests.Session, not {type(client).__name__}")
-        if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
-            raise InvalidArgumentError(f"chunk_size must be an int >= 1, not {chunk_size!r}")
+        check_rate("rate_limit", rate_limit)
         self.client = client if client is not None else requests.Session()
         self.emitter = emitter if emitter is not None else EventEmitter()
         self.retry_handler = retry_handler if retry_handler is not None else RetryHandler(emitter=self.emitter)
         self.tracker = tracker if tracker is not None else DownloadTracker()
-        self.timeout = validate_timeout(timeout)
-        self.chunk_size = chunk_size
-        self.cancel_event = cancel_event if cancel_event is not None else threading.Event()
+        self.settings = settings if settings is not None else TransferSettings(timeout=timeout, chunk_size=chunk_size)
+        self.cancel_event = self.settings.cancel_event
         self._hooks = retry_hooks
-        self._claims = PathClaims()
+        self._context = TransferContext(
+            session=self.client, settings=self.settings, tracker=self.tracker, emitter=self.emitter,
+            claims=PathClaims(), limiter=limiter, bucket=TokenBucket(rate_limit) if rate_limit else None,
+        )
 
     def download(
         self, url: str, destination_path: str | PathLike[str], *, headers: Mapping[str, str] | None = None
@@ -169,70 +155,16 @@ class DownloadWorker:
         return TransferError(f"{reason} from {shown}, retries exhausted", url=shown)
 
     def _attempt(self, job: DownloadJob, counter: AttemptCounter) -> Path:
-        if self.cancel_event.is_set():
-            raise DownloadCancelledError("cancelled before it started", url=redact_url(job.url))
-        request = job.request
-        headers = {"Accept-Encoding": "identity", **request.headers}
-        response = transport.send_get(self.client, request.url, headers=headers, timeout=self.timeout)
-        job.response = response
-        try:
-            transport.check_status(response, request.url)
-            final = self._destination(job, response)
-            expected = transport.content_length(response)
-            self.tracker.mark_started(request.url, path=final, total_bytes=expected, attempt=counter.count)
-            self.tracker.set_bytes(request.url, 0)
-            if self.emitter.is_listening(DownloadStarted):
-                self.emitter.emit(DownloadStarted(
-                    url=redact_url(request.url), path=final, total_bytes=expected, attempt=counter.count))
-            part = PartFile(final, url=redact_url(request.url))
-            try:
-                self._stream(transport.BodyReader(response, request.url, expected), part, request.url)
-                if self.cancel_event.is_set() or not job.claim(Owner.WORKER):
-                    raise DownloadCancelledError("cancelled", url=redact_url(request.url))
-                return part.commit()
-            except BaseException:
-                part.discard()
-                raise
-        finally:
-            job.response = None
-            transport.close(response)
-
-    def _stream(self, reader: transport.BodyReader, part: PartFile, url: str) -> None:
-        """Copy the body into the part file: the hot loop, kept to O(1) work per chunk."""
-        read, write, size = reader.read, part.write, self.chunk_size
-        add_bytes, cancelled = self.tracker.add_bytes, self.cancel_event.is_set
-        emitter = self.emitter
-        shown = redact_url(url) if emitter.is_listening(ChunkDownloaded) else url
-        while data := read(size):
-            write(data)
-            add_bytes(url, len(data))
-            if emitter.is_listening(ChunkDownloaded):
-                emitter.emit(ChunkDownloaded(
-                    url=shown, bytes_downloaded=len(data), total_downloaded=reader.received,
-                    total_bytes=reader.expected))
-            if cancelled():
-                raise DownloadCancelledError("cancelled", url=redact_url(url))
-
-    def _destination(self, job: DownloadJob, response: requests.Response) -> Path:
-        request = job.request
-        name = request.filename
-        if name is None:
-            disposition = response.headers.get("Content-Disposition")
-            name = parse_content_disposition(disposition) if disposition else None
-        if name is None:
-            name = name_from_url(request.url) or DEFAULT_NAME
-        final = request.destination(name)
-        if final != job.claimed_path:
-            if job.claimed_path is not None:
-                self._claims.release(job.claimed_path, job.url)
-            self._claims.claim(final, job.url)
-            job.claimed_path = final
-        return final
+        deadline = self.settings.deadline
+        if deadline is not None and job.started_at is None:
+            job.started_at = time.monotonic()
+        deadline_at = job.started_at + deadline if deadline is not None and job.started_at is not None else None
+        return Transfer(self._context, job, counter, deadline_at).run()
 
     def _settle(self, job: DownloadJob, status: DownloadStatus, error: DownloadError, attempts: int) -> None:
         """Record a failure or cancellation, unless a shutdown already settled the job."""
         if job.claimed_path is not None:
-            self._claims.release(job.claimed_path, job.url)
+            self._context.claims.release(job.claimed_path, job.url)
         if not job.claim(Owner.WORKER):
             return
         self.tracker.set_attempts(job.url, attempts)

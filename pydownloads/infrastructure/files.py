@@ -9,7 +9,8 @@ from pathlib import Path
 from pydownloads.domain.errors import FileSystemError
 from pydownloads.infrastructure.paths import PART_SUFFIX
 
-_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+# O_NOFOLLOW: a planted symbolic link named like our part file must not redirect the write.
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 
 
 def part_path(final: Path) -> Path:
@@ -18,36 +19,62 @@ def part_path(final: Path) -> Path:
 
 
 class PartFile:
-    """An open ``.part`` file for one attempt; one thread at a time.
+    """An open ``.part`` file; bytes are written at explicit offsets (``os.pwrite``), so
+    several segment threads may write one file at once.
 
     ``commit()`` renames it over the final name atomically (``os.replace``), so a reader
-    sees either the old file, or the complete new one, never a half-written file.
+    sees either the old file or the complete new one, never a half-written file.
+
+    :param keep: keep existing bytes (resume); otherwise the file starts empty.
     """
 
     __slots__ = ("_fd", "_url", "final", "path")
 
-    def __init__(self, final: Path, *, url: str) -> None:
+    def __init__(self, final: Path, *, url: str, keep: bool = False) -> None:
         self.final = final
         self.path = part_path(final)
         self._url = url
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, _OPEN_FLAGS, 0o644)
+            self._fd = os.open(self.path, _OPEN_FLAGS | (0 if keep else os.O_TRUNC), 0o644)
         except OSError as error:
             raise self._error(f"cannot write {self.path}", error) from error
 
-    def write(self, data: bytes | memoryview) -> None:
-        """Append ``data`` entirely."""
+    def size(self) -> int:
+        """Bytes in the file now."""
+        return os.fstat(self._fd).st_size
+
+    def write_at(self, offset: int, data: bytes | memoryview) -> None:
+        """Write all of ``data`` at ``offset``."""
         view = memoryview(data)
         try:
             while view:
-                written = os.write(self._fd, view)
+                written = os.pwrite(self._fd, view, offset)
                 view = view[written:]
+                offset += written
         except OSError as error:
             raise self._error(f"cannot write {self.path}", error) from error
 
+    def truncate(self, size: int) -> None:
+        """Cut (or extend with zeros) the file to ``size`` bytes."""
+        try:
+            os.ftruncate(self._fd, size)
+        except OSError as error:
+            raise self._error(f"cannot resize {self.path}", error) from error
+
+    def preallocate(self, size: int) -> None:
+        """Reserve ``size`` bytes on disk up front (segments write out of order), so that
+        a full disk shows now rather than half-way."""
+        try:
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(self._fd, 0, size)
+            else:  # pragma: no cover - platforms without fallocate
+                os.ftruncate(self._fd, size)
+        except OSError as error:
+            raise self._error(f"cannot reserve {size} bytes for {self.path}", error) from error
+
     def close(self) -> None:
-        """Close the descriptor (idempotent)."""
+        """Close the descriptor and keep the file (idempotent)."""
         if self._fd >= 0:
             fd, self._fd = self._fd, -1
             os.close(fd)
@@ -61,11 +88,11 @@ class PartFile:
             raise self._error(f"cannot rename {self.path} to {self.final.name}", error) from error
         return self.final
 
-    def _error(self, what: str, error: OSError) -> FileSystemError:
-        return FileSystemError(f"{what}: {error.strerror or error}", url=self._url, cause=error)
-
     def discard(self) -> None:
         """Close and delete the part file; never raises."""
         self.close()
         with contextlib.suppress(OSError):
             self.path.unlink(missing_ok=True)
+
+    def _error(self, what: str, error: OSError) -> FileSystemError:
+        return FileSystemError(f"{what}: {error.strerror or error}", url=self._url, cause=error)

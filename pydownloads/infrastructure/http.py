@@ -23,6 +23,7 @@ from urllib3.util.retry import Retry
 from pydownloads._version import __version__
 from pydownloads.domain.errors import DownloadCancelledError
 from pydownloads.domain.retry import RetryConfig
+from pydownloads.infrastructure.transport import parse_retry_after
 
 USER_AGENT = f"pydownloads/{__version__}"
 DEFAULT_MAX_REDIRECTS = 10
@@ -80,7 +81,13 @@ class RetryHooks:
 
 
 class _HookedRetry(Retry):
-    """urllib3 Retry whose waits go through RetryHooks instead of ``time.sleep``."""
+    """urllib3 Retry whose waits go through RetryHooks instead of ``time.sleep``.
+
+    Only the policy's transient statuses are retried: urllib3 would also retry 413, 429
+    and 503 whenever they carry Retry-After, whatever the policy says.
+    """
+
+    RETRY_AFTER_STATUS_CODES = frozenset()
 
     def __init__(self, *args: Any, hooks: RetryHooks | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -96,7 +103,8 @@ class _HookedRetry(Retry):
         if self.hooks is None:
             super().sleep(response)
             return
-        retry_after = self.get_retry_after(response) if response is not None else None
+        # Our own lenient parser: urllib3's raises on a malformed header, inside the request.
+        retry_after = parse_retry_after(response.headers.get("Retry-After")) if response is not None else None
         last = self.history[-1] if self.history else None
         status = response.status if response is not None else None
         if status is not None:
@@ -141,4 +149,6 @@ def build_session(*, pool_size: int, config: RetryConfig, hooks: RetryHooks | No
     session.headers["User-Agent"] = USER_AGENT
     session.headers["Accept-Encoding"] = "identity"
     session.max_redirects = DEFAULT_MAX_REDIRECTS
+    # Explicit arguments only: the environment (proxies, CA bundle, .netrc) is the CLI's call.
+    session.trust_env = False
     return session

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import re
 import socket
 import time
 from collections.abc import Mapping
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 import requests
 import requests.exceptions as rex
@@ -23,6 +25,7 @@ from pydownloads.domain.errors import (
     HTTPStatusError,
     IncompleteDownloadError,
     RedirectError,
+    ResumeMismatchError,
     TLSError,
     TransferError,
 )
@@ -71,14 +74,20 @@ def send_get(
         raise translate(error, url) from error
 
 
-def check_status(response: requests.Response, url: str) -> None:
-    """Raise HTTPStatusError unless the response is a plain success (2xx but not 206)."""
+def check_status(response: requests.Response, url: str, *, ranged: bool = False) -> None:
+    """Raise unless the response is a success: 2xx, and 206 only when a range was asked.
+
+    :raises ResumeMismatchError: a 416 to a ranged request, or a 206 nobody asked for.
+    :raises HTTPStatusError: any other error status.
+    """
     status = response.status_code
-    if 200 <= status < 300 and status != 206:
+    if 200 <= status < 300 and (status != 206 or ranged):
         return
     shown = redact_url(url)
     reason = response.reason or ""
     close(response)
+    if (status == 416 and ranged) or status == 206:
+        raise ResumeMismatchError(f"HTTP {status} to a range request for {shown}", url=shown)
     raise HTTPStatusError(
         f"HTTP {status} {reason} from {shown}".rstrip(),
         status=status,
@@ -92,7 +101,7 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if _DIGITS.fullmatch(value):
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -112,7 +121,41 @@ def content_length(response: requests.Response) -> int | None:
     if len(values) != 1:
         return None
     value = values.pop()
-    return int(value) if value.isdigit() else None
+    return int(value) if _DIGITS.fullmatch(value) else None
+
+
+_DIGITS = re.compile(r"[0-9]{1,18}")
+_CONTENT_RANGE = re.compile(r"\s*bytes\s+([0-9]{1,18})-([0-9]{1,18})/([0-9]{1,18}|\*)\s*", re.IGNORECASE)
+
+
+def content_range(response: requests.Response) -> tuple[int, int, int | None] | None:
+    """``(first, last, total)`` of a 206's ``Content-Range`` (last inclusive), or None."""
+    match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", ""))
+    if match is None:
+        return None
+    first, last, total = int(match[1]), int(match[2]), match[3]
+    if last < first:
+        return None
+    return first, last, None if total == "*" else int(total)
+
+
+def validators(response: requests.Response) -> tuple[str | None, str | None]:
+    """``(strong ETag, Last-Modified)``; a weak ETag cannot validate ranges, so it is None."""
+    etag = response.headers.get("ETag")
+    if etag is not None and (etag.startswith("W/") or not etag.startswith('"')):
+        etag = None
+    return etag, response.headers.get("Last-Modified")
+
+
+def accepts_ranges(response: requests.Response) -> bool:
+    """True when the server says it serves byte ranges."""
+    return "bytes" in response.headers.get("Accept-Ranges", "").lower()
+
+
+def host_of(url: str) -> str:
+    """``scheme://host:port`` of ``url``: the unit connection limits count in."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
 
 
 class BodyReader:
@@ -124,7 +167,9 @@ class BodyReader:
     __slots__ = ("_read", "_url", "expected", "received")
 
     def __init__(self, response: requests.Response, url: str, expected: int | None) -> None:
-        self._read = response.raw.read
+        # read1: return what has arrived instead of waiting for a full buffer, so that a
+        # server dripping bytes still lets the caller check speed, deadline and cancel.
+        self._read = response.raw.read1
         self._url = url
         self.expected = expected
         self.received = 0

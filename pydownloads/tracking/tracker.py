@@ -79,16 +79,27 @@ class DownloadTracker:
             self._counts[DownloadStatus.PENDING] += 1
             return True
 
-    def mark_started(self, url: str, *, path: Path, total_bytes: int | None, attempt: int) -> None:
-        """An attempt is streaming; ``bytes_downloaded`` restarts from what the attempt keeps."""
+    def mark_started(
+        self, url: str, *, path: Path, total_bytes: int | None, attempt: int, bytes_downloaded: int = 0
+    ) -> bool:
+        """An attempt is streaming, keeping ``bytes_downloaded`` from earlier attempts.
+
+        Returns False (and changes nothing) if the download already reached a final status,
+        e.g. a shutdown cancelled it while its request was on the way.
+        """
         with self._lock:
             record = self._records[url]
+            if record.status.is_final:
+                return False
             self._move(record, DownloadStatus.IN_PROGRESS)
+            self._bytes += bytes_downloaded - record.bytes_downloaded
+            record.bytes_downloaded = bytes_downloaded
             if record.started_at is None:
                 record.started_at = self._clock()
             record.path = path
             record.total_bytes = total_bytes
             record.attempts = attempt
+            return True
 
     def set_bytes(self, url: str, bytes_downloaded: int) -> None:
         """Set the byte count outright (a restart from zero, or a resume offset)."""
@@ -97,11 +108,14 @@ class DownloadTracker:
             self._bytes += bytes_downloaded - record.bytes_downloaded
             record.bytes_downloaded = bytes_downloaded
 
-    def add_bytes(self, url: str, count: int) -> None:
-        """Count ``count`` more body bytes written (the per-chunk update)."""
+    def add_bytes(self, url: str, count: int) -> int:
+        """Count ``count`` more body bytes written (the per-chunk update); returns the
+        download's new byte count."""
         with self._lock:
-            self._records[url].bytes_downloaded += count
+            record = self._records[url]
+            record.bytes_downloaded += count
             self._bytes += count
+            return record.bytes_downloaded
 
     def set_attempts(self, url: str, attempts: int) -> None:
         """Record how many attempts have been made so far."""

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from pydownloads import DownloadStatus, FileConfig, RetryConfig
 from pydownloads.aio import AsyncDownloadManager
-from tests.integration.helpers import file_sha256, payload, sha256
 from pydownloads.localserver import LocalServer
+from tests.integration.helpers import file_sha256, payload, sha256
 
 
 def test_async_manager_downloads_and_runs_async_handlers_on_the_loop(local_server: LocalServer, tmp_path: Path) -> None:

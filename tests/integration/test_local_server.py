@@ -15,7 +15,15 @@ import pytest
 import requests
 import urllib3
 
-from pydownloads.localserver import DEFAULT_LAST_MODIFIED, LocalServer, ResetAfter, ShortBody, Stall, StallHeaders, Status
+from pydownloads.localserver import (
+    DEFAULT_LAST_MODIFIED,
+    LocalServer,
+    ResetAfter,
+    ShortBody,
+    Stall,
+    StallHeaders,
+    Status,
+)
 
 pytestmark = pytest.mark.timeout(20)
 

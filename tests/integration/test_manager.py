@@ -15,8 +15,9 @@ from pydownloads import (
     FileConfig,
     RetryConfig,
 )
-from tests.integration.helpers import EventLog, file_sha256, files_under, payload, sha256
+from pydownloads.downloads.transfer import Transfer
 from pydownloads.localserver import LocalServer, ResetAfter, ShortBody, Stall, Status
+from tests.integration.helpers import EventLog, file_sha256, files_under, payload, sha256
 
 FAST_RETRY = RetryConfig(max_retries=3, base_delay=0.01, max_delay=0.05)
 
@@ -258,14 +259,14 @@ def test_a_crashing_worker_step_fails_the_download_but_not_the_pool(
     good = local_server.add_file("/good", b"fine")
     bad = local_server.add_file("/bad", b"boom")
     m = manager(tmp_path, max_workers=1)
-    original = m.worker._stream
+    original = Transfer._finish
 
-    def flaky_stream(reader, part, url):  # type: ignore[no-untyped-def]
-        if url.endswith("/bad"):
+    def flaky_finish(self, part, size, hasher):  # type: ignore[no-untyped-def]
+        if self._url.endswith("/bad"):
             raise RuntimeError("simulated bug")
-        return original(reader, part, url)
+        return original(self, part, size, hasher)
 
-    monkeypatch.setattr(m.worker, "_stream", flaky_stream)
+    monkeypatch.setattr(Transfer, "_finish", flaky_finish)
     with m:
         m.add_to_queue([FileConfig(url=bad, priority=1), good])
         m.queue.join()

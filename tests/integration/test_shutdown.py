@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from pydownloads import DownloadManager, DownloadStatus, FileConfig, RetryConfig
-from tests.integration.helpers import EventLog, file_sha256, files_under, payload, sha256
 from pydownloads.localserver import LocalServer, StallHeaders
+from tests.integration.helpers import EventLog, file_sha256, files_under, payload, sha256
 
 RETRY = RetryConfig(max_retries=1, base_delay=0.01, max_delay=0.05)
 
@@ -27,6 +27,13 @@ def wait_until(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-unty
             return True
         time.sleep(0.01)
     return False
+
+
+def assert_only_resumable_parts(folder: Path) -> None:
+    """Nothing under a final name: only part files, each with its resume state."""
+    names = [p.name for p in files_under(folder)]
+    parts = [n for n in names if n.endswith(".part")]
+    assert parts and sorted(names) == sorted(parts + [n + ".json" for n in parts])
 
 
 def test_graceful_shutdown_finishes_in_flight_and_cancels_the_rest(local_server: LocalServer, tmp_path: Path) -> None:
@@ -57,7 +64,7 @@ def test_hard_shutdown_stops_in_flight_within_about_a_second(local_server: Local
         m.queue.join()
     assert elapsed < 1.5
     assert {info.status for info in m.tracker.get_all_downloads().values()} == {DownloadStatus.CANCELLED}
-    assert files_under(tmp_path) == []  # no final file, no part file
+    assert_only_resumable_parts(tmp_path)
 
 
 def test_hard_shutdown_while_waiting_for_headers(local_server: LocalServer, tmp_path: Path) -> None:
@@ -88,7 +95,7 @@ def test_leaving_the_block_by_an_exception_cancels_at_once(local_server: LocalSe
         raise KeyError("user code failed")
     assert time.monotonic() - started < 3
     assert m.tracker.get_stats().cancelled == 3
-    assert files_under(tmp_path) == []
+    assert_only_resumable_parts(tmp_path)
 
 
 def test_leaving_the_block_normally_downloads_everything(local_server: LocalServer, tmp_path: Path) -> None:

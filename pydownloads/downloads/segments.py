@@ -1,0 +1,306 @@
+"""Byte ranges of one file fetched over one or more connections, written in place.
+
+The file is a set of segments ``[pos, end)``.  Each lane (a thread with its own pooled
+connection) takes a segment nobody works on, or splits the largest one still running
+(work stealing), so a slow connection never becomes the tail of the download.  Every
+ranged response must be a 206 whose ``Content-Range`` is exactly what was asked, under
+``If-Range``, so bytes of two versions of a file are never spliced.  Done ranges are saved
+beside the part file as the lanes go, so a failure or a crash keeps what was fetched.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import requests
+
+from pydownloads.domain.checksum import Hasher
+from pydownloads.domain.errors import DownloadCancelledError, ResumeMismatchError, TransferError
+from pydownloads.downloads.pace import Pace
+from pydownloads.downloads.settings import TransferSettings
+from pydownloads.infrastructure import sidecar, transport
+from pydownloads.infrastructure.files import PartFile
+from pydownloads.infrastructure.limits import HostLimiter, TokenBucket
+from pydownloads.infrastructure.redact import redact_url
+from pydownloads.infrastructure.sidecar import ResumeState
+
+logger = logging.getLogger(__name__)
+
+#: Called with the number of body bytes just written (counts them for tracker and events).
+ByteCounter = Callable[[int], None]
+
+
+@dataclass
+class Segment:
+    """Bytes ``[pos, end)`` still to fetch of a range that began at ``start``."""
+
+    start: int
+    pos: int
+    end: int
+    active: bool = False
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.end - self.pos)
+
+
+@dataclass
+class FirstResponse:
+    """A full-body (200) response already open, which serves bytes from offset 0."""
+
+    response: requests.Response
+    reader: transport.BodyReader
+
+
+class RangeEngine:
+    """Fetches the holes of ``state`` into ``part`` with up to ``lanes`` connections.
+
+    Thread-safe by design: the segment table is guarded by one lock held for O(1) work per
+    chunk; the first error stops every lane and is raised from :meth:`run`.
+    """
+
+    def __init__(
+        self,
+        *,
+        session: requests.Session,
+        url: str,
+        headers: dict[str, str],
+        settings: TransferSettings,
+        part: PartFile,
+        state: ResumeState,
+        lanes: int,
+        count_bytes: ByteCounter,
+        buckets: tuple[TokenBucket, ...] = (),
+        limiter: HostLimiter | None = None,
+        host: str = "",
+        hasher: Hasher | None = None,
+        deadline_at: float | None = None,
+    ) -> None:
+        self._session, self._url, self._headers = session, url, headers
+        self._settings, self._part, self._state = settings, part, state
+        self._lanes, self._count, self._buckets = lanes, count_bytes, buckets
+        self._limiter, self._host, self._hasher = limiter, host, hasher
+        self._deadline_at = deadline_at
+        self._lock = threading.Lock()
+        self._failed = threading.Event()
+        self._error: BaseException | None = None
+        self._segments = [Segment(a, a, b) for a, b in _holes(state.ranges, state.total)]
+        self._open: set[requests.Response] = set()
+        self._last_save = time.monotonic()
+        self._first: Segment | None = None
+        self.ranges_unsupported = False
+
+    # -- orchestration ---------------------------------------------------------------------
+
+    def run(self, first: FirstResponse | None = None) -> None:
+        """Fetch every missing byte; raise the first lane's error if any lane failed."""
+        if not self._segments:
+            return
+        extra: list[threading.Thread] = []
+        missing = sum(s.remaining for s in self._segments)
+        useful = max(len(self._segments), missing // self._settings.min_segment_size)
+        for number in range(1, min(self._lanes, useful)):
+            if self._limiter is not None and not self._limiter.acquire(
+                    self._host, self._settings.cancel_event, wait=False):
+                break  # the host's connection budget is spent: fewer lanes
+            thread = threading.Thread(target=self._lane, args=(None, True), name=f"pydownloads-seg{number}",
+                                      daemon=True)
+            extra.append(thread)
+        for thread in extra:
+            thread.start()
+        self._lane(first, False)
+        for thread in extra:
+            thread.join()
+        self.save()
+        if self._error is not None:
+            raise self._error
+        missing = sum(s.remaining for s in self._segments)
+        if missing:  # every lane ended without an error but bytes are missing: never commit
+            raise ResumeMismatchError(f"{missing} bytes of {redact_url(self._url)} were not fetched")
+
+    def _lane(self, first: FirstResponse | None, holds_slot: bool) -> None:
+        try:
+            segment = self._claim_first() if first is not None else self._next_segment()
+            while segment is not None and not self._failed.is_set():
+                self._fetch(segment, first)
+                first = None
+                segment = self._next_segment()
+        except BaseException as error:
+            with self._lock:
+                if self._error is None:
+                    self._error = error
+            self._failed.set()
+            self._abort_all()
+        finally:
+            if holds_slot and self._limiter is not None:
+                self._limiter.release(self._host)
+
+    def _claim_first(self) -> Segment:
+        with self._lock:
+            segment = self._first = self._segments[0]
+            segment.active = True
+            return segment
+
+    def _next_segment(self) -> Segment | None:
+        """A segment nobody works on, else half of the largest running one (or None)."""
+        with self._lock:
+            for segment in self._segments:
+                if not segment.active and segment.remaining:
+                    segment.active = True
+                    return segment
+            if self.ranges_unsupported:
+                return None
+            largest = max(self._segments, key=lambda s: s.remaining, default=None)
+            if largest is None or largest.remaining < 2 * self._settings.min_segment_size:
+                return None
+            middle = largest.pos + largest.remaining // 2
+            stolen = Segment(middle, middle, largest.end, active=True)
+            largest.end = middle
+            self._segments.append(stolen)
+            return stolen
+
+    # -- one segment -----------------------------------------------------------------------
+
+    def _fetch(self, segment: Segment, first: FirstResponse | None) -> None:
+        if first is not None:
+            response, reader = first.response, first.reader
+        else:
+            opened = self._request(segment)
+            if opened is None:
+                return
+            response, reader = opened
+        with self._lock:
+            self._open.add(response)
+        try:
+            self._copy(segment, reader)
+        finally:
+            with self._lock:
+                self._open.discard(response)
+                segment.active = False
+            transport.close(response)
+
+    def _request(self, segment: Segment) -> tuple[requests.Response, transport.BodyReader] | None:
+        """Open the ranged response for ``segment``; None if another lane took it over."""
+        last = segment.end - 1
+        headers = {**self._headers, "Range": f"bytes={segment.pos}-{last}"}
+        if self._state.validator:
+            headers["If-Range"] = self._state.validator
+        response = transport.send_get(self._session, self._url, headers=headers, timeout=self._settings.timeout)
+        try:
+            transport.check_status(response, self._url, ranged=True)
+            if response.status_code != 206:
+                transport.close(response)
+                self._refuse_full_body(segment)
+                return None
+            got = transport.content_range(response)
+            if got != (segment.pos, last, self._state.total):
+                raise ResumeMismatchError(
+                    f"asked {redact_url(self._url)} for bytes {segment.pos}-{last}/{self._state.total}, "
+                    f"got {response.headers.get('Content-Range')!r}")
+        except BaseException:
+            transport.close(response)
+            raise
+        return response, transport.BodyReader(response, self._url, last - segment.pos + 1)
+
+    def _refuse_full_body(self, segment: Segment) -> None:
+        """A 200 to a ranged request: ranges are ignored, or the file changed (If-Range).
+
+        If the first lane still streams its full body, it takes over every byte after its
+        position (one version throughout) and this lane just stops; otherwise the attempt
+        fails and the download restarts cleanly.
+        """
+        with self._lock:
+            self.ranges_unsupported = True
+            first = self._first
+            if first is not None and first.active and first is not segment:
+                first.end = self._state.total
+                for other in self._segments:
+                    if other is not first:
+                        other.end = other.pos
+                segment.active = False
+                return
+        raise ResumeMismatchError(
+            f"{redact_url(self._url)} answered a range request with the whole file: "
+            "it ignores ranges or the file changed")
+
+    def _copy(self, segment: Segment, reader: transport.BodyReader) -> None:
+        """Stream the response into the segment's bytes until it ends or is cut short."""
+        write, read, count = self._part.write_at, reader.read, self._count
+        chunk, buckets, hasher = self._settings.chunk_size, self._buckets, self._hasher
+        cancelled, failed = self._settings.cancel_event.is_set, self._failed.is_set
+        pace = Pace(self._settings, self._url, self._deadline_at)
+        pos = segment.pos
+        while True:
+            with self._lock:
+                segment.pos = pos
+                end = segment.end
+            if pos >= end:
+                return
+            data = read(min(chunk, end - pos))
+            if not data:  # the reader already checked the announced length: this is a server lie
+                raise TransferError(f"{redact_url(self._url)} ended before byte {end}", url=redact_url(self._url))
+            write(pos, data)
+            if hasher is not None:
+                hasher.update(data)
+            pos += len(data)
+            count(len(data))
+            for bucket in buckets:
+                bucket.consume(len(data), self._settings.cancel_event)
+            pace.check(len(data))
+            if cancelled():
+                raise DownloadCancelledError("cancelled", url=redact_url(self._url))
+            if failed():
+                return
+            if time.monotonic() - self._last_save >= self._settings.save_interval:
+                self.save()
+
+    # -- state -----------------------------------------------------------------------------
+
+    def done_ranges(self) -> list[tuple[int, int]]:
+        """The byte ranges written so far, merged."""
+        with self._lock:
+            spans = list(self._state.ranges) + [(s.start, s.pos) for s in self._segments if s.pos > s.start]
+        return merge(spans)
+
+    def save(self) -> None:
+        """Record the done ranges in memory and beside the part file."""
+        self._state.ranges = self.done_ranges()
+        self._last_save = time.monotonic()
+        sidecar.save(self._part.final, self._state)
+
+    def _abort_all(self) -> None:
+        with self._lock:
+            responses = list(self._open)
+        for response in responses:
+            transport.abort(response)
+
+    def abort(self) -> None:
+        """Unblock every lane (called from another thread on hard shutdown)."""
+        self._failed.set()
+        self._abort_all()
+
+
+def merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, non-overlapping, non-empty ``[start, end)`` ranges covering ``spans``."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(s for s in spans if s[1] > s[0]):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _holes(done: list[tuple[int, int]], total: int) -> list[tuple[int, int]]:
+    holes, cursor = [], 0
+    for start, end in merge(done):
+        if start > cursor:
+            holes.append((cursor, start))
+        cursor = max(cursor, end)
+    if cursor < total:
+        holes.append((cursor, total))
+    return holes

@@ -1,0 +1,54 @@
+"""How downloads are carried out: one frozen object shared by the worker and its transfers."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from pydownloads.domain.errors import InvalidArgumentError
+from pydownloads.domain.models import check_count, check_rate
+from pydownloads.infrastructure.transport import Timeout
+
+DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 60.0)
+DEFAULT_CHUNK_SIZE = 1 << 20
+DEFAULT_MAX_SEGMENTS = 4
+DEFAULT_MIN_SEGMENT_SIZE = 4 << 20
+DEFAULT_MAX_CONNECTIONS_PER_HOST = 8
+DEFAULT_MIN_SPEED_WINDOW = 30.0
+#: How often the resume state of a running download is written beside its part file.
+DEFAULT_SAVE_INTERVAL = 1.0
+
+
+def validate_timeout(timeout: object) -> Timeout:
+    """``timeout`` as requests takes it: seconds, or (connect, read) seconds, all > 0."""
+    values = timeout if isinstance(timeout, tuple) else (timeout,)
+    if not 1 <= len(values) <= 2 or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf") for v in values
+    ):
+        raise InvalidArgumentError(f"timeout must be seconds > 0 or a (connect, read) pair, not {timeout!r}")
+    return timeout  # type: ignore[return-value]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransferSettings:
+    """Options of the byte-moving machinery (see DownloadManager for each meaning)."""
+
+    timeout: Timeout = DEFAULT_TIMEOUT
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    max_segments: int = DEFAULT_MAX_SEGMENTS
+    min_segment_size: int = DEFAULT_MIN_SEGMENT_SIZE
+    min_speed: float | None = None
+    min_speed_window: float = DEFAULT_MIN_SPEED_WINDOW
+    deadline: float | None = None
+    save_interval: float = DEFAULT_SAVE_INTERVAL
+    cancel_event: threading.Event = field(default_factory=threading.Event, compare=False)
+
+    def __post_init__(self) -> None:
+        validate_timeout(self.timeout)
+        check_count("chunk_size", self.chunk_size, minimum=1)
+        check_count("max_segments", self.max_segments, minimum=1)
+        check_count("min_segment_size", self.min_segment_size, minimum=1)
+        check_rate("min_speed", self.min_speed)
+        check_rate("min_speed_window", self.min_speed_window)
+        check_rate("deadline", self.deadline)
+        check_rate("save_interval", self.save_interval)

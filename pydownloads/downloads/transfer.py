@@ -1,0 +1,285 @@
+"""One attempt at one download: request, pick the destination, resume or start, verify, rename."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from pydownloads.domain.checksum import Checksum, Hasher
+from pydownloads.domain.errors import (
+    ChecksumMismatchError,
+    DownloadCancelledError,
+    ResumeMismatchError,
+    SizeMismatchError,
+    VerificationError,
+)
+from pydownloads.downloads.job import DownloadJob, Owner, PathClaims
+from pydownloads.downloads.pace import Pace
+from pydownloads.downloads.retry import AttemptCounter
+from pydownloads.downloads.segments import FirstResponse, RangeEngine
+from pydownloads.downloads.settings import TransferSettings
+from pydownloads.events.emitter import EventEmitter
+from pydownloads.events.types import ChunkDownloaded, DownloadStarted
+from pydownloads.infrastructure import sidecar, transport
+from pydownloads.infrastructure.files import PartFile, part_path
+from pydownloads.infrastructure.limits import HostLimiter, TokenBucket
+from pydownloads.infrastructure.paths import DEFAULT_NAME, name_from_url, parse_content_disposition
+from pydownloads.infrastructure.redact import redact_url
+from pydownloads.infrastructure.sidecar import ResumeState
+from pydownloads.tracking.tracker import DownloadTracker
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransferContext:
+    """What every attempt of a worker shares (all of it thread-safe)."""
+
+    session: requests.Session
+    settings: TransferSettings
+    tracker: DownloadTracker
+    emitter: EventEmitter
+    claims: PathClaims
+    limiter: HostLimiter | None = None
+    bucket: TokenBucket | None = None
+
+
+class Transfer:
+    """One attempt of ``job``; :meth:`run` returns the final path or raises a DownloadError.
+
+    Runs in one worker thread (segment lanes are its helpers); the job's ``abort`` hook lets
+    a hard shutdown unblock it from another thread.
+    """
+
+    def __init__(self, ctx: TransferContext, job: DownloadJob, attempts: AttemptCounter,
+                 deadline_at: float | None) -> None:
+        self._ctx, self._job, self._attempts, self._deadline_at = ctx, job, attempts, deadline_at
+        self._url = job.url
+        self._shown = redact_url(job.url)
+        self._buckets = tuple(b for b in (ctx.bucket, job.bucket) if b is not None)
+        self._headers = {"Accept-Encoding": "identity", **job.request.headers}
+
+    def run(self) -> Path:
+        settings = self._ctx.settings
+        if settings.cancel_event.is_set():
+            raise DownloadCancelledError("cancelled before it started", url=self._shown)
+        limiter = self._ctx.limiter
+        host = transport.host_of(self._url)
+        if limiter is not None:
+            limiter.acquire(host, settings.cancel_event)
+        try:
+            self._load_saved_state()
+            if self._job.resume is not None and self._job.claimed_path is not None:
+                return self._resume(self._job.claimed_path, self._job.resume)
+            return self._fresh()
+        except VerificationError as error:
+            self._forget(discard=True)  # the bytes are wrong: start over from zero
+            self._job.verify_failures += 1
+            error.final = self._job.verify_failures > 1
+            raise
+        finally:
+            self._job.abort = None
+            if limiter is not None:
+                limiter.release(host)
+
+    # -- where the bytes go ----------------------------------------------------------------
+
+    def _load_saved_state(self) -> None:
+        """Once per job: pick up a previous run's part file, if it is intact."""
+        job = self._job
+        if job.sidecar_checked:
+            return
+        job.sidecar_checked = True
+        predicted = job.request.predicted_destination()
+        state = sidecar.load(predicted, self._url) if predicted is not None else None
+        if predicted is None or state is None or not _part_holds(predicted, state):
+            return
+        self._claim(predicted)
+        job.resume = state
+
+    def _destination(self, response: requests.Response) -> Path:
+        request = self._job.request
+        name = request.filename
+        if name is None:
+            disposition = response.headers.get("Content-Disposition")
+            name = parse_content_disposition(disposition) if disposition else None
+        final = request.destination(name or name_from_url(request.url) or DEFAULT_NAME)
+        self._claim(final)
+        return final
+
+    def _claim(self, final: Path) -> None:
+        job = self._job
+        if final != job.claimed_path:
+            if job.claimed_path is not None:
+                self._ctx.claims.release(job.claimed_path, job.url)
+            self._ctx.claims.claim(final, job.url)
+            job.claimed_path = final
+
+    # -- the two ways an attempt goes ------------------------------------------------------
+
+    def _fresh(self) -> Path:
+        ctx, job = self._ctx, self._job
+        response = transport.send_get(ctx.session, self._url, headers=self._headers, timeout=ctx.settings.timeout)
+        job.abort = lambda: transport.abort(response)
+        try:
+            transport.check_status(response, self._url)
+            final = self._destination(response)
+            total = transport.content_length(response)
+            etag, modified = transport.validators(response)
+            self._check_size(total)
+            saved = job.resume or sidecar.load(final, self._url)
+            if saved is not None and saved.matches(self._url, total, etag, modified) and _part_holds(final, saved):
+                transport.close(response)  # a previous run left most of this file: resume it
+                job.resume = saved
+                return self._resume(final, saved)
+            reader = transport.BodyReader(response, self._url, total)
+            if total is None or not (etag or modified):
+                return self._stream_whole(final, reader)
+            state = job.resume = ResumeState(url=self._url, total=total, etag=etag, last_modified=modified)
+            lanes = self._lanes(total) if transport.accepts_ranges(response) else 1
+            return self._fetch_ranges(final, state, lanes, FirstResponse(response, reader))
+        finally:
+            transport.close(response)
+
+    def _resume(self, final: Path, state: ResumeState) -> Path:
+        return self._fetch_ranges(final, state, self._lanes(state.total), None)
+
+    def _fetch_ranges(self, final: Path, state: ResumeState, lanes: int, first: FirstResponse | None) -> Path:
+        ctx, job = self._ctx, self._job
+        part = PartFile(final, url=self._shown, keep=first is None)
+        try:
+            self._started(final, state.total, state.done_bytes)
+            if first is not None:
+                sidecar.save(final, state)
+                if lanes > 1:
+                    part.preallocate(state.total)
+            fresh_and_in_order = first is not None and lanes == 1
+            hasher = self._new_hasher() if fresh_and_in_order else None
+            engine = RangeEngine(
+                session=ctx.session, url=self._url, headers=self._headers, settings=ctx.settings, part=part,
+                state=state, lanes=lanes, count_bytes=self._count, buckets=self._buckets, limiter=ctx.limiter,
+                host=transport.host_of(self._url), hasher=hasher, deadline_at=self._deadline_at,
+            )
+            job.abort = engine.abort
+            try:
+                engine.run(first)
+            except ResumeMismatchError as error:
+                self._forget(discard=True)
+                if engine.ranges_unsupported:
+                    job.lane_cap = 1
+                raise ResumeMismatchError(f"restarting from zero: {error}", url=self._shown) from error
+            except DownloadCancelledError:
+                raise
+            except Exception:
+                if lanes > 1:
+                    job.lane_cap = max(1, lanes // 2)  # a segment failed: fewer connections next time
+                raise
+            part.truncate(state.total)
+            return self._finish(part, state.total, hasher)
+        finally:
+            part.close()
+
+    def _stream_whole(self, final: Path, reader: transport.BodyReader) -> Path:
+        """A body of unknown length or with no validator: one pass from zero, no resume."""
+        sidecar.delete(final)
+        self._job.resume = None
+        part = PartFile(final, url=self._shown)
+        try:
+            self._started(final, reader.expected, 0)
+            hasher = self._new_hasher()
+            settings, pos = self._ctx.settings, 0
+            pace = Pace(settings, self._url, self._deadline_at)
+            while data := reader.read(settings.chunk_size):
+                part.write_at(pos, data)
+                pos += len(data)
+                if hasher is not None:
+                    hasher.update(data)
+                self._count(len(data))
+                for bucket in self._buckets:
+                    bucket.consume(len(data), settings.cancel_event)
+                pace.check(len(data))
+                if settings.cancel_event.is_set():
+                    raise DownloadCancelledError("cancelled", url=self._shown)
+            return self._finish(part, pos, hasher)
+        except BaseException:
+            part.discard()
+            raise
+
+    # -- bookkeeping -----------------------------------------------------------------------
+
+    def _started(self, final: Path, total: int | None, done: int) -> None:
+        if not self._ctx.tracker.mark_started(
+                self._url, path=final, total_bytes=total, attempt=self._attempts.count, bytes_downloaded=done):
+            raise DownloadCancelledError("cancelled", url=self._shown)
+        if self._ctx.emitter.is_listening(DownloadStarted):
+            self._ctx.emitter.emit(DownloadStarted(url=self._shown, path=final, total_bytes=total,
+                                                   attempt=self._attempts.count))
+
+    def _count(self, count: int) -> None:
+        done = self._ctx.tracker.add_bytes(self._url, count)
+        emitter = self._ctx.emitter
+        if emitter.is_listening(ChunkDownloaded):
+            info_total = self._job.resume.total if self._job.resume is not None else None
+            emitter.emit(ChunkDownloaded(url=self._shown, bytes_downloaded=count, total_downloaded=done,
+                                         total_bytes=info_total))
+
+    def _lanes(self, total: int) -> int:
+        settings, request = self._ctx.settings, self._job.request
+        wanted = min(request.segments or settings.max_segments, self._job.lane_cap)
+        return max(1, min(wanted, total // settings.min_segment_size))
+
+    def _check_size(self, total: int | None) -> None:
+        expected = self._job.request.expected_size
+        if expected is not None and total is not None and total != expected:
+            raise SizeMismatchError(f"{self._shown} is {total} bytes, expected {expected}",
+                                    expected=expected, actual=total, url=self._shown)
+
+    def _new_hasher(self) -> Hasher | None:
+        checksum = self._job.request.checksum
+        return checksum.new_hasher() if checksum is not None else None
+
+    def _finish(self, part: PartFile, size: int, hasher: Hasher | None) -> Path:
+        """Verify size and checksum, then move the part file to its final name."""
+        self._check_size(size)
+        checksum = self._job.request.checksum
+        if checksum is not None:
+            actual = hasher.hexdigest() if hasher is not None else _hash_file(part.path, checksum)
+            if actual != checksum.hexdigest:
+                raise ChecksumMismatchError(
+                    f"{self._shown}: {checksum.algorithm} is {actual}, expected {checksum.hexdigest}",
+                    algorithm=checksum.algorithm, expected=checksum.hexdigest, actual=actual, url=self._shown)
+        if self._ctx.settings.cancel_event.is_set() or not self._job.claim(Owner.WORKER):
+            raise DownloadCancelledError("cancelled", url=self._shown)
+        path = part.commit()
+        sidecar.delete(path)
+        self._job.resume = None
+        return path
+
+    def _forget(self, *, discard: bool) -> None:
+        """Drop what is known of the partial file (and with ``discard`` the file itself)."""
+        job = self._job
+        job.resume = None
+        if job.claimed_path is not None:
+            sidecar.delete(job.claimed_path)
+            if discard:
+                part_path(job.claimed_path).unlink(missing_ok=True)
+
+
+def _part_holds(final: Path, state: ResumeState) -> bool:
+    """True when the part file exists and is long enough for the ranges said done."""
+    try:
+        size = part_path(final).stat().st_size
+    except OSError:
+        return False
+    return all(end <= size for _, end in state.ranges)
+
+
+def _hash_file(path: Path, checksum: Checksum) -> str:
+    hasher = hashlib.new(checksum.algorithm)
+    with open(path, "rb") as file:
+        while block := file.read(1 << 20):
+            hasher.update(block)
+    return hasher.hexdigest()
+
+
