@@ -49,6 +49,7 @@ __all__ = [
     "RequestRecord",
     "ResetAfter",
     "ShortBody",
+    "Slow",
     "Stall",
     "StallHeaders",
     "Status",
@@ -120,7 +121,14 @@ class WrongRange:
     shift: int
 
 
-Fault = Status | ResetAfter | ShortBody | Stall | StallHeaders | IgnoreRange | WrongRange
+@dataclass(frozen=True)
+class Slow:
+    """Send this response's body at ``rate`` bytes per second."""
+
+    rate: int
+
+
+Fault = Status | ResetAfter | ShortBody | Stall | StallHeaders | IgnoreRange | WrongRange | Slow
 
 
 # --------------------------------------------------------------------------- records
@@ -655,7 +663,10 @@ class LocalServer:
                 first = min(max(0, parsed[0] + fault.shift), parsed[1])
                 rest = {k: v for k, v in headers.items() if k.lower() not in ("range", "if-range")}
                 headers = Headers([*rest.items(), ("Range", f"bytes={first}-{parsed[1]}")])
-        return self._file_response(route, headers)
+        response = self._file_response(route, headers)
+        if isinstance(fault, Slow):
+            response.rate = fault.rate
+        return response
 
     def _file_response(self, entry: _File, headers: Headers) -> _Response:
         total = len(entry.data)

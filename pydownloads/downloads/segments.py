@@ -50,10 +50,15 @@ class Segment:
 
 @dataclass
 class FirstResponse:
-    """A full-body (200) response already open, which serves bytes from offset 0."""
+    """A response already open that serves the first missing segment.
 
-    response: requests.Response
+    ``to_end``: its body runs to the end of the file (a 200, or an open-ended range), so
+    it can take over every later byte if the server turns out to ignore ranges.
+    """
+
     reader: transport.BodyReader
+    response: requests.Response
+    to_end: bool = True
 
 
 class RangeEngine:
@@ -88,18 +93,22 @@ class RangeEngine:
         self._lock = threading.Lock()
         self._failed = threading.Event()
         self._error: BaseException | None = None
-        self._segments = [Segment(a, a, b) for a, b in _holes(state.ranges, state.total)]
+        self._segments = [Segment(a, a, b) for a, b in hole_ranges(state.ranges, state.total)]
         self._open: set[requests.Response] = set()
         self._last_save = time.monotonic()
         self._first: Segment | None = None
+        self._first_to_end = False
         self.ranges_unsupported = False
 
     # -- orchestration ---------------------------------------------------------------------
 
-    def run(self, first: FirstResponse | None = None) -> None:
+    def run(self, first: FirstResponse) -> None:
         """Fetch every missing byte; raise the first lane's error if any lane failed."""
         if not self._segments:
             return
+        # The first response's segment is taken before any other lane can pick it.
+        own = self._claim_first()
+        self._first_to_end = first.to_end
         extra: list[threading.Thread] = []
         missing = sum(s.remaining for s in self._segments)
         useful = max(len(self._segments), missing // self._settings.min_segment_size)
@@ -107,12 +116,12 @@ class RangeEngine:
             if self._limiter is not None and not self._limiter.acquire(
                     self._host, self._settings.cancel_event, wait=False):
                 break  # the host's connection budget is spent: fewer lanes
-            thread = threading.Thread(target=self._lane, args=(None, True), name=f"pydownloads-seg{number}",
+            thread = threading.Thread(target=self._lane, args=(None, True, None), name=f"pydownloads-seg{number}",
                                       daemon=True)
             extra.append(thread)
         for thread in extra:
             thread.start()
-        self._lane(first, False)
+        self._lane(first, False, own)
         for thread in extra:
             thread.join()
         self.save()
@@ -122,9 +131,10 @@ class RangeEngine:
         if missing:  # every lane ended without an error but bytes are missing: never commit
             raise ResumeMismatchError(f"{missing} bytes of {redact_url(self._url)} were not fetched")
 
-    def _lane(self, first: FirstResponse | None, holds_slot: bool) -> None:
+    def _lane(self, first: FirstResponse | None, holds_slot: bool, segment: Segment | None) -> None:
         try:
-            segment = self._claim_first() if first is not None else self._next_segment()
+            if segment is None:
+                segment = self._next_segment()
             while segment is not None and not self._failed.is_set():
                 self._fetch(segment, first)
                 first = None
@@ -216,7 +226,7 @@ class RangeEngine:
         with self._lock:
             self.ranges_unsupported = True
             first = self._first
-            if first is not None and first.active and first is not segment:
+            if first is not None and self._first_to_end and first.active and first is not segment:
                 first.end = self._state.total
                 for other in self._segments:
                     if other is not first:
@@ -295,7 +305,8 @@ def merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-def _holes(done: list[tuple[int, int]], total: int) -> list[tuple[int, int]]:
+def hole_ranges(done: list[tuple[int, int]], total: int) -> list[tuple[int, int]]:
+    """The ``[start, end)`` ranges of ``[0, total)`` not covered by ``done``."""
     holes, cursor = [], 0
     for start, end in merge(done):
         if start > cursor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,10 +20,10 @@ from pydownloads.domain.errors import (
 from pydownloads.downloads.job import DownloadJob, Owner, PathClaims
 from pydownloads.downloads.pace import Pace
 from pydownloads.downloads.retry import AttemptCounter
-from pydownloads.downloads.segments import FirstResponse, RangeEngine
+from pydownloads.downloads.segments import FirstResponse, RangeEngine, hole_ranges
 from pydownloads.downloads.settings import TransferSettings
 from pydownloads.events.emitter import EventEmitter
-from pydownloads.events.types import ChunkDownloaded, DownloadStarted
+from pydownloads.events.types import ChunkDownloaded, DownloadRetrying, DownloadStarted
 from pydownloads.infrastructure import sidecar, transport
 from pydownloads.infrastructure.files import PartFile, part_path
 from pydownloads.infrastructure.limits import HostLimiter, TokenBucket
@@ -30,6 +31,8 @@ from pydownloads.infrastructure.paths import DEFAULT_NAME, name_from_url, parse_
 from pydownloads.infrastructure.redact import redact_url
 from pydownloads.infrastructure.sidecar import ResumeState
 from pydownloads.tracking.tracker import DownloadTracker
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,37 +128,80 @@ class Transfer:
         try:
             transport.check_status(response, self._url)
             final = self._destination(response)
-            total = transport.content_length(response)
-            etag, modified = transport.validators(response)
-            self._check_size(total)
             saved = job.resume or sidecar.load(final, self._url)
+            etag, modified = transport.validators(response)
+            total = transport.content_length(response)
             if saved is not None and saved.matches(self._url, total, etag, modified) and _part_holds(final, saved):
-                transport.close(response)  # a previous run left most of this file: resume it
+                transport.close(response)  # a previous run left part of this file: resume it
                 job.resume = saved
                 return self._resume(final, saved)
-            reader = transport.BodyReader(response, self._url, total)
-            if total is None or not (etag or modified):
-                return self._stream_whole(final, reader)
-            state = job.resume = ResumeState(url=self._url, total=total, etag=etag, last_modified=modified)
-            lanes = self._lanes(total) if transport.accepts_ranges(response) else 1
-            return self._fetch_ranges(final, state, lanes, FirstResponse(response, reader))
+            return self._start_over(final, response)
         finally:
             transport.close(response)
 
-    def _resume(self, final: Path, state: ResumeState) -> Path:
-        return self._fetch_ranges(final, state, self._lanes(state.total), None)
+    def _start_over(self, final: Path, response: requests.Response) -> Path:
+        """Download from byte zero, the body of ``response`` (a 200) serving the start."""
+        job = self._job
+        total = transport.content_length(response)
+        etag, modified = transport.validators(response)
+        self._check_size(total)
+        reader = transport.BodyReader(response, self._url, total)
+        if total is None or not (etag or modified):
+            return self._stream_whole(final, reader)
+        state = job.resume = ResumeState(url=self._url, total=total, etag=etag, last_modified=modified)
+        lanes = self._lanes(total) if transport.accepts_ranges(response) else 1
+        return self._fetch_ranges(final, state, lanes, FirstResponse(reader, response), fresh=True)
 
-    def _fetch_ranges(self, final: Path, state: ResumeState, lanes: int, first: FirstResponse | None) -> Path:
+    def _resume(self, final: Path, state: ResumeState) -> Path:
+        """Go on from the bytes a previous attempt or run left, under ``If-Range``."""
         ctx, job = self._ctx, self._job
-        part = PartFile(final, url=self._shown, keep=first is None)
+        holes = hole_ranges(state.ranges, state.total)
+        if not holes:  # every byte is there already: only the checks and the rename are left
+            part = PartFile(final, url=self._shown, keep=True)
+            try:
+                self._started(final, state.total, state.total)
+                return self._finish(part, state.total, None)
+            finally:
+                part.close()
+        start, end = holes[0]
+        last = state.total - 1 if len(holes) == 1 else end - 1
+        headers = {**self._headers, "Range": f"bytes={start}-" if len(holes) == 1 else f"bytes={start}-{last}"}
+        if state.validator:
+            headers["If-Range"] = state.validator
+        try:
+            response = transport.send_get(ctx.session, self._url, headers=headers, timeout=ctx.settings.timeout)
+            job.abort = lambda: transport.abort(response)
+            try:
+                transport.check_status(response, self._url, ranged=True)
+                if response.status_code == 200:  # changed, or ranges ignored: this body starts over
+                    self._forget(discard=False)
+                    self._announce_restart("the server sent the whole file (it changed, or ignores ranges)")
+                    return self._start_over(final, response)
+                if transport.content_range(response) != (start, last, state.total):
+                    raise ResumeMismatchError(
+                        f"asked {self._shown} for bytes {start}-{last}/{state.total}, "
+                        f"got {response.headers.get('Content-Range')!r}", url=self._shown)
+                first = FirstResponse(transport.BodyReader(response, self._url, last - start + 1), response,
+                                      to_end=last == state.total - 1)
+                return self._fetch_ranges(final, state, self._lanes(state.total), first, fresh=False)
+            finally:
+                transport.close(response)
+        except ResumeMismatchError as error:
+            self._forget(discard=True)
+            raise ResumeMismatchError(f"restarting from zero: {error}", url=self._shown) from error
+
+    def _fetch_ranges(
+        self, final: Path, state: ResumeState, lanes: int, first: FirstResponse, *, fresh: bool
+    ) -> Path:
+        ctx, job = self._ctx, self._job
+        part = PartFile(final, url=self._shown, keep=not fresh)
         try:
             self._started(final, state.total, state.done_bytes)
-            if first is not None:
+            if fresh:
                 sidecar.save(final, state)
                 if lanes > 1:
                     part.preallocate(state.total)
-            fresh_and_in_order = first is not None and lanes == 1
-            hasher = self._new_hasher() if fresh_and_in_order else None
+            hasher = self._new_hasher() if fresh and lanes == 1 else None
             engine = RangeEngine(
                 session=ctx.session, url=self._url, headers=self._headers, settings=ctx.settings, part=part,
                 state=state, lanes=lanes, count_bytes=self._count, buckets=self._buckets, limiter=ctx.limiter,
@@ -223,6 +269,13 @@ class Transfer:
             info_total = self._job.resume.total if self._job.resume is not None else None
             emitter.emit(ChunkDownloaded(url=self._shown, bytes_downloaded=count, total_downloaded=done,
                                          total_bytes=info_total))
+
+    def _announce_restart(self, why: str) -> None:
+        """Say that the bytes kept so far were dropped and the download starts over."""
+        logger.info("%s: restarting from zero: %s", self._shown, why)
+        if self._ctx.emitter.is_listening(DownloadRetrying):
+            self._ctx.emitter.emit(DownloadRetrying(
+                url=self._shown, attempt=self._attempts.count, delay=0.0, reason=f"restarting from zero: {why}"))
 
     def _lanes(self, total: int) -> int:
         settings, request = self._ctx.settings, self._job.request
