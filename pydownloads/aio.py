@@ -68,6 +68,11 @@ class AsyncDownloadManager:
         return self._manager
 
     @property
+    def emitter(self) -> EventEmitter:
+        """The event emitter (same as ``manager.worker.emitter``)."""
+        return self._manager.emitter
+
+    @property
     def worker(self) -> DownloadWorker:
         """The shared worker (``manager.worker.emitter.on(...)``)."""
         return self._manager.worker

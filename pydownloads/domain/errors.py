@@ -38,7 +38,7 @@ def _rebuild(cls: type[DownloadError], args: tuple[Any, ...], state: dict[str, A
 
 def _picklable(value: object) -> object:
     try:
-        pickle.dumps(value)
+        pickle.loads(pickle.dumps(value))  # some objects pickle but cannot be rebuilt
     except Exception:
         return repr(value)
     return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
@@ -42,12 +43,16 @@ def validate_url(url: object) -> str:
     """
     if not isinstance(url, str):
         raise InvalidArgumentError(f"url must be a str, not {type(url).__name__}")
-    if not url or any(ch.isspace() or ord(ch) < 32 for ch in url):
+    if not url or any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in url):
         raise InvalidArgumentError(f"url must be non-empty with no spaces or control characters: {url!r}")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError as error:  # e.g. a malformed IPv6 literal
+        raise InvalidArgumentError(f"url cannot be parsed: {url!r} ({error})") from None
     if parts.scheme.lower() not in SUPPORTED_SCHEMES:
         raise InvalidArgumentError(f"only http and https URLs can be downloaded, not {url!r}")
-    if not parts.hostname:
+    if not hostname:
         raise InvalidArgumentError(f"url has no host: {url!r}")
     return url
 

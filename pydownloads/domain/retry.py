@@ -85,5 +85,6 @@ class RetryConfig:
         :param jitter: a number in [0, 1) that spreads retries of many downloads apart: the
             delay is drawn from the upper half of the exponential step ("equal jitter").
         """
-        step = float(min(self.max_delay, self.base_delay * 2 ** max(0, retry_number - 1)))
+        # The exponent is capped first: 2 ** 1100 would overflow a float.
+        step = float(min(self.max_delay, self.base_delay * 2.0 ** min(max(0, retry_number - 1), 64)))
         return step / 2 + step / 2 * jitter

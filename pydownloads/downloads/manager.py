@@ -8,7 +8,6 @@ import queue as queue_module
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
@@ -44,7 +43,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_WORKERS = 4
 #: How long a hard shutdown lets in-flight downloads notice it before it cancels them.
 DEFAULT_CANCEL_GRACE = 1.0
-#: How often an idle worker thread checks whether it should stop.
+#: How often an idle worker thread checks whether it should stop (stop markers wake it sooner).
 _IDLE_POLL = 0.25
 
 
@@ -158,7 +157,7 @@ class DownloadManager:
         self._state = _State.OPEN
         self._stopping = threading.Event()
         self._active: set[DownloadJob] = set()
-        self._executor: ThreadPoolExecutor | None = None
+        self._threads: list[threading.Thread] = []
 
     @property
     def emitter(self) -> EventEmitter:
@@ -179,6 +178,8 @@ class DownloadManager:
         """
         if isinstance(files, (str, FileConfig)):
             files = [files]
+        elif not isinstance(files, Iterable):
+            raise InvalidArgumentError(f"add_to_queue takes FileConfigs or URLs, not {type(files).__name__}")
         configs = [item if isinstance(item, FileConfig) else _as_config(item) for item in files]
         jobs = [DownloadJob(DownloadRequest.from_config(c, self.download_dir), c.priority) for c in configs]
         with self._lock:
@@ -212,21 +213,23 @@ class DownloadManager:
         return False
 
     def _start_workers(self) -> None:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="pydownloads")
-            for _ in range(self.max_workers):
-                self._executor.submit(self._consume)
+        # Daemon threads of our own rather than a ThreadPoolExecutor: the interpreter joins
+        # executor threads at exit before any hook of ours could stop them, so a manager its
+        # user forgot to close would hang the program.  A closed manager joins its threads.
+        if not self._threads:
+            for number in range(self.max_workers):
+                thread = threading.Thread(target=self._consume, name=f"pydownloads-{number}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
 
     # -- the worker threads ----------------------------------------------------------------
 
     def _consume(self) -> None:
-        main = threading.main_thread()
         while True:
             try:
                 job = self.queue.get(timeout=_IDLE_POLL)
             except queue_module.Empty:
-                # An unclosed manager must not keep the interpreter from exiting.
-                if self._stopping.is_set() or not main.is_alive():
+                if self._stopping.is_set():  # a stop marker was missed: stop anyway
                     return
                 continue
             if job is None:
@@ -296,11 +299,13 @@ class DownloadManager:
             self._cancel_job(job)
 
     def _stop_threads(self, *, wait: bool) -> None:
-        executor = self._executor
-        if executor is not None:
-            for _ in range(self.max_workers):
+        if self._threads:
+            for _ in self._threads:
                 self.queue.put_stop()
-            executor.shutdown(wait=wait)
+            if wait:
+                for thread in self._threads:
+                    if thread is not threading.current_thread():  # shutdown from an event handler
+                        thread.join()
         with self._lock:
             self._state = _State.CLOSED
         if self._owns_session:

@@ -36,16 +36,40 @@ ByteCounter = Callable[[int], None]
 
 @dataclass
 class Segment:
-    """Bytes ``[pos, end)`` still to fetch of a range that began at ``start``."""
+    """Bytes ``[pos, end)`` still to fetch of a range that began at ``start``.
+
+    ``began``/``began_at`` note when and where the current response started, for its speed.
+    """
 
     start: int
     pos: int
     end: int
     active: bool = False
+    began: float = 0.0
+    began_at: int = 0
 
     @property
     def remaining(self) -> int:
         return max(0, self.end - self.pos)
+
+    def seconds_left(self, now: float) -> float:
+        """How long the current response needs for the rest, at its speed so far: zero
+        while too young to tell (not split yet), infinite if nothing came since."""
+        elapsed, done = now - self.began, self.pos - self.began_at
+        if elapsed < _YOUNG:
+            return 0.0
+        if done <= 0:
+            return float("inf")
+        return self.remaining / (done / elapsed)
+
+
+#: A response younger than this has no meaningful speed yet.
+_YOUNG = 0.1
+#: Splitting a running range costs a new connection and the bytes already in flight on the
+#: old one, so it is only done when the running lane would need longer than this.
+STEAL_MIN_SECONDS = 0.5
+#: ... and never leaves pieces smaller than this.
+STEAL_MIN_BYTES = 1 << 20
 
 
 @dataclass
@@ -109,6 +133,8 @@ class RangeEngine:
         # The first response's segment is taken before any other lane can pick it.
         own = self._claim_first()
         self._first_to_end = first.to_end
+        with self._lock:
+            self._presplit(self._lanes)
         extra: list[threading.Thread] = []
         missing = sum(s.remaining for s in self._segments)
         useful = max(len(self._segments), missing // self._settings.min_segment_size)
@@ -134,11 +160,11 @@ class RangeEngine:
     def _lane(self, first: FirstResponse | None, holds_slot: bool, segment: Segment | None) -> None:
         try:
             if segment is None:
-                segment = self._next_segment()
+                segment = self._await_segment()
             while segment is not None and not self._failed.is_set():
                 self._fetch(segment, first)
                 first = None
-                segment = self._next_segment()
+                segment = self._await_segment()
         except BaseException as error:
             with self._lock:
                 if self._error is None:
@@ -149,14 +175,34 @@ class RangeEngine:
             if holds_slot and self._limiter is not None:
                 self._limiter.release(self._host)
 
+    def _await_segment(self) -> Segment | None:
+        """The next segment for an idle lane, waiting while a running one may yet prove
+        slow enough to split; None once nothing is left to take."""
+        while not self._failed.is_set():
+            segment = self._next_segment()
+            if segment is not None or not self._may_split_later():
+                return segment
+            if self._settings.cancel_event.is_set():
+                raise DownloadCancelledError("cancelled", url=redact_url(self._url))
+            self._failed.wait(_YOUNG / 2)
+        return None
+
+    def _may_split_later(self) -> bool:
+        smallest = max(STEAL_MIN_BYTES, self._settings.chunk_size)
+        with self._lock:
+            return not self.ranges_unsupported and any(
+                s.active and s.remaining >= 2 * smallest for s in self._segments)
+
     def _claim_first(self) -> Segment:
         with self._lock:
             segment = self._first = self._segments[0]
             segment.active = True
+            segment.began, segment.began_at = time.monotonic(), segment.pos
             return segment
 
     def _next_segment(self) -> Segment | None:
-        """A segment nobody works on, else half of the largest running one (or None)."""
+        """A segment nobody works on, else the second half of the running one that would
+        take longest (work stealing), or None when no split is worth it."""
         with self._lock:
             for segment in self._segments:
                 if not segment.active and segment.remaining:
@@ -164,14 +210,29 @@ class RangeEngine:
                     return segment
             if self.ranges_unsupported:
                 return None
-            largest = max(self._segments, key=lambda s: s.remaining, default=None)
-            if largest is None or largest.remaining < 2 * self._settings.min_segment_size:
+            now = time.monotonic()
+            smallest = max(STEAL_MIN_BYTES, self._settings.chunk_size)
+            candidates = [s for s in self._segments if s.remaining >= 2 * smallest]
+            victim = max(candidates, key=lambda s: (s.seconds_left(now), s.remaining), default=None)
+            if victim is None or victim.seconds_left(now) < STEAL_MIN_SECONDS:
                 return None
-            middle = largest.pos + largest.remaining // 2
-            stolen = Segment(middle, middle, largest.end, active=True)
-            largest.end = middle
-            self._segments.append(stolen)
-            return stolen
+            return self._split(victim, victim.pos + victim.remaining // 2)
+
+    def _split(self, segment: Segment, at: int) -> Segment:
+        """Give ``[at, end)`` of ``segment`` to a new active segment (lock held)."""
+        stolen = Segment(at, at, segment.end, active=True)
+        segment.end = at
+        self._segments.append(stolen)
+        return stolen
+
+    def _presplit(self, lanes: int) -> None:
+        """Cut the work into ``lanes`` near-equal ranges before the lanes start, so that
+        none waits for a split and none is cut short later (lock held by the caller)."""
+        missing = sum(s.remaining for s in self._segments)
+        size = max(self._settings.min_segment_size, -(-missing // lanes))
+        for segment in list(self._segments):
+            while segment.remaining >= 2 * size and len(self._segments) < lanes:
+                self._split(segment, segment.end - size).active = False
 
     # -- one segment -----------------------------------------------------------------------
 
@@ -183,6 +244,8 @@ class RangeEngine:
             if opened is None:
                 return
             response, reader = opened
+            with self._lock:
+                segment.began, segment.began_at = time.monotonic(), segment.pos
         with self._lock:
             self._open.add(response)
         try:

@@ -86,8 +86,15 @@ class EventEmitter:
         return handler
 
     def off(self, name: str, handler: Handler) -> None:
-        """Stop calling ``handler`` for ``name`` (no error if it was not registered)."""
-        self._signal(name).disconnect(handler)
+        """Stop calling ``handler`` for ``name`` (no error if it was not registered).
+
+        Matched by equality, so ``off(name, items.append)`` works although each
+        ``items.append`` is a new object.
+        """
+        signal = self._signal(name)
+        for receiver in list(signal.receivers.values()):
+            if receiver == handler:
+                signal.disconnect(receiver)
 
     def is_listening(self, event_type: type[DownloadEvent]) -> bool:
         """True when at least one handler would receive events of ``event_type`` (O(1))."""
@@ -95,7 +102,9 @@ class EventEmitter:
 
     def emit(self, event: DownloadEvent) -> None:
         """Deliver ``event`` to its handlers.  Never raises because of a handler."""
-        signal = self._by_type[type(event)]
+        signal = self._by_type.get(type(event))
+        if signal is None:
+            raise InvalidArgumentError(f"{type(event).__name__} is not an event this emitter carries")
         if not signal.receivers:
             return
         for receiver in signal.receivers_for(event):

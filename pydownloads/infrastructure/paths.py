@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import unicodedata
@@ -15,7 +16,7 @@ MAX_NAME_BYTES = 255
 PART_SUFFIX = ".part"
 DEFAULT_NAME = "download"
 _NAME_BUDGET = MAX_NAME_BYTES - len(PART_SUFFIX)
-_UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
+_UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f-\x9f<>:"/\\|?*]')
 _WINDOWS_RESERVED = frozenset(
     {"CON", "PRN", "AUX", "NUL"} | {f"COM{i}" for i in range(10)} | {f"LPT{i}" for i in range(10)}
 )
@@ -31,12 +32,13 @@ def safe_component(name: str) -> str | None:
     """
     name = unicodedata.normalize("NFC", name)
     name = re.split(r"[/\\]", name)[-1]
-    name = _UNSAFE_CHARS.sub("_", name).strip(" .")
+    name = _truncate(_UNSAFE_CHARS.sub("_", name).strip(" ."))
     if not name:
         return None
-    if name.split(".")[0].upper() in _WINDOWS_RESERVED:
-        name = "_" + name
-    return _truncate(name)
+    # Checked after truncation, which can strip what stood between a device name and the dot.
+    if name.split(".")[0].rstrip(" ").upper() in _WINDOWS_RESERVED:
+        name = _truncate("_" + name)
+    return name
 
 
 def _truncate(name: str) -> str:
@@ -48,7 +50,7 @@ def _truncate(name: str) -> str:
     suffix = "." + ext if ext else ""
     room = _NAME_BUDGET - len(suffix.encode("utf-8"))
     stem_bytes = stem.encode("utf-8")[:room]
-    return stem_bytes.decode("utf-8", errors="ignore").rstrip(" .") + suffix
+    return (stem_bytes.decode("utf-8", errors="ignore").rstrip(" .") + suffix).strip(" .")
 
 
 def name_from_url(url: str) -> str | None:
@@ -92,6 +94,7 @@ def _decode_extended(value: str) -> str | None:
     if not sep or not sep2:
         return None
     try:
+        codecs.lookup(charset.strip() or "utf-8")  # an unknown charset is refused even with no %-escape
         return unquote(encoded, encoding=charset.strip() or "utf-8", errors="strict")
     except (LookupError, UnicodeDecodeError):
         return None

@@ -44,18 +44,23 @@ def translate(error: BaseException, url: str) -> DownloadError:
     if isinstance(error, (rex.ReadTimeout, uex.ReadTimeoutError, socket.timeout)):
         return DownloadTimeoutError(f"timed out waiting for data from {shown}", url=shown, cause=error)
     if isinstance(error, (rex.SSLError, uex.SSLError)):
-        return TLSError(f"TLS failed for {shown}: {error}", url=shown, cause=error)
+        return TLSError(f"TLS failed for {shown}: {_short(error)}", url=shown, cause=error)
     if isinstance(error, rex.TooManyRedirects):
         return RedirectError(f"too many redirects from {shown}", url=shown, cause=error)
     if isinstance(error, (rex.InvalidSchema, rex.InvalidURL, rex.MissingSchema)):
-        return RedirectError(f"{shown} led to a URL that cannot be downloaded: {error}", url=shown, cause=error)
+        return RedirectError(f"{shown} led to a URL that cannot be downloaded: {_short(error)}", url=shown,
+                             cause=error)
     if isinstance(error, (rex.RequestException, uex.HTTPError, OSError)):
         return TransferError(f"connection to {shown} failed: {_short(error)}", url=shown, cause=error)
     raise TypeError(f"not a transport error: {error!r}") from error
 
 
+_USERINFO = re.compile(r"(?<=//)[^/@\s'\"]+@")
+
+
 def _short(error: BaseException) -> str:
-    text = str(error) or type(error).__name__
+    """The error's text, credentials in any URL it quotes replaced, and kept short."""
+    text = _USERINFO.sub("***@", str(error) or type(error).__name__)
     return text if len(text) <= 300 else text[:297] + "..."
 
 

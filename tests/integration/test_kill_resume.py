@@ -35,9 +35,11 @@ def saved_ranges(sidecar: Path) -> list[list[int]]:
 
 
 @pytest.mark.parametrize("segments", [1, 4])
-def test_sigkill_then_rerun_fetches_only_missing_bytes(local_server: LocalServer, tmp_path: Path, segments: int) -> None:
-    body = payload(8 << 20, segments)
-    url = local_server.add_file("/k.bin", body, rate=2 << 20)
+def test_sigkill_then_rerun_fetches_only_missing_bytes(
+    local_server: LocalServer, tmp_path: Path, segments: int
+) -> None:
+    body = payload(16 << 20, segments)
+    url = local_server.add_file("/k.bin", body, rate=1 << 20)  # per connection: 4 s or more in all
     sidecar = tmp_path / "k.bin.part.json"
     child = subprocess.Popen([sys.executable, "-c", CHILD, url, str(tmp_path), str(segments)], cwd=ROOT,
                              env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -65,6 +67,9 @@ def test_sigkill_then_rerun_fetches_only_missing_bytes(local_server: LocalServer
     assert all(r.range is not None for r in local_server.requests)  # nothing refetched from zero
     refetched = local_server.bytes_sent("/k.bin")
     assert refetched >= len(body) - kept
-    # Exactly the missing bytes; with segments a lane cut short by another may send up to a
-    # socket's worth more than it wrote.
-    assert refetched <= len(body) - kept + (0 if segments == 1 else segments * 256 * 1024)
+    if segments == 1:
+        assert refetched == len(body) - kept  # exactly the missing bytes
+    else:
+        # A lane whose range is split by a faster one stops at the split point, but the bytes
+        # already in flight on its connection (socket buffers: megabytes on loopback) are lost.
+        assert refetched <= len(body) - kept + len(body) // 4

@@ -120,13 +120,40 @@ def test_connections_per_host_are_capped_over_files_and_segments(local_server: L
     bodies = {f"/h{i}.bin": payload(3 * MIB, 10 + i) for i in range(4)}
     for path, body in bodies.items():
         local_server.add_file(path, body, rate=6 * MIB)
-    with manager(tmp_path, max_workers=4, max_segments=4, max_connections_per_host=3) as m:
+        local_server.hold(path)
+    m = manager(tmp_path, max_workers=4, max_segments=4, max_connections_per_host=3)
+    limiter = m.worker._context.limiter
+    assert limiter is not None
+    peak = 0
+    original = limiter.acquire
+
+    def watched(host, cancel_event, *, wait=True):  # type: ignore[no-untyped-def]
+        nonlocal peak
+        taken = original(host, cancel_event, wait=wait)
+        peak = max(peak, limiter.in_use(host))
+        return taken
+
+    limiter.acquire = watched  # type: ignore[method-assign]
+    with m:
         m.add_to_queue([local_server.url(p) for p in bodies])
+        assert local_server.wait_for_requests("/h0.bin", 1) and _wait(lambda: len(local_server.requests) >= 3)
+        time.sleep(0.2)  # room for a fourth request to (wrongly) arrive while three are held
+        assert len(local_server.requests) == 3
+        for path in bodies:
+            local_server.release(path)
         m.queue.join()
-    local_server.wait_idle()
-    assert local_server.max_concurrency == 3
+    assert peak == 3
     for path, body in bodies.items():
         assert file_sha256(tmp_path / path[1:]) == sha256(body)
+
+
+def _wait(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def test_rate_limit_is_shared_by_all_downloads(local_server: LocalServer, tmp_path: Path) -> None:

@@ -113,6 +113,21 @@ def test_the_manager_refuses_work_after_shutdown(local_server: LocalServer, tmp_
         m.add_to_queue([local_server.url("/x")])
 
 
+def test_a_manager_never_closed_does_not_hang_the_program(local_server: LocalServer, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    url = local_server.add_file("/x", b"data")
+    code = (
+        "import sys\nfrom pydownloads import DownloadManager\n"
+        "m = DownloadManager(sys.argv[2])\nm.add_to_queue([sys.argv[1]])\nm.queue.join()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, url, str(tmp_path)], timeout=20,
+                            cwd=Path(__file__).resolve().parents[2], capture_output=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "x").read_bytes() == b"data"
+
+
 def test_join_with_nothing_queued_returns(tmp_path: Path) -> None:
     with DownloadManager(tmp_path) as m:
         m.queue.join()

@@ -132,10 +132,6 @@ def test_off_with_a_fresh_bound_method_of_the_same_object() -> None:
     assert not emitter.is_listening(DownloadFailed)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="blinker keys builtin bound methods (list.append) by id: off() with an equal one removes nothing",
-)
 def test_off_with_a_builtin_bound_method() -> None:
     emitter = EventEmitter()
     seen: list[DownloadEvent] = []

@@ -90,17 +90,12 @@ def test_safe_component_short_names_are_untouched_at_the_limit() -> None:
     assert safe_component("b" * 251) == "b" * 250
 
 
-@pytest.mark.xfail(strict=True, reason="safe_component leaves C1 control characters (U+0080-U+009F) in names")
 def test_safe_component_replaces_c1_control_characters() -> None:
     result = safe_component("a\x85b\x9b[31mc")
     assert result is not None
     assert not any(0x80 <= ord(ch) <= 0x9F for ch in result)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the reserved-name check runs before truncation, whose rstrip can expose a device name",
-)
 def test_safe_component_truncation_cannot_produce_a_reserved_name() -> None:
     result = safe_component("CON" + " " * 300 + ".txt")
     assert result is not None
@@ -184,10 +179,6 @@ def test_parse_content_disposition_bad_extended_value_falls_back_to_filename(ext
     assert parse_content_disposition(header) == "fallback.txt"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an unknown charset is only detected when the value has a %-escape: bogus''name.txt is accepted",
-)
 def test_parse_content_disposition_unknown_charset_without_escapes_falls_back() -> None:
     header = "attachment; filename*=no-such-charset''name.txt; filename=\"fallback.txt\""
     assert parse_content_disposition(header) == "fallback.txt"

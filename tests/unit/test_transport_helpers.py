@@ -198,10 +198,6 @@ def test_translate_redacts_credentials(error: BaseException) -> None:
     assert result.url == "http://***@host.example/x"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="translate redacts the URL it is given but embeds the cause's text, where requests repeats the URL",
-)
 def test_translate_redacts_credentials_repeated_in_the_cause_message() -> None:
     # requests.Session.get_adapter raises exactly this for a URL it has no adapter for.
     error = rex.InvalidSchema(f"No connection adapters were found for {SECRET_URL!r}")

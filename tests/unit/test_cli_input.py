@@ -1,0 +1,232 @@
+"""The command line's input parsers and value helpers (no sockets, no subprocess)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from pydownloads.cli import InputError, build_parser, parse_header, parse_input, parse_size, read_input
+from pydownloads.cli._input import check_unique
+
+# -- parse_size -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0", 0), ("512", 512), ("1K", 1024), ("1k", 1024), ("500K", 512_000), ("10M", 10 * 1024**2),
+        ("1.5M", 1_572_864), ("2G", 2 * 1024**3), (" 3m ", 3 * 1024**2), (".5K", 512), ("1.K", 1024),
+    ],
+)
+def test_parse_size_accepts_numbers_with_1024_based_suffixes(text: str, expected: int) -> None:
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "M", "10MB", "10 M", "-1K", "1e3", "ten", "10T", "1,5M", "0x10", "inf"])
+def test_parse_size_rejects_anything_else_with_a_clear_message(text: str) -> None:
+    with pytest.raises(ValueError, match=r"invalid size .*K, M or G suffix \(1024-based\), e\.g\. 500K or 10M"):
+        parse_size(text)
+
+
+def test_parse_size_rejects_a_size_too_large_for_a_float() -> None:
+    with pytest.raises(ValueError, match="too large"):
+        parse_size("9" * 400 + "G")
+
+
+# -- parse_header -----------------------------------------------------------------------------
+
+
+def test_parse_header_splits_at_the_first_colon_and_strips() -> None:
+    assert parse_header("Authorization:  Bearer a:b ") == ("Authorization", "Bearer a:b")
+    assert parse_header("X-Empty:") == ("X-Empty", "")
+
+
+@pytest.mark.parametrize("text", ["no colon", ": value", "   : value"])
+def test_parse_header_needs_a_name_and_a_colon(text: str) -> None:
+    with pytest.raises(ValueError, match="not in the form 'Name: value'"):
+        parse_header(text)
+
+
+# -- URL lists --------------------------------------------------------------------------------
+
+URL_LIST = """\
+# a comment, then a blank line
+
+https://example.com/a.iso
+  out=debian.iso
+\tdir=isos/amd64
+  priority=10
+  header=Cookie: x=1
+  header=X-Token:  abc
+   # an indented comment is a comment too
+https://example.com/b.txt
+"""
+
+
+def test_url_list_entries_with_their_options() -> None:
+    a, b = parse_input(URL_LIST, "list.txt")
+    assert a.where == "list.txt:3" and b.where == "list.txt:10"
+    assert a.config.url == "https://example.com/a.iso"
+    assert a.config.filename == "debian.iso"
+    assert a.config.destination_subdir == "isos/amd64"
+    assert a.config.priority == 10
+    assert dict(a.config.headers) == {"Cookie": "x=1", "X-Token": "abc"}
+    assert b.config.url == "https://example.com/b.txt"
+    assert (b.config.priority, b.config.filename, b.config.destination_subdir, dict(b.config.headers)) == (
+        0, None, None, {})
+
+
+def test_empty_and_comment_only_inputs_have_no_entries() -> None:
+    assert parse_input("", "x") == []
+    assert parse_input("\n  \n# only a comment\n", "x") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("  out=a.bin\n", "x.txt:1: an indented option line must follow a URL line"),
+        ("https://e.com/a\n  colour=red\n", "x.txt:2: unknown option 'colour'; known: dir, header, out, priority"),
+        ("https://e.com/a\n  out\n", "x.txt:2: expected key=value, not 'out'"),
+        ("https://e.com/a\n  priority=high\n", "x.txt:2: priority must be a whole number, not 'high'"),
+        ("https://e.com/a\n  out=a\n  out=b\n", "x.txt:3: option 'out' is given twice for this URL"),
+        ("https://e.com/a\n  header=NoColon\n", "x.txt:2: header 'NoColon' is not in the form 'Name: value'"),
+        ("\n\nftp://e.com/a\n", "x.txt:3: only http and https URLs can be downloaded"),
+        ("https://e.com/a https://e.com/b\n", "x.txt:1: one URL a line"),
+        ("https://e.com/a\n  out=sub/a.bin\n", "x.txt:1: the file name 'sub/a.bin' is a path"),
+        ("https://e.com/a\n  dir=../up\n", "x.txt:1: destination_subdir must stay inside download_dir"),
+        ("https://e.com/a\n  dir=/etc\n", "x.txt:1: destination_subdir must be relative"),
+        ("https://e.com/a\n  header=Bad Name: v\n", "x.txt:1: invalid header name 'Bad Name'"),
+    ],
+)
+def test_a_malformed_url_list_line_is_reported_with_its_line_number(text: str, message: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_input(text, "x.txt")
+    assert len(caught.value.problems) == 1
+    assert caught.value.problems[0].startswith(message), caught.value.problems
+
+
+def test_every_problem_of_an_input_is_reported_at_once() -> None:
+    text = "https://e.com/a\n  bogus=1\nnot a url\nhttps://e.com/b\n  priority=x\n"
+    with pytest.raises(InputError) as caught:
+        parse_input(text, "in.txt")
+    assert [p.split(":")[1] for p in caught.value.problems] == ["2", "3", "5"]
+    assert str(caught.value) == "\n".join(caught.value.problems)
+
+
+# -- JSON Lines -------------------------------------------------------------------------------
+
+JSONL = """\
+{"url": "https://example.com/a.iso", "priority": 3, "filename": "debian.iso", "destination_subdir": "isos", \
+"headers": {"Cookie": "x=1"}}
+
+# comments and blank lines are skipped here too
+{"url": "https://example.com/b.txt", "filename": null, "headers": null}
+"""
+
+
+def test_json_lines_entries() -> None:
+    a, b = parse_input(JSONL, "list.jsonl", jsonl=True)
+    assert a.where == "list.jsonl:1" and b.where == "list.jsonl:4"
+    assert (a.config.priority, a.config.filename, a.config.destination_subdir) == (3, "debian.iso", "isos")
+    assert dict(a.config.headers) == {"Cookie": "x=1"}
+    assert (b.config.url, b.config.filename, dict(b.config.headers)) == ("https://example.com/b.txt", None, {})
+
+
+def test_the_format_is_told_by_the_first_meaningful_line() -> None:
+    assert parse_input("# json\n" + JSONL, "-")[0].config.filename == "debian.iso"
+    assert parse_input("https://example.com/x\n", "-")[0].config.url == "https://example.com/x"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"url": "https://e.com/a",}', "l.jsonl:1: not valid JSON: "),
+        ('["https://e.com/a"]', "l.jsonl:1: expected a JSON object, not list"),
+        ('{"url": "https://e.com/a", "out": "x"}', "l.jsonl:1: unknown field(s) 'out'; known: destination_subdir"),
+        ('{"priority": 1}', "l.jsonl:1: the field 'url' is missing"),
+        ('{"url": "https://e.com/a", "priority": "1"}', "l.jsonl:1: priority must be an int, not str"),
+        ('{"url": "https://e.com/a", "priority": true}', "l.jsonl:1: priority must be an int, not bool"),
+        ('{"url": "https://e.com/a", "headers": ["x"]}', "l.jsonl:1: headers must be a mapping"),
+        ('{"url": "https://e.com/a", "headers": {"A": 1}}', "l.jsonl:1: headers must map str to str"),
+        ('{"url": "https://e.com/a", "filename": ""}', "l.jsonl:1: filename must be a non-empty str"),
+        ('{"url": "https://e.com/a", "destination_subdir": "../x"}', "l.jsonl:1: destination_subdir must stay"),
+        ('{"url": 5}', "l.jsonl:1: url must be a str, not int"),
+    ],
+)
+def test_a_malformed_json_line_is_reported_with_its_line_number(line: str, message: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_input(line + "\n", "l.jsonl", jsonl=True)
+    assert caught.value.problems[0].startswith(message), caught.value.problems
+
+
+# -- reading files and stdin ------------------------------------------------------------------
+
+
+def test_read_input_picks_json_lines_by_suffix_and_reads_stdin(tmp_path: Path) -> None:
+    listed = tmp_path / "urls.jsonl"
+    listed.write_text('{"url": "https://e.com/a"}\n', encoding="utf-8")
+    assert [i.config.url for i in read_input(str(listed))] == ["https://e.com/a"]
+    items = read_input("-", stdin=io.StringIO("https://e.com/b\n  out=b.bin\n"))
+    assert items[0].where == "<stdin>:1" and items[0].config.filename == "b.bin"
+
+
+def test_a_jsonl_suffix_means_json_even_for_a_url_line(tmp_path: Path) -> None:
+    listed = tmp_path / "urls.jsonl"
+    listed.write_text("https://e.com/a\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"urls\.jsonl:1: not valid JSON"):
+        read_input(str(listed))
+
+
+def test_read_input_tolerates_a_byte_order_mark(tmp_path: Path) -> None:
+    listed = tmp_path / "urls.txt"
+    listed.write_bytes(b"\xef\xbb\xbfhttps://e.com/a\n")
+    assert read_input(str(listed))[0].config.url == "https://e.com/a"
+
+
+def test_an_unreadable_input_file_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"missing\.txt: cannot read the input file: No such file"):
+        read_input(str(tmp_path / "missing.txt"))
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(InputError, match="cannot read the input file"):
+        read_input(str(binary))
+    with pytest.raises(InputError, match="standard input is not available"):
+        read_input("-", stdin=None)
+
+
+def test_each_url_may_be_listed_once() -> None:
+    items = parse_input("https://e.com/a\nhttps://e.com/b\nhttps://e.com/a\n  out=other\n", "x.txt")
+    with pytest.raises(InputError, match=r"x\.txt:3: https://e\.com/a is already listed at x\.txt:1"):
+        check_unique(items)
+
+
+# -- the parser -------------------------------------------------------------------------------
+
+
+def test_the_parser_defaults() -> None:
+    args = build_parser().parse_args(["https://e.com/a"])
+    assert args.urls == ["https://e.com/a"] and args.jobs == 4 and args.retries == 3
+    assert (args.timeout, args.header, args.output, args.input_file, args.proxy) == (None, [], None, None, None)
+    assert (args.quiet, args.progress, args.json) == (False, False, False)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["-j", "0", "u"], "argument -j/--jobs: 0 is less than 1"),
+        (["--retries", "-1", "u"], "argument --retries: -1 is less than 0"),
+        (["--timeout", "0", "u"], "argument --timeout: 0 is not a number of seconds > 0"),
+        (["--timeout", "soon", "u"], "argument --timeout: 'soon' is not a number of seconds"),
+        (["--header", "nocolon", "u"], "argument -H/--header: header 'nocolon' is not in the form"),
+        (["--quiet", "--progress", "u"], "argument --progress: not allowed with argument -q/--quiet"),
+    ],
+)
+def test_the_parser_refuses_bad_values_clearly(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        build_parser().parse_args(argv)
+    assert caught.value.code == 2
+    assert message in capsys.readouterr().err
