@@ -150,10 +150,11 @@ class RangeEngine:
         self._lane(first, False, own)
         for thread in extra:
             thread.join()
-        self.save()
+        missing = sum(s.remaining for s in self._segments)
+        if self._error is not None or missing:
+            self.save()  # what was fetched stays usable for the next attempt or run
         if self._error is not None:
             raise self._error
-        missing = sum(s.remaining for s in self._segments)
         if missing:  # every lane ended without an error but bytes are missing: never commit
             raise ResumeMismatchError(f"{missing} bytes of {redact_url(self._url)} were not fetched")
 

@@ -128,7 +128,8 @@ class Transfer:
         try:
             transport.check_status(response, self._url)
             final = self._destination(response)
-            saved = job.resume or sidecar.load(final, self._url)
+            checked = job.request.predicted_destination()  # _load_saved_state looked there already
+            saved = job.resume or (sidecar.load(final, self._url) if final != checked else None)
             etag, modified = transport.validators(response)
             total = transport.content_length(response)
             if saved is not None and saved.matches(self._url, total, etag, modified) and _part_holds(final, saved):
@@ -197,10 +198,8 @@ class Transfer:
         part = PartFile(final, url=self._shown, keep=not fresh)
         try:
             self._started(final, state.total, state.done_bytes)
-            if fresh:
-                sidecar.save(final, state)
-                if lanes > 1:
-                    part.preallocate(state.total)
+            if fresh and lanes > 1:
+                part.preallocate(state.total)
             hasher = self._new_hasher() if fresh and lanes == 1 else None
             engine = RangeEngine(
                 session=ctx.session, url=self._url, headers=self._headers, settings=ctx.settings, part=part,
@@ -305,7 +304,9 @@ class Transfer:
         if self._ctx.settings.cancel_event.is_set() or not self._job.claim(Owner.WORKER):
             raise DownloadCancelledError("cancelled", url=self._shown)
         path = part.commit()
-        sidecar.delete(path)
+        state = self._job.resume
+        if state is not None and state.persisted:
+            sidecar.delete(path)
         self._job.resume = None
         return path
 

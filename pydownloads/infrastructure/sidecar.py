@@ -37,6 +37,8 @@ class ResumeState:
     etag: str | None = None
     last_modified: str | None = None
     ranges: list[tuple[int, int]] = field(default_factory=list)
+    #: True once the state is on disk (loaded from, or saved to, its sidecar file).
+    persisted: bool = field(default=False, compare=False)
 
     @property
     def validator(self) -> str | None:
@@ -91,6 +93,7 @@ def load(final: Path, url: str) -> ResumeState | None:
         return None
     if any(not 0 <= a <= b <= state.total for a, b in state.ranges):
         return None
+    state.persisted = True
     return state
 
 
@@ -102,6 +105,7 @@ def save(final: Path, state: ResumeState) -> None:
     try:
         temporary.write_text(state.to_json(), encoding="utf-8")
         os.replace(temporary, path)
+        state.persisted = True
     except OSError as error:
         logger.warning("cannot save resume state %s: %s", path, error)
 

@@ -112,7 +112,9 @@ def test_segments_resume_across_runs_fetching_only_missing_bytes(local_server: L
         second.add_to_queue([url])
         second.queue.join()
     assert file_sha256(tmp_path / "res.bin") == sha256(body)
-    assert local_server.bytes_sent("/res.bin") <= len(body) - kept + 4 * 65536  # missing bytes (+ cut tails)
+    # The missing bytes, plus what was in flight on a lane cut short when a faster one split
+    # its range (see docs/ARCHITECTURE.md, "Multi-segment downloads").
+    assert len(body) - kept <= local_server.bytes_sent("/res.bin") <= len(body) - kept + len(body) // 4
     assert files_under(tmp_path) == [tmp_path / "res.bin"]
 
 

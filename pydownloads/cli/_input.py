@@ -1,0 +1,217 @@
+"""Input files: aria2c-style URL lists and JSON Lines, read into FileConfigs with line numbers.
+
+URL list::
+
+    # comment
+    https://example.com/a.iso
+      out=debian.iso
+      dir=isos
+      priority=10
+      header=Cookie: x=1
+
+JSON Lines (a ``.jsonl`` file, or any input whose first line starts with ``{``)::
+
+    {"url": "https://example.com/a.iso", "filename": "debian.iso", "priority": 10}
+
+Every problem is reported as ``source:line: message``; one bad line rejects the whole input.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from pydownloads.cli._args import parse_header
+from pydownloads.domain.errors import InvalidArgumentError
+from pydownloads.domain.models import FileConfig
+from pydownloads.infrastructure.paths import subdir_parts
+
+STDIN = "-"
+#: Options of a URL-list entry, as aria2c names them, and the FileConfig field each sets.
+OPTION_KEYS = {"out": "filename", "dir": "destination_subdir", "priority": "priority", "header": "headers"}
+JSON_FIELDS = frozenset({"url", "priority", "filename", "destination_subdir", "headers"})
+
+
+@dataclass(frozen=True)
+class InputItem:
+    """One file to download and where it was given (``list.txt:3``, ``argument 2``)."""
+
+    config: FileConfig
+    where: str
+
+
+class InputError(ValueError):
+    """The input has problems; ``problems`` lists them, each as ``source:line: message``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def read_input(name: str, *, stdin: TextIO | None = None) -> list[InputItem]:
+    """Read the input file ``name`` (``"-"``: ``stdin``) in whichever format it is in.
+
+    :raises InputError: the file cannot be read, or any of its lines is malformed.
+    """
+    if name == STDIN:
+        if stdin is None:
+            raise InputError(["<stdin>: standard input is not available"])
+        return parse_input(stdin.read(), "<stdin>")
+    try:
+        text = Path(name).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise InputError([f"{name}: cannot read the input file: {reason}"]) from error
+    return parse_input(text, name, jsonl=True if name.endswith(".jsonl") else None)
+
+
+def parse_input(text: str, source: str, *, jsonl: bool | None = None) -> list[InputItem]:
+    """Parse ``text`` read from ``source`` (the name used in messages).
+
+    :param jsonl: True for JSON Lines, False for a URL list, None to tell by the first line.
+    :raises InputError: one or more lines are malformed (all of them are reported).
+    """
+    lines = text.splitlines()
+    if jsonl is None:
+        first = next((s for line in lines if (s := line.strip()) and not s.startswith("#")), "")
+        jsonl = first.startswith("{")
+    problems: list[str] = []
+    parse = _parse_jsonl if jsonl else _parse_url_list
+    items = list(parse(lines, source, problems))
+    if problems:
+        raise InputError(problems)
+    return items
+
+
+def check_unique(items: Iterable[InputItem]) -> None:
+    """Each URL once: a second entry would never be downloaded (downloads are keyed by URL).
+
+    :raises InputError: a URL is listed twice.
+    """
+    seen: dict[str, str] = {}
+    problems = []
+    for item in items:
+        first = seen.setdefault(item.config.url, item.where)
+        if first != item.where:
+            problems.append(f"{item.where}: {item.config.url} is already listed at {first}; give each URL once")
+    if problems:
+        raise InputError(problems)
+
+
+def _meaningful(lines: list[str]) -> Iterator[tuple[int, str, str]]:
+    """(line number, line, stripped line) of every line that is not blank or a comment."""
+    for number, line in enumerate(lines, 1):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            yield number, line, stripped
+
+
+class _Entry:
+    """A URL line of a URL list and the option lines below it, until it is complete."""
+
+    def __init__(self, url: str, where: str) -> None:
+        self.url = url
+        self.where = where
+        self.fields: dict[str, Any] = {}
+        self.headers: dict[str, str] = {}
+
+    def set(self, key: str, value: str) -> None:
+        """Apply one ``key=value`` line; raises ValueError with the message to show."""
+        if key not in OPTION_KEYS:
+            raise ValueError(f"unknown option {key!r}; known: {', '.join(sorted(OPTION_KEYS))}")
+        if key == "header":
+            name, header_value = parse_header(value)
+            self.headers[name] = header_value
+            return
+        field = OPTION_KEYS[key]
+        if field in self.fields:
+            raise ValueError(f"option {key!r} is given twice for this URL")
+        if key == "priority":
+            try:
+                self.fields[field] = int(value)
+            except ValueError:
+                raise ValueError(f"priority must be a whole number, not {value!r}") from None
+            return
+        self.fields[field] = value
+
+    def config(self) -> FileConfig:
+        return _file_config({"url": self.url, **self.fields, "headers": self.headers})
+
+
+def _parse_url_list(lines: list[str], source: str, problems: list[str]) -> Iterator[InputItem]:
+    entry: _Entry | None = None
+    for number, line, stripped in _meaningful(lines):
+        where = f"{source}:{number}"
+        if line[0] in " \t":
+            if entry is None:
+                problems.append(f"{where}: an indented option line must follow a URL line")
+                continue
+            key, equals, value = stripped.partition("=")
+            try:
+                if not equals:
+                    raise ValueError(f"expected key=value, not {stripped!r}")
+                entry.set(key.strip(), value.strip())
+            except ValueError as error:
+                problems.append(f"{where}: {error}")
+            continue
+        if entry is not None:
+            yield from _finish(entry, problems)
+        if len(stripped.split()) > 1:
+            problems.append(f"{where}: one URL a line (options go on indented key=value lines below it)")
+            entry = None
+            continue
+        entry = _Entry(stripped, where)
+    if entry is not None:
+        yield from _finish(entry, problems)
+
+
+def _finish(entry: _Entry, problems: list[str]) -> Iterator[InputItem]:
+    try:
+        yield InputItem(entry.config(), entry.where)
+    except ValueError as error:
+        problems.append(f"{entry.where}: {error}")
+
+
+def _parse_jsonl(lines: list[str], source: str, problems: list[str]) -> Iterator[InputItem]:
+    for number, _, stripped in _meaningful(lines):
+        where = f"{source}:{number}"
+        try:
+            record = json.loads(stripped)
+        except json.JSONDecodeError as error:
+            problems.append(f"{where}: not valid JSON: {error.msg} (column {error.colno})")
+            continue
+        if not isinstance(record, dict):
+            problems.append(f"{where}: expected a JSON object, not {type(record).__name__}")
+            continue
+        unknown = sorted(set(record) - JSON_FIELDS)
+        if unknown:
+            problems.append(f"{where}: unknown field(s) {', '.join(map(repr, unknown))}; "
+                            f"known: {', '.join(sorted(JSON_FIELDS))}")
+            continue
+        if "url" not in record:
+            problems.append(f"{where}: the field 'url' is missing")
+            continue
+        try:
+            yield InputItem(_file_config(record), where)
+        except ValueError as error:
+            problems.append(f"{where}: {error}")
+
+
+def _file_config(fields: dict[str, Any]) -> FileConfig:
+    """A FileConfig whose name and folder are also checked now, so that errors get a line.
+
+    :raises ValueError: (InvalidArgumentError) what FileConfig refuses, a file name that is a
+        path, or a folder that leaves the download folder.
+    """
+    if fields.get("headers") is None:
+        fields = {**fields, "headers": {}}
+    config = FileConfig(**fields)
+    if config.filename is not None and any(sep in config.filename for sep in "/\\"):
+        raise InvalidArgumentError(f"the file name {config.filename!r} is a path; put the folder in dir= "
+                                   "(destination_subdir) and only the name here")
+    if config.destination_subdir is not None:
+        subdir_parts(config.destination_subdir)
+    return config

@@ -1,0 +1,149 @@
+"""``pydownloads URL...`` and ``pydownloads demo``: from arguments to an exit status."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from collections.abc import Sequence
+
+from pydownloads.cli._args import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    PROG,
+    build_parser,
+)
+from pydownloads.cli._input import InputError, InputItem, check_unique, read_input
+from pydownloads.cli._report import (
+    Console,
+    Outcome,
+    report,
+)
+from pydownloads.cli._run import RunSettings, run, threads_holding_exit
+from pydownloads.domain.errors import FileSystemError, InvalidArgumentError
+from pydownloads.domain.models import DownloadStatus, FileConfig
+from pydownloads.domain.retry import RetryConfig
+
+#: Input problems listed before the rest are only counted.
+_MAX_PROBLEMS = 20
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command with ``argv`` (default: ``sys.argv[1:]``) and return its exit status.
+
+    0: every download completed; 1: some failed; 2: usage or input error; 130: interrupted.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args[:1] == ["demo"]:
+            from pydownloads.cli._demo import run_demo  # the demo's imports are its own
+
+            code, outcome = run_demo(args[1:])
+        else:
+            code, outcome = _download(args)
+    except KeyboardInterrupt:  # Ctrl-C before or after a batch ran
+        sys.stderr.write("Interrupted.\n")
+        return EXIT_INTERRUPTED
+    if argv is None and outcome is not None and outcome.stopped_at_once and threads_holding_exit():
+        # A download thread still waits for a server that sends nothing; it would hold the
+        # process until its timeout.  The user asked to stop at once: leave now.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def exit_status(outcome: Outcome) -> int:
+    """130 if interrupted, else 1 if any download did not complete, else 0."""
+    if outcome.interrupted:
+        return EXIT_INTERRUPTED
+    if any(info.status is not DownloadStatus.COMPLETED for info in outcome.downloads):
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _download(argv: list[str]) -> tuple[int, Outcome | None]:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, or a usage error already printed
+        return (exit_.code if isinstance(exit_.code, int) else EXIT_USAGE), None
+    console = Console(sys.stdout, sys.stderr, quiet=args.quiet)
+    if not args.urls and args.input_file is None:
+        return _usage_error(parser, "give at least one URL, or -i FILE"), None
+    try:
+        items = _items(args)
+    except InputError as error:
+        _print_problems(console, error.problems)
+        return EXIT_USAGE, None
+    if args.output is not None:
+        if len(items) != 1:
+            return _usage_error(parser, f"-o/--output needs exactly one URL, not {len(items)}"), None
+        try:
+            items = [InputItem(_with_name(items[0].config, args.output), items[0].where)]
+        except ValueError as error:
+            return _usage_error(parser, f"-o/--output: {error}"), None
+    if not items:
+        console.say("Nothing to download: the input has no URL.")
+        return EXIT_OK, None
+    headers = dict(args.header)
+    if args.user_agent is not None:
+        headers["User-Agent"] = args.user_agent
+    settings = RunSettings(
+        download_dir=args.dir, workers=args.jobs, retry_config=RetryConfig(max_retries=args.retries),
+        timeout=args.timeout, headers=headers, proxy=args.proxy,
+        progress=args.progress or (not args.quiet and sys.stderr.isatty()),
+    )
+    try:
+        outcome = run([item.config for item in items], settings, console)
+    except (InvalidArgumentError, FileSystemError) as error:
+        console.error(f"{PROG}: error: {error}")
+        return EXIT_USAGE, None
+    report(outcome, console, as_json=args.json)
+    return exit_status(outcome), outcome
+
+
+def _items(args: argparse.Namespace) -> list[InputItem]:
+    """The URL arguments, then the input file's entries, each URL once.
+
+    :raises InputError: a bad URL argument, a malformed input line, or a URL given twice.
+    """
+    items: list[InputItem] = []
+    problems: list[str] = []
+    for number, url in enumerate(args.urls, 1):
+        try:
+            items.append(InputItem(FileConfig(url=url), f"URL argument {number}"))
+        except InvalidArgumentError as error:
+            problems.append(f"URL argument {number}: {error}")
+    if args.input_file is not None:
+        try:
+            items += read_input(args.input_file, stdin=sys.stdin)
+        except InputError as error:
+            problems += error.problems
+    if problems:
+        raise InputError(problems)
+    check_unique(items)
+    return items
+
+
+def _with_name(config: FileConfig, name: str) -> FileConfig:
+    if any(sep in name for sep in "/\\"):
+        raise ValueError(f"{name!r} is a path; give a file name, and the folder with -d")
+    return dataclasses.replace(config, filename=name)
+
+
+def _usage_error(parser: argparse.ArgumentParser, message: str) -> int:
+    parser.print_usage(sys.stderr)
+    sys.stderr.write(f"{PROG}: error: {message}\n")
+    return EXIT_USAGE
+
+
+def _print_problems(console: Console, problems: list[str]) -> None:
+    for problem in problems[:_MAX_PROBLEMS]:
+        console.error(problem)
+    if len(problems) > _MAX_PROBLEMS:
+        console.error(f"... and {len(problems) - _MAX_PROBLEMS} more problems")
+    console.error(f"{PROG}: nothing was downloaded: fix the input and run again")

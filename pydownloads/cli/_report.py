@@ -1,0 +1,142 @@
+"""What the command prints: notices while it runs, then a summary or JSON records."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+from pydownloads.domain.models import DownloadInfo, DownloadStatus
+from pydownloads.events.types import DownloadRetrying
+from pydownloads.infrastructure.redact import redact_url
+from pydownloads.tracking.progress import ProgressDisplay, format_bytes
+
+#: Carriage return and ANSI "erase the whole line".
+_WIPE_LINE = "\r\x1b[2K"
+#: At most this many cancelled downloads are listed one by one after an interruption.
+_LISTED = 10
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """How a run ended: a snapshot of every download in input order, and how long it took."""
+
+    downloads: Sequence[DownloadInfo]
+    elapsed: float
+    interrupted: bool = False
+    stopped_at_once: bool = False
+
+    def count(self, status: DownloadStatus) -> int:
+        return sum(1 for info in self.downloads if info.status is status)
+
+    @property
+    def bytes(self) -> int:
+        return sum(info.bytes_downloaded for info in self.downloads)
+
+
+class Console:
+    """Human output on standard error; thread-safe, and polite to progress bars.
+
+    While a :class:`ProgressDisplay` is attached, lines go above the bars through it.
+    """
+
+    def __init__(self, stdout: TextIO, stderr: TextIO, *, quiet: bool = False) -> None:
+        self.stdout = stdout
+        self.stderr = stderr
+        self.quiet = quiet
+        self.display: ProgressDisplay | None = None
+        self._lock = threading.Lock()
+
+    def say(self, message: str) -> None:
+        """Print ``message`` unless ``--quiet``."""
+        if not self.quiet:
+            self._print(message)
+
+    def error(self, message: str) -> None:
+        """Print ``message`` always."""
+        self._print(message)
+
+    def interrupted(self, message: str) -> None:
+        """Print ``message`` always, first wiping the line where the terminal echoed ``^C``."""
+        self._print(_WIPE_LINE + message if self.stderr.isatty() else message)
+
+    def on_retrying(self, event: DownloadRetrying) -> None:
+        """Event handler: one line per retry, as it is scheduled."""
+        self.say(f"retrying {event.url} in {event.delay:.1f} s ({event.reason}; attempt {event.attempt})")
+
+    def _print(self, message: str) -> None:
+        display = self.display
+        if display is not None:
+            display.write(message)
+            return
+        with self._lock:
+            self.stderr.write(message + "\n")
+            self.stderr.flush()
+
+
+def report(outcome: Outcome, console: Console, *, as_json: bool) -> None:
+    """The end of a run: JSON records on stdout, or a summary (only the failures with --quiet)."""
+    if as_json:
+        for info in outcome.downloads:
+            console.stdout.write(json_record(info) + "\n")
+        console.stdout.flush()
+    elif console.quiet:
+        for info in outcome.downloads:
+            if info.status is DownloadStatus.FAILED:
+                console.error(failure_line(info))
+    else:
+        for line in summary_lines(outcome):
+            console.say(line)
+    if outcome.interrupted:
+        for line in interrupted_lines(outcome):
+            console.error(line)
+
+
+def failure_line(info: DownloadInfo) -> str:
+    """``FAILED url: reason (ErrorType, N attempts)``."""
+    attempts = f"{info.attempts} attempt" + ("" if info.attempts == 1 else "s")
+    url = redact_url(info.url)
+    reason = (info.error or "").replace(f" from {url}", "")  # the URL leads the line already
+    return f"FAILED {url}: {reason} ({info.error_type}, {attempts})"
+
+
+def summary_lines(outcome: Outcome) -> list[str]:
+    """The closing summary: counts, bytes, time and speed, then each failure with its reason."""
+    speed = outcome.bytes / outcome.elapsed if outcome.elapsed > 0 else 0.0
+    lines = [
+        f"{outcome.count(DownloadStatus.COMPLETED)} completed, {outcome.count(DownloadStatus.FAILED)} failed, "
+        f"{outcome.count(DownloadStatus.CANCELLED)} cancelled: {format_bytes(outcome.bytes)} "
+        f"in {outcome.elapsed:.1f} s ({format_bytes(speed)}/s)"
+    ]
+    lines += [failure_line(info) for info in outcome.downloads if info.status is DownloadStatus.FAILED]
+    return lines
+
+
+def interrupted_lines(outcome: Outcome) -> list[str]:
+    """What an interruption left undone, and how to carry on."""
+    left = [info for info in outcome.downloads if not info.status.is_final or info.status is DownloadStatus.CANCELLED]
+    if not left:
+        return ["Interrupted, but every download had already finished."]
+    lines = [f"Interrupted: {len(left)} download(s) did not finish:"]
+    lines += [f"  {redact_url(info.url)}" for info in left[:_LISTED]]
+    if len(left) > _LISTED:
+        lines.append(f"  ... and {len(left) - _LISTED} more")
+    lines.append("Run the same command again to download them (resuming partial files across runs is coming).")
+    return lines
+
+
+def json_record(info: DownloadInfo) -> str:
+    """One line of ``--json`` output."""
+    return json.dumps({
+        "url": redact_url(info.url),
+        "status": info.status.value,
+        "path": str(info.path) if info.status is DownloadStatus.COMPLETED and info.path is not None else None,
+        "bytes": info.bytes_downloaded,
+        "total_bytes": info.total_bytes,
+        "attempts": info.attempts,
+        "error": info.error,
+        "error_type": info.error_type,
+        "elapsed": None if info.elapsed is None else round(info.elapsed, 3),
+    })

@@ -1,0 +1,162 @@
+"""Run a batch of downloads for the command line, with Ctrl-C handled in two steps.
+
+Ctrl-C (SIGINT) is caught only while a batch runs.  The handler does nothing but post a
+message on a ``queue.SimpleQueue`` (whose ``put`` is documented as safe to call re-entrantly,
+from a signal handler included): a handler that called into the manager could deadlock on
+a lock the interrupted main thread holds.  The main thread reads those messages and acts:
+the first Ctrl-C starts a graceful shutdown (in-flight downloads finish, the rest is
+cancelled) in a helper thread, so that the main thread stays free for the second Ctrl-C,
+which stops everything at once.  A helper thread waits on ``manager.queue.join()`` and posts
+when the batch is over.
+"""
+
+from __future__ import annotations
+
+import enum
+import queue
+import signal
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydownloads.cli._report import Console, Outcome
+from pydownloads.domain.models import DownloadInfo, DownloadStatus, FileConfig
+from pydownloads.domain.retry import RetryConfig
+from pydownloads.downloads.manager import DownloadManager
+from pydownloads.tracking.progress import ProgressDisplay
+
+
+class _Message(enum.Enum):
+    INTERRUPT = "interrupt"
+    DONE = "done"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSettings:
+    """How the command runs a batch (the options that shape the DownloadManager)."""
+
+    download_dir: Path
+    workers: int
+    retry_config: RetryConfig = field(default_factory=RetryConfig)
+    timeout: float | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    proxy: str | None = None
+    progress: bool = False
+
+
+@dataclass
+class _Stops:
+    """What the interrupts of one run did."""
+
+    presses: int = 0
+    graceful: threading.Thread | None = None
+
+
+def run(configs: Sequence[FileConfig], settings: RunSettings, console: Console) -> Outcome:
+    """Download ``configs`` and return how each ended, in their order.
+
+    :raises InvalidArgumentError: the settings or an item were refused (nothing started).
+    :raises FileSystemError: the download folder cannot be created.
+    """
+    inbox: queue.SimpleQueue[_Message] = queue.SimpleQueue()
+    started = time.monotonic()
+    stops = _Stops()
+    with _interrupts_to(inbox):
+        manager = DownloadManager(settings.download_dir, settings.workers, **_manager_options(settings))
+        display: ProgressDisplay | None = None
+        try:
+            manager.emitter.on("worker.retrying", console.on_retrying)
+            if settings.progress:
+                display = console.display = ProgressDisplay(
+                    manager.emitter, manager.tracker, max_bars=settings.workers)
+            manager.add_to_queue(configs)
+            _wait(manager, inbox, console, stops)
+        except BaseException:
+            manager.shutdown(wait_for_current=False)
+            raise
+        finally:
+            # Whatever happened, nothing runs after this (a hard stop already returned).
+            manager.shutdown(wait_for_current=stops.presses < 2)
+            if stops.graceful is not None and stops.presses < 2:
+                stops.graceful.join()
+            console.display = None
+            if display is not None:
+                display.close()
+    downloads = [_snapshot(manager, config.url) for config in configs]
+    return Outcome(downloads=downloads, elapsed=time.monotonic() - started,
+                   interrupted=stops.presses > 0, stopped_at_once=stops.presses > 1)
+
+
+def _manager_options(settings: RunSettings) -> dict[str, Any]:
+    # The command, unlike the library, takes proxies (and CA bundle, .netrc) from the environment.
+    options: dict[str, Any] = {"retry_config": settings.retry_config, "trust_env": True}
+    if settings.timeout is not None:
+        options["timeout"] = settings.timeout
+    if settings.headers:
+        options["headers"] = dict(settings.headers)
+    if settings.proxy is not None:
+        options["proxies"] = {"http": settings.proxy, "https": settings.proxy}
+    return options
+
+
+def _wait(manager: DownloadManager, inbox: queue.SimpleQueue[_Message], console: Console, stops: _Stops) -> None:
+    """Block until the batch is over, acting on each Ctrl-C as it comes."""
+    joiner = threading.Thread(
+        target=_join_then_post, args=(manager, inbox), name="pydownloads-cli-join", daemon=True)
+    joiner.start()
+    while inbox.get() is _Message.INTERRUPT:
+        stops.presses += 1
+        if stops.presses == 1:
+            console.interrupted("Interrupted: letting the downloads in progress finish and cancelling the rest "
+                          "(press Ctrl-C again to stop at once).")
+            stops.graceful = threading.Thread(
+                target=manager.shutdown, kwargs={"wait_for_current": True}, name="pydownloads-cli-stop", daemon=True)
+            stops.graceful.start()
+        elif stops.presses == 2:
+            console.interrupted("Stopping at once.")
+            manager.shutdown(wait_for_current=False)
+    joiner.join()
+
+
+def _join_then_post(manager: DownloadManager, inbox: queue.SimpleQueue[_Message]) -> None:
+    manager.queue.join()
+    inbox.put(_Message.DONE)
+
+
+@contextmanager
+def _interrupts_to(inbox: queue.SimpleQueue[_Message]) -> Iterator[None]:
+    """Post INTERRUPT to ``inbox`` on SIGINT while the block runs; then restore the handler.
+
+    Outside the main thread (where Python allows no signal handlers) nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum: int, frame: object) -> None:
+        inbox.put(_Message.INTERRUPT)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+
+
+def _snapshot(manager: DownloadManager, url: str) -> DownloadInfo:
+    info = manager.tracker.get_download(url)
+    return info if info is not None else DownloadInfo(url=url, status=DownloadStatus.CANCELLED)
+
+
+def threads_holding_exit() -> bool:
+    """True while a thread that Python waits for at exit still runs.
+
+    After a hard stop, a download thread blocked on a server that sends nothing ends only at
+    its read timeout; the command does not wait for it.
+    """
+    main = threading.main_thread()
+    return any(t is not main and not t.daemon and t.is_alive() for t in threading.enumerate())
