@@ -36,6 +36,7 @@ from pydownloads.infrastructure import transport
 from pydownloads.infrastructure.http import RetryHooks, build_session
 from pydownloads.infrastructure.limits import HostLimiter
 from pydownloads.infrastructure.redact import redact_url
+from pydownloads.tracking.progress import ProgressDisplay
 from pydownloads.tracking.tracker import DownloadTracker
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,9 @@ class DownloadManager:
     :param min_speed: a stream slower than this many bytes/s over ``min_speed_window``
         seconds fails (and is retried), so a server dripping bytes cannot hold a download.
     :param deadline: seconds a download may take in all, retries included.
+    :param progress: show tqdm progress bars (``tqdm.auto``: widgets in Jupyter, bars in a
+        terminal) until the manager shuts down.  For options, attach
+        ``pydownloads.progress.ProgressDisplay`` yourself instead.
 
     Use it as a context manager: leaving the block normally downloads everything queued and
     then stops; leaving it by an exception (Ctrl-C included) cancels at once.
@@ -115,6 +119,7 @@ class DownloadManager:
         min_speed: float | None = None,
         min_speed_window: float = DEFAULT_MIN_SPEED_WINDOW,
         deadline: float | None = None,
+        progress: bool = False,
     ) -> None:
         if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
             raise InvalidArgumentError(f"max_workers must be an int >= 1, not {max_workers!r}")
@@ -150,6 +155,7 @@ class DownloadManager:
             tracker=self.tracker, settings=settings, retry_hooks=hooks,
             limiter=HostLimiter(max_connections_per_host), rate_limit=rate_limit,
         )
+        self._progress = ProgressDisplay(self.emitter, self.tracker) if progress else None
         self.queue: PriorityDownloadQueue[DownloadJob] = PriorityDownloadQueue()
         self._cancel_grace = float(cancel_grace)
         self._lock = threading.Lock()
@@ -308,6 +314,8 @@ class DownloadManager:
                         thread.join()
         with self._lock:
             self._state = _State.CLOSED
+        if self._progress is not None:
+            self._progress.close()
         if self._owns_session:
             self._session.close()
 

@@ -273,3 +273,15 @@ def test_a_crashing_worker_step_fails_the_download_but_not_the_pool(
     downloads = m.tracker.get_all_downloads()
     assert downloads[bad].status is DownloadStatus.FAILED and "simulated bug" in (downloads[bad].error or "")
     assert downloads[good].status is DownloadStatus.COMPLETED
+
+
+def test_progress_true_shows_bars_until_shutdown(
+    local_server: LocalServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    urls = [local_server.add_file(f"/p{i}.bin", payload(200_000, i)) for i in range(3)]
+    with manager(tmp_path, progress=True) as m:
+        m.add_to_queue(urls)
+        m.queue.join()
+    err = capsys.readouterr().err
+    assert "3/3 files" in err
+    assert m.tracker.get_stats().completed == 3
