@@ -17,6 +17,7 @@ Every error the library raises for a download derives from :class:`DownloadError
     ├── ResumeMismatchError            a resumed or ranged response did not fit: restart
     ├── DestinationConflictError       (path, other_url): two items resolved to one file
     ├── FileSystemError                the destination could not be written
+    ├── StateFileError                 the journal is corrupt, locked or of a newer schema
     └── DownloadCancelledError         shutdown stopped the download
 
 Leaves carry facts as attributes, not prose.  Every error survives pickling (they cross
@@ -188,6 +189,11 @@ class DestinationConflictError(DownloadError):
 
 class FileSystemError(DownloadError):
     """The destination folder or file could not be created or written."""
+
+
+class StateFileError(DownloadError):
+    """The state file (journal) cannot be used: corrupt, not a journal, written by a newer
+    pydownloads, or open in another process.  Never silently reset."""
 
 
 class DownloadCancelledError(DownloadError):

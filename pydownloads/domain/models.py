@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-import unicodedata
+import re
 from collections.abc import Mapping
 from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
@@ -36,6 +36,10 @@ class DownloadStatus(str, enum.Enum):
 _FINAL_STATUSES = frozenset({DownloadStatus.COMPLETED, DownloadStatus.FAILED, DownloadStatus.CANCELLED})
 
 
+#: Whitespace (Unicode too) and control characters (C0, DEL, C1) never belong in a URL.
+_BAD_URL_CHARACTER = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
+
+
 def validate_url(url: object) -> str:
     """Return ``url`` if it is an absolute http(s) URL with a host, else raise.
 
@@ -43,7 +47,7 @@ def validate_url(url: object) -> str:
     """
     if not isinstance(url, str):
         raise InvalidArgumentError(f"url must be a str, not {type(url).__name__}")
-    if not url or any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in url):
+    if not url or _BAD_URL_CHARACTER.search(url):
         raise InvalidArgumentError(f"url must be non-empty with no spaces or control characters: {url!r}")
     try:
         parts = urlsplit(url)

@@ -31,6 +31,17 @@ class DownloadRequest:
     segments: int | None = None
     rate_limit: float | None = None
 
+    @staticmethod
+    def check(config: FileConfig) -> None:
+        """The checks of :meth:`from_config` that need no file system (for fast queueing).
+
+        :raises InvalidArgumentError: the subfolder or file name is unusable or leaves the root.
+        """
+        if config.destination_subdir:
+            subdir_parts(config.destination_subdir)
+        if config.filename is not None and safe_component(config.filename) is None:
+            raise InvalidArgumentError(f"filename {config.filename!r} has no usable name in it")
+
     @classmethod
     def from_config(cls, config: FileConfig, root: Path) -> DownloadRequest:
         """Check a FileConfig against ``root``.

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import enum
+import itertools
 import logging
 import queue as queue_module
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 import requests
 
 from pydownloads.domain.errors import DownloadCancelledError, FileSystemError, InvalidArgumentError
 from pydownloads.domain.models import DownloadStatus, FileConfig, check_count, check_rate
 from pydownloads.domain.retry import RetryConfig
+from pydownloads.downloads.feeder import JournalQueue
 from pydownloads.downloads.job import DownloadJob, DownloadRequest, Owner
 from pydownloads.downloads.queue import PriorityDownloadQueue
 from pydownloads.downloads.retry import RetryHandler
@@ -34,16 +37,22 @@ from pydownloads.events.emitter import EventEmitter
 from pydownloads.events.types import DownloadCancelled, DownloadQueued
 from pydownloads.infrastructure import transport
 from pydownloads.infrastructure.http import RetryHooks, build_session
+from pydownloads.infrastructure.journal import Journal
 from pydownloads.infrastructure.limits import HostLimiter
 from pydownloads.infrastructure.redact import redact_url
 from pydownloads.tracking.progress import ProgressDisplay
 from pydownloads.tracking.tracker import DownloadTracker
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_MAX_WORKERS = 4
 #: How long a hard shutdown lets in-flight downloads notice it before it cancels them.
 DEFAULT_CANCEL_GRACE = 1.0
+#: Downloads journaled per transaction by add_to_queue with a state file.
+_JOURNAL_BATCH = 5000
+#: Fewest downloads held in memory, ready for the workers, with a state file.
+_MIN_WINDOW = 64
 #: How often an idle worker thread checks whether it should stop (stop markers wake it sooner).
 _IDLE_POLL = 0.25
 
@@ -86,6 +95,12 @@ class DownloadManager:
     :param min_speed: a stream slower than this many bytes/s over ``min_speed_window``
         seconds fails (and is retried), so a server dripping bytes cannot hold a download.
     :param deadline: seconds a download may take in all, retries included.
+    :param state_file: keep every queued download and its state in this SQLite journal, so
+        that a run killed at any moment continues where it stopped when started again with
+        the same file: completed downloads whose file is intact are skipped, the others
+        resume.  Memory then stays flat however many URLs are queued.
+    :param retry_failed: with ``state_file``, downloads that failed in an earlier run are
+        tried again (otherwise they keep their failure).
     :param progress: show tqdm progress bars (``tqdm.auto``: widgets in Jupyter, bars in a
         terminal) until the manager shuts down.  For options, attach
         ``pydownloads.progress.ProgressDisplay`` yourself instead.
@@ -120,6 +135,8 @@ class DownloadManager:
         min_speed_window: float = DEFAULT_MIN_SPEED_WINDOW,
         deadline: float | None = None,
         progress: bool = False,
+        state_file: str | PathLike[str] | None = None,
+        retry_failed: bool = False,
     ) -> None:
         if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
             raise InvalidArgumentError(f"max_workers must be an int >= 1, not {max_workers!r}")
@@ -138,6 +155,15 @@ class DownloadManager:
         self.download_dir = _prepare_folder(download_dir)
         self.max_workers = max_workers
         self.tracker = tracker if tracker is not None else DownloadTracker()
+        self._retry_failed = bool(retry_failed)
+        self._journal = Journal(Path(state_file)) if state_file is not None else None
+        try:
+            if self._journal is not None:
+                self._journal.requeue_unfinished(retry_failed=self._retry_failed)
+                self.tracker.bind_store(self._journal)
+        except BaseException:
+            self._journal.close() if self._journal is not None else None
+            raise
         config = retry_config if retry_config is not None else RetryConfig()
         hooks = RetryHooks(config, self._cancel) if session is None else None
         self._owns_session = session is None
@@ -156,7 +182,6 @@ class DownloadManager:
             limiter=HostLimiter(max_connections_per_host), rate_limit=rate_limit,
         )
         self._progress = ProgressDisplay(self.emitter, self.tracker) if progress else None
-        self.queue: PriorityDownloadQueue[DownloadJob] = PriorityDownloadQueue()
         self._cancel_grace = float(cancel_grace)
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -164,6 +189,15 @@ class DownloadManager:
         self._stopping = threading.Event()
         self._active: set[DownloadJob] = set()
         self._threads: list[threading.Thread] = []
+        self.queue: PriorityDownloadQueue[DownloadJob]
+        if self._journal is None:
+            self.queue = PriorityDownloadQueue()
+        else:
+            self.queue = JournalQueue(self._journal, self.tracker, self.download_dir,
+                                      window=max(_MIN_WINDOW, 4 * max_workers), stopping=self._stopping)
+            if self.tracker.get_stats().pending:  # an earlier run left work: go on with it
+                with self._lock:
+                    self._start_workers()
 
     @property
     def emitter(self) -> EventEmitter:
@@ -186,6 +220,8 @@ class DownloadManager:
             files = [files]
         elif not isinstance(files, Iterable):
             raise InvalidArgumentError(f"add_to_queue takes FileConfigs or URLs, not {type(files).__name__}")
+        if self._journal is not None:
+            return self._add_journaled(files, self._journal)
         configs = [item if isinstance(item, FileConfig) else _as_config(item) for item in files]
         jobs = [DownloadJob(DownloadRequest.from_config(c, self.download_dir), c.priority) for c in configs]
         with self._lock:
@@ -207,6 +243,30 @@ class DownloadManager:
                 self._cancel_job(job, queued=False)
             self._check_open()
         return len(queued)
+
+    def _add_journaled(self, files: Iterable[FileConfig | str], journal: Journal) -> int:
+        """Journal ``files`` in batches (any iterable, a generator over millions of lines
+        included); the workers read them back from the journal in priority order."""
+        queued = 0
+        for batch in _batches(files, _JOURNAL_BATCH):
+            configs = [item if isinstance(item, FileConfig) else _as_config(item) for item in batch]
+            for config in configs:
+                DownloadRequest.check(config)
+            with self._lock:
+                self._check_open()
+            results = journal.add(configs, retry_failed=self._retry_failed)
+            listening = self.emitter.is_listening(DownloadQueued)
+            for config, (_, before, now) in zip(configs, results, strict=True):
+                if before == now:
+                    continue  # journaled already: completed and intact, failed, or waiting
+                self.tracker.count_queued(before, now)
+                queued += 1
+                if listening:
+                    self.emitter.emit(DownloadQueued(url=redact_url(config.url), priority=config.priority))
+            with self._lock:
+                if self._state is _State.OPEN:
+                    self._start_workers()
+        return queued
 
     def _check_open(self) -> None:
         if self._state is not _State.OPEN:
@@ -316,6 +376,8 @@ class DownloadManager:
             self._state = _State.CLOSED
         if self._progress is not None:
             self._progress.close()
+        if self._journal is not None:
+            self._journal.close()
         if self._owns_session:
             self._session.close()
 
@@ -351,6 +413,12 @@ def _configure(
         if not isinstance(proxies, Mapping) or not all(isinstance(v, str) for v in proxies.values()):
             raise InvalidArgumentError("proxies must map a scheme to a proxy URL string")
         session.proxies.update(proxies)
+
+
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
 
 
 def _as_config(item: object) -> FileConfig:

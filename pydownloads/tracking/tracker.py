@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Protocol
 
 from pydownloads.domain.models import DownloadInfo, DownloadStats, DownloadStatus
 
@@ -20,6 +21,7 @@ class _Record:
         "error",
         "error_type",
         "finished_at",
+        "key",
         "path",
         "started_at",
         "status",
@@ -27,8 +29,9 @@ class _Record:
         "url",
     )
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, key: int | None = None) -> None:
         self.url = url
+        self.key = key
         self.status = DownloadStatus.PENDING
         self.bytes_downloaded = 0
         self.total_bytes: int | None = None
@@ -48,6 +51,22 @@ class _Record:
         )
 
 
+class TrackerStore(Protocol):
+    """Where a tracker keeps downloads it does not hold in memory (the journal)."""
+
+    def started(self, row_id: int, *, path: Path, total: int | None, attempt: int, started_at: float) -> None: ...
+
+    def finished(self, row_id: int, info: DownloadInfo) -> None: ...
+
+    def lookup(self, url: str) -> DownloadInfo | None: ...
+
+    def rows(self, status: str | None = None) -> Iterator[DownloadInfo]: ...
+
+    def counts(self) -> dict[str, int]: ...
+
+    def total_bytes(self) -> int: ...
+
+
 class DownloadTracker:
     """Status, bytes and errors of every download, keyed by URL.
 
@@ -55,6 +74,11 @@ class DownloadTracker:
     held only for O(1) work (a per-chunk update is one addition), never across I/O.
     Readers get frozen :class:`DownloadInfo` snapshots, never live records.  ``get_stats``
     is O(1): the counts are kept up to date on every transition.
+
+    With a store (a manager's ``state_file``), only downloads handed to a worker are held in
+    memory: pending ones wait in the store, and finished ones go back to it, their final
+    status durable before the tracker reports it.  Memory then stays flat however many URLs
+    are queued.
     """
 
     def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
@@ -63,6 +87,39 @@ class DownloadTracker:
         self._counts: Counter[DownloadStatus] = Counter()
         self._bytes = 0
         self._clock = clock
+        self._store: TrackerStore | None = None
+
+    def bind_store(self, store: TrackerStore) -> None:
+        """Keep downloads in ``store`` from now on, starting from the counts it holds.
+
+        :raises RuntimeError: the tracker already tracks downloads in memory.
+        """
+        counts = store.counts()
+        total_bytes = store.total_bytes()
+        with self._lock:
+            if self._records or self._store is not None:
+                raise RuntimeError("a tracker can be bound to a state file only before it tracks anything")
+            self._store = store
+            for status in DownloadStatus:
+                self._counts[status] = counts.get(status.value, 0)
+            self._bytes = total_bytes
+
+    def count_queued(self, before: str | None, now: str) -> None:
+        """A store-kept download was queued (``before`` None) or changed status on re-adding."""
+        with self._lock:
+            if before is not None:
+                self._counts[DownloadStatus(before)] -= 1
+            self._counts[DownloadStatus(now)] += 1
+
+    def adopt(self, url: str, key: int, info: DownloadInfo) -> bool:
+        """Hold a store-kept pending download in memory while a worker has it; False if the
+        same URL is already held (another destination of it is running)."""
+        with self._lock:
+            if url in self._records:
+                return False
+            record = self._records[url] = _Record(url, key)
+            record.attempts, record.bytes_downloaded = info.attempts, info.bytes_downloaded
+            return True
 
     # -- written by the download machinery -------------------------------------------------
 
@@ -94,12 +151,16 @@ class DownloadTracker:
             self._move(record, DownloadStatus.IN_PROGRESS)
             self._bytes += bytes_downloaded - record.bytes_downloaded
             record.bytes_downloaded = bytes_downloaded
+            store_key = record.key if self._store is not None else None
             if record.started_at is None:
                 record.started_at = self._clock()
             record.path = path
             record.total_bytes = total_bytes
             record.attempts = attempt
-            return True
+            started_at = record.started_at
+        if store_key is not None and self._store is not None:
+            self._store.started(store_key, path=path, total=total_bytes, attempt=attempt, started_at=started_at)
+        return True
 
     def set_bytes(self, url: str, bytes_downloaded: int) -> None:
         """Set the byte count outright (a restart from zero, or a resume offset)."""
@@ -144,7 +205,14 @@ class DownloadTracker:
             if error is not None:
                 record.error = str(error)
                 record.error_type = type(error).__name__
-            return record.snapshot()
+            info = record.snapshot()
+            store, key = self._store, record.key
+        if store is not None and key is not None:
+            store.finished(key, info)  # durable before the caller reports it
+            with self._lock:
+                if self._records.get(url) is record:
+                    del self._records[url]  # the store holds it from now on
+        return info
 
     def _move(self, record: _Record, status: DownloadStatus) -> None:
         self._counts[record.status] -= 1
@@ -157,19 +225,27 @@ class DownloadTracker:
         """The snapshot of ``url``, or None if it was never queued."""
         with self._lock:
             record = self._records.get(url)
-            return None if record is None else record.snapshot()
+            store = self._store
+            if record is not None:
+                return record.snapshot()
+        return store.lookup(url) if store is not None else None
 
     def get_all_downloads(self) -> dict[str, DownloadInfo]:
-        """Snapshots of every download, in the order they were first queued."""
+        """Snapshots of every download, in the order they were first queued.
+
+        With a state file this reads the whole journal: O(downloads) time and memory.
+        """
+        stored = {info.url: info for info in self._store.rows()} if self._store is not None else {}
         with self._lock:
-            return {url: record.snapshot() for url, record in self._records.items()}
+            stored.update((url, record.snapshot()) for url, record in self._records.items())
+        return stored
 
     def get_stats(self) -> DownloadStats:
         """Counts by status and the total bytes downloaded, in O(1)."""
         with self._lock:
             counts = self._counts
             return DownloadStats(
-                total=len(self._records),
+                total=sum(counts.values()),
                 pending=counts[DownloadStatus.PENDING],
                 in_progress=counts[DownloadStatus.IN_PROGRESS],
                 completed=counts[DownloadStatus.COMPLETED],

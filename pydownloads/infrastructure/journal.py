@@ -1,0 +1,349 @@
+"""The crash-safe journal: every queued download and its state, in one SQLite file.
+
+One process writes a journal at a time (an advisory ``flock`` on the file, taken at open).
+WAL mode with ``synchronous=NORMAL``: a commit reaches the operating system before the call
+returns, so it survives the process being killed (not a power cut, which would need a sync
+per commit).  Writes that recovery depends on (a download's final status) are committed at
+once; the others (a download started, queued) ride along with the next commit or are
+committed at least every ``COMMIT_INTERVAL`` seconds.
+
+Thread-safe: one connection behind one lock; SQLite releases the GIL while it works.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydownloads.domain.errors import StateFileError
+from pydownloads.domain.models import DownloadInfo, DownloadStatus, FileConfig
+
+SCHEMA_VERSION = 1
+COMMIT_INTERVAL = 0.5
+#: Statuses a new run picks up again (``queued`` means "handed to a worker thread").
+RESUMABLE = ("pending", "queued", "in_progress", "cancelled")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS downloads (
+    id INTEGER PRIMARY KEY,
+    url TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    config TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    total INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    path TEXT,
+    error TEXT,
+    error_type TEXT,
+    started_at REAL,
+    finished_at REAL,
+    UNIQUE (url, destination)
+);
+CREATE INDEX IF NOT EXISTS by_status_priority ON downloads (status, priority DESC, id);
+"""
+_COLUMNS = "id, url, config, priority, status, bytes, total, attempts, path, error, error_type, started_at, finished_at"
+
+
+@dataclass(frozen=True)
+class JournalRow:
+    """One download as the journal holds it."""
+
+    id: int
+    config: FileConfig
+    info: DownloadInfo
+
+
+def destination_key(config: FileConfig) -> str:
+    """What makes two queued items the same download: their folder and chosen name."""
+    return f"{config.destination_subdir or ''}\0{config.filename or ''}"
+
+
+def config_to_json(config: FileConfig) -> str:
+    fields = {
+        "url": config.url, "priority": config.priority, "filename": config.filename,
+        "destination_subdir": config.destination_subdir, "headers": dict(config.headers),
+        "checksum": config.checksum, "expected_size": config.expected_size, "segments": config.segments,
+        "rate_limit": config.rate_limit,
+    }
+    return json.dumps({k: v for k, v in fields.items() if v not in (None, {})}, separators=(",", ":"))
+
+
+def config_from_json(text: str) -> FileConfig:
+    return FileConfig(**json.loads(text))
+
+
+class Journal:
+    """The SQLite journal of one download run (and its reruns).
+
+    :raises StateFileError: the file is not a journal, is corrupt, was written by a newer
+        pydownloads, or another process has it open.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._dirty = False
+        self._last_commit = time.monotonic()
+        self._lock_fd = self._take_lock()
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._prepare()
+        except sqlite3.DatabaseError as error:
+            self._release_lock()
+            raise StateFileError(f"{self.path} is not a usable state file: {error}", cause=error) from error
+        except BaseException:
+            self._release_lock()
+            raise
+
+    # -- opening ---------------------------------------------------------------------------
+
+    def _take_lock(self) -> int:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise StateFileError(f"cannot open state file {self.path}: {error.strerror or error}",
+                                 cause=error) from error
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StateFileError(f"{self.path} is in use by another pydownloads process") from None
+        return fd
+
+    def _release_lock(self) -> None:
+        if self._lock_fd >= 0:
+            fd, self._lock_fd = self._lock_fd, -1
+            os.close(fd)  # closing the descriptor drops the flock
+
+    def _prepare(self) -> None:
+        db = self._db
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=2000")
+        version = _read_version(db)
+        if version is None:
+            db.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif version > SCHEMA_VERSION:
+            raise StateFileError(
+                f"{self.path} was written by a newer pydownloads (schema {version}, this one reads "
+                f"{SCHEMA_VERSION}); upgrade pydownloads or use another state file")
+        db.execute("PRAGMA quick_check")
+        db.execute("BEGIN")
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def add(self, configs: Iterable[FileConfig], *, retry_failed: bool) -> list[tuple[int, str | None, str]]:
+        """Record ``configs``; returns ``(id, status before or None if new, status now)``.
+
+        An item already journaled for the same destination is not duplicated: a failed one
+        becomes pending again when ``retry_failed``; a completed one whose file is gone or
+        wrong (size, checksum) becomes pending; the others keep their status.
+        """
+        results: list[tuple[int, str | None, str]] = []
+        with self._lock:
+            self._check_open()
+            for config in configs:
+                key = destination_key(config)
+                cursor = self._db.execute(
+                    "INSERT OR IGNORE INTO downloads (url, destination, config, priority, status) "
+                    "VALUES (?, ?, ?, ?, 'pending')",
+                    (config.url, key, config_to_json(config), config.priority))
+                if cursor.rowcount:
+                    results.append((int(cursor.lastrowid or 0), None, "pending"))
+                    continue
+                row = self._db.execute(
+                    "SELECT id, status, path, bytes FROM downloads WHERE url = ? AND destination = ?",
+                    (config.url, key)).fetchone()
+                results.append(self._revisit(row, config, retry_failed))
+            self._dirty = True
+            self._maybe_commit(force=False)
+        return results
+
+    def _revisit(self, row: tuple[Any, ...], config: FileConfig, retry_failed: bool) -> tuple[int, str | None, str]:
+        row_id, status, path, size = row
+        status = "pending" if status == "queued" else status
+        again = (status == "failed" and retry_failed) or (
+            status == "completed" and not _file_intact(path, size, config))
+        if again:
+            self._db.execute(
+                "UPDATE downloads SET status='pending', config=?, priority=?, error=NULL, error_type=NULL "
+                "WHERE id=?", (config_to_json(config), config.priority, row_id))
+            return row_id, status, "pending"
+        return row_id, status, status
+
+    def requeue_unfinished(self, *, retry_failed: bool) -> None:
+        """At the start of a run: what an earlier run left unfinished is pending again."""
+        statuses = RESUMABLE + (("failed",) if retry_failed else ())
+        marks = ",".join("?" * len(statuses))
+        with self._lock:
+            self._db.execute(f"UPDATE downloads SET status='pending' WHERE status IN ({marks})", statuses)
+            self._commit()
+
+    def next_pending(self, limit: int) -> list[JournalRow]:
+        """Up to ``limit`` pending downloads, highest priority first, marked as queued."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM downloads WHERE status='pending' "
+                "ORDER BY priority DESC, id LIMIT ?", (limit,)).fetchall()
+            self._db.executemany("UPDATE downloads SET status='queued' WHERE id=?", [(r[0],) for r in rows])
+            self._dirty = True
+            self._maybe_commit(force=False)
+        return [JournalRow(row[0], config_from_json(row[2]), _info(row)) for row in rows]
+
+    def started(self, row_id: int, *, path: Path, total: int | None, attempt: int, started_at: float) -> None:
+        """A download began (not urgent: committed with the next batch)."""
+        with self._lock:
+            if self._lock_fd < 0:
+                return  # closed: a thread stuck past a hard shutdown is reporting late
+            self._db.execute(
+                "UPDATE downloads SET status='in_progress', path=?, total=?, attempts=?, "
+                "started_at=COALESCE(started_at, ?) WHERE id=?", (str(path), total, attempt, started_at, row_id))
+            self._dirty = True
+            self._maybe_commit(force=False)
+
+    def finished(self, row_id: int, info: DownloadInfo) -> None:
+        """A download reached a final status: committed before this returns."""
+        with self._lock:
+            if self._lock_fd < 0:
+                return
+            self._db.execute(
+                "UPDATE downloads SET status=?, bytes=?, total=?, attempts=?, path=?, error=?, error_type=?, "
+                "started_at=?, finished_at=? WHERE id=?",
+                (info.status.value, info.bytes_downloaded, info.total_bytes, info.attempts,
+                 str(info.path) if info.path else None, info.error, info.error_type, info.started_at,
+                 info.finished_at, row_id))
+            self._dirty = True
+            # A cancelled download is picked up again anyway: it need not wait for a commit.
+            self._maybe_commit(force=info.status is not DownloadStatus.CANCELLED)
+
+    def _maybe_commit(self, *, force: bool) -> None:
+        if self._dirty and (force or time.monotonic() - self._last_commit >= COMMIT_INTERVAL):
+            self._commit()
+
+    def _commit(self) -> None:
+        self._db.execute("COMMIT")
+        self._db.execute("BEGIN")
+        self._dirty = False
+        self._last_commit = time.monotonic()
+
+    def _check_open(self) -> None:
+        if self._lock_fd < 0:
+            raise StateFileError(f"the journal {self.path} is closed")
+
+    def flush(self) -> None:
+        """Commit whatever is pending."""
+        with self._lock:
+            self._commit()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection, or after close a read-only one: the journal outlives its run."""
+        with self._lock:
+            if self._lock_fd >= 0:
+                yield self._db
+                return
+        db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        try:
+            yield db
+        finally:
+            db.close()
+
+    def counts(self) -> dict[str, int]:
+        """Downloads by status (``queued`` counted as pending)."""
+        with self._reading() as db:
+            rows = db.execute("SELECT status, COUNT(*) FROM downloads GROUP BY status").fetchall()
+        counts: dict[str, int] = {}
+        for status, count in rows:
+            key = "pending" if status == "queued" else status
+            counts[key] = counts.get(key, 0) + int(count)
+        return counts
+
+    def total_bytes(self) -> int:
+        """Bytes recorded over all downloads."""
+        with self._reading() as db:
+            return int(db.execute("SELECT COALESCE(SUM(bytes), 0) FROM downloads").fetchone()[0])
+
+    def lookup(self, url: str) -> DownloadInfo | None:
+        """The journaled state of ``url`` (its most recent row), or None."""
+        with self._reading() as db:
+            row = db.execute(
+                f"SELECT {_COLUMNS} FROM downloads WHERE url=? ORDER BY id DESC LIMIT 1", (url,)).fetchone()
+        return None if row is None else _info(row)
+
+    def rows(self, status: str | None = None) -> Iterator[DownloadInfo]:
+        """Every journaled download (or those with ``status``), in queue order."""
+        query = f"SELECT {_COLUMNS} FROM downloads"
+        args: tuple[str, ...] = ()
+        if status is not None:
+            query += " WHERE status=?"
+            args = (status,)
+        with self._reading() as db:
+            rows = db.execute(query + " ORDER BY id", args).fetchall()
+        return (_info(row) for row in rows)
+
+    def close(self) -> None:
+        """Commit and close (idempotent)."""
+        with self._lock:
+            if self._lock_fd < 0:
+                return
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("COMMIT")
+            self._db.close()
+            self._release_lock()
+
+
+def _read_version(db: sqlite3.Connection) -> int | None:
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not tables:
+        return None
+    if "meta" not in tables or "downloads" not in tables:
+        raise sqlite3.DatabaseError("it holds other tables than a pydownloads journal")
+    row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    if row is None or not str(row[0]).isdigit():
+        raise sqlite3.DatabaseError("it has no schema version")
+    return int(row[0])
+
+
+def _info(row: tuple[Any, ...]) -> DownloadInfo:
+    _, url, _, _, status, size, total, attempts, path, error, error_type, started, finished = row
+    status = "pending" if status == "queued" else status
+    return DownloadInfo(
+        url=url, status=DownloadStatus(status), bytes_downloaded=size, total_bytes=total,
+        path=Path(path) if path else None, error=error, error_type=error_type, attempts=attempts,
+        started_at=started, finished_at=finished,
+    )
+
+
+def _file_intact(path: str | None, size: int, config: FileConfig) -> bool:
+    """True when a completed download's file is still there with its size (and checksum)."""
+    if not path:
+        return False
+    try:
+        if os.stat(path).st_size != size:
+            return False
+    except OSError:
+        return False
+    checksum = config.parsed_checksum
+    if checksum is None:
+        return True
+    hasher = checksum.new_hasher()
+    with open(path, "rb") as file:
+        while block := file.read(1 << 20):
+            hasher.update(block)
+    return hasher.hexdigest() == checksum.hexdigest
