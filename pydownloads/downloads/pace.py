@@ -23,8 +23,12 @@ class Pace:
         self._window_start = time.monotonic()
         self._window_bytes = 0
 
-    def check(self, count: int) -> None:
-        """Account ``count`` more bytes; raise when too slow or too late."""
+    def check(self, count: int, *, paused: float = 0.0) -> None:
+        """Account ``count`` more bytes; raise when too slow or too late.
+
+        :param paused: seconds just spent waiting on our own rate limit, which do not count
+            against the server's speed.
+        """
         if self._floor is None and self._deadline_at is None:
             return
         now = time.monotonic()
@@ -32,6 +36,7 @@ class Pace:
             raise DeadlineExceededError(f"{redact_url(self._url)} passed its deadline", url=redact_url(self._url))
         if self._floor is None:
             return
+        self._window_start += paused
         self._window_bytes += count
         elapsed = now - self._window_start
         if elapsed >= self._window:

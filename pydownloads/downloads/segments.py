@@ -115,6 +115,7 @@ class RangeEngine:
         self._limiter, self._host, self._hasher = limiter, host, hasher
         self._deadline_at = deadline_at
         self._lock = threading.Lock()
+        self._saving = threading.Lock()
         self._failed = threading.Event()
         self._error: BaseException | None = None
         self._segments = [Segment(a, a, b) for a, b in hole_ranges(state.ranges, state.total)]
@@ -205,13 +206,14 @@ class RangeEngine:
         """A segment nobody works on, else the second half of the running one that would
         take longest (work stealing), or None when no split is worth it."""
         with self._lock:
+            now = time.monotonic()
             for segment in self._segments:
                 if not segment.active and segment.remaining:
                     segment.active = True
+                    segment.began, segment.began_at = now, segment.pos  # young until its bytes flow
                     return segment
             if self.ranges_unsupported:
                 return None
-            now = time.monotonic()
             smallest = max(STEAL_MIN_BYTES, self._settings.chunk_size)
             candidates = [s for s in self._segments if s.remaining >= 2 * smallest]
             victim = max(candidates, key=lambda s: (s.seconds_left(now), s.remaining), default=None)
@@ -221,7 +223,7 @@ class RangeEngine:
 
     def _split(self, segment: Segment, at: int) -> Segment:
         """Give ``[at, end)`` of ``segment`` to a new active segment (lock held)."""
-        stolen = Segment(at, at, segment.end, active=True)
+        stolen = Segment(at, at, segment.end, active=True, began=time.monotonic(), began_at=at)
         segment.end = at
         self._segments.append(stolen)
         return stolen
@@ -322,9 +324,8 @@ class RangeEngine:
                 hasher.update(data)
             pos += len(data)
             count(len(data))
-            for bucket in buckets:
-                bucket.consume(len(data), self._settings.cancel_event)
-            pace.check(len(data))
+            waited = sum(bucket.consume(len(data), self._settings.cancel_event) for bucket in buckets)
+            pace.check(len(data), paused=waited)
             if cancelled():
                 raise DownloadCancelledError("cancelled", url=redact_url(self._url))
             if failed():
@@ -341,10 +342,16 @@ class RangeEngine:
         return merge(spans)
 
     def save(self) -> None:
-        """Record the done ranges in memory and beside the part file."""
-        self._state.ranges = self.done_ranges()
-        self._last_save = time.monotonic()
-        sidecar.save(self._part.final, self._state)
+        """Record the done ranges in memory and beside the part file (one lane at a time;
+        a lane that finds another saving leaves it to that one)."""
+        if not self._saving.acquire(blocking=False):
+            return
+        try:
+            self._last_save = time.monotonic()
+            self._state.ranges = self.done_ranges()
+            sidecar.save(self._part.final, self._state)
+        finally:
+            self._saving.release()
 
     def _abort_all(self) -> None:
         with self._lock:

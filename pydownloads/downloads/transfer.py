@@ -13,6 +13,7 @@ from pydownloads.domain.checksum import Checksum, Hasher
 from pydownloads.domain.errors import (
     ChecksumMismatchError,
     DownloadCancelledError,
+    FileSystemError,
     ResumeMismatchError,
     SizeMismatchError,
     VerificationError,
@@ -62,6 +63,7 @@ class Transfer:
         self._shown = redact_url(job.url)
         self._buckets = tuple(b for b in (ctx.bucket, job.bucket) if b is not None)
         self._headers = {"Accept-Encoding": "identity", **job.request.headers}
+        self._total: int | None = None
 
     def run(self) -> Path:
         settings = self._ctx.settings
@@ -96,7 +98,10 @@ class Transfer:
         job.sidecar_checked = True
         predicted = job.request.predicted_destination()
         state = sidecar.load(predicted, self._url) if predicted is not None else None
-        if predicted is None or state is None or not _part_holds(predicted, state):
+        if predicted is None or state is None:
+            return
+        if not _part_holds(predicted, state):
+            sidecar.delete(predicted)  # its part file is gone or short: the state is worthless
             return
         self._claim(predicted)
         job.resume = state
@@ -136,6 +141,9 @@ class Transfer:
                 transport.close(response)  # a previous run left part of this file: resume it
                 job.resume = saved
                 return self._resume(final, saved)
+            if saved is not None:
+                sidecar.delete(final)  # the file changed since, or its part is gone
+                job.resume = None
             return self._start_over(final, response)
         finally:
             transport.close(response)
@@ -189,6 +197,8 @@ class Transfer:
                 transport.close(response)
         except ResumeMismatchError as error:
             self._forget(discard=True)
+            if str(error).startswith("restarting from zero"):
+                raise
             raise ResumeMismatchError(f"restarting from zero: {error}", url=self._shown) from error
 
     def _fetch_ranges(
@@ -241,9 +251,8 @@ class Transfer:
                 if hasher is not None:
                     hasher.update(data)
                 self._count(len(data))
-                for bucket in self._buckets:
-                    bucket.consume(len(data), settings.cancel_event)
-                pace.check(len(data))
+                waited = sum(bucket.consume(len(data), settings.cancel_event) for bucket in self._buckets)
+                pace.check(len(data), paused=waited)
                 if settings.cancel_event.is_set():
                     raise DownloadCancelledError("cancelled", url=self._shown)
             return self._finish(part, pos, hasher)
@@ -254,6 +263,7 @@ class Transfer:
     # -- bookkeeping -----------------------------------------------------------------------
 
     def _started(self, final: Path, total: int | None, done: int) -> None:
+        self._total = total
         if not self._ctx.tracker.mark_started(
                 self._url, path=final, total_bytes=total, attempt=self._attempts.count, bytes_downloaded=done):
             raise DownloadCancelledError("cancelled", url=self._shown)
@@ -265,9 +275,8 @@ class Transfer:
         done = self._ctx.tracker.add_bytes(self._url, count)
         emitter = self._ctx.emitter
         if emitter.is_listening(ChunkDownloaded):
-            info_total = self._job.resume.total if self._job.resume is not None else None
             emitter.emit(ChunkDownloaded(url=self._shown, bytes_downloaded=count, total_downloaded=done,
-                                         total_bytes=info_total))
+                                         total_bytes=self._total))
 
     def _announce_restart(self, why: str) -> None:
         """Say that the bytes kept so far were dropped and the download starts over."""
@@ -303,6 +312,7 @@ class Transfer:
                     algorithm=checksum.algorithm, expected=checksum.hexdigest, actual=actual, url=self._shown)
         if self._ctx.settings.cancel_event.is_set() or not self._job.claim(Owner.WORKER):
             raise DownloadCancelledError("cancelled", url=self._shown)
+        self._ctx.tracker.set_bytes(self._url, size)  # bytes fetched twice (a takeover) count once
         path = part.commit()
         state = self._job.resume
         if state is not None and state.persisted:
@@ -331,9 +341,13 @@ def _part_holds(final: Path, state: ResumeState) -> bool:
 
 def _hash_file(path: Path, checksum: Checksum) -> str:
     hasher = hashlib.new(checksum.algorithm)
-    with open(path, "rb") as file:
-        while block := file.read(1 << 20):
-            hasher.update(block)
+    try:
+        with open(path, "rb") as file:
+            while block := file.read(1 << 20):
+                hasher.update(block)
+    except OSError as error:
+        raise FileSystemError(f"cannot read {path} back to check it: {error.strerror or error}",
+                              cause=error) from error
     return hasher.hexdigest()
 
 

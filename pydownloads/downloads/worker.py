@@ -12,6 +12,7 @@ from pathlib import Path
 import requests
 
 from pydownloads.domain.errors import (
+    DeadlineExceededError,
     DownloadCancelledError,
     DownloadError,
     HTTPStatusError,
@@ -114,8 +115,11 @@ class DownloadWorker:
         """
         counter = AttemptCounter()
         url = job.url
+        if self.settings.deadline is not None and job.started_at is None:
+            job.started_at = time.monotonic()
 
         def on_retry(attempt: int, delay: float, reason: str) -> None:
+            self._check_deadline(job, delay)
             self.tracker.set_attempts(url, attempt)
             if self.emitter.is_listening(DownloadRetrying):
                 self.emitter.emit(DownloadRetrying(url=redact_url(url), attempt=attempt, delay=delay, reason=reason))
@@ -155,11 +159,19 @@ class DownloadWorker:
         return TransferError(f"{reason} from {shown}, retries exhausted", url=shown)
 
     def _attempt(self, job: DownloadJob, counter: AttemptCounter) -> Path:
+        self._check_deadline(job, 0.0)
+        return Transfer(self._context, job, counter, self._deadline_at(job)).run()
+
+    def _deadline_at(self, job: DownloadJob) -> float | None:
         deadline = self.settings.deadline
-        if deadline is not None and job.started_at is None:
-            job.started_at = time.monotonic()
-        deadline_at = job.started_at + deadline if deadline is not None and job.started_at is not None else None
-        return Transfer(self._context, job, counter, deadline_at).run()
+        return None if deadline is None or job.started_at is None else job.started_at + deadline
+
+    def _check_deadline(self, job: DownloadJob, wait: float) -> None:
+        """Fail now rather than wait past the download's deadline (retries, Retry-After)."""
+        deadline_at = self._deadline_at(job)
+        if deadline_at is not None and time.monotonic() + wait > deadline_at:
+            shown = redact_url(job.url)
+            raise DeadlineExceededError(f"{shown} would pass its deadline of {self.settings.deadline} s", url=shown)
 
     def _settle(self, job: DownloadJob, status: DownloadStatus, error: DownloadError, attempts: int) -> None:
         """Record a failure or cancellation, unless a shutdown already settled the job."""

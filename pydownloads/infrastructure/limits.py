@@ -26,8 +26,9 @@ class TokenBucket:
         self._last = clock()
         self._lock = threading.Lock()
 
-    def consume(self, count: int, cancel_event: threading.Event) -> None:
-        """Take ``count`` bytes' worth of tokens, waiting as long as the rate requires.
+    def consume(self, count: int, cancel_event: threading.Event) -> float:
+        """Take ``count`` bytes' worth of tokens, waiting as long as the rate requires;
+        returns the seconds waited.
 
         :raises DownloadCancelledError: ``cancel_event`` was set during the wait.
         """
@@ -39,6 +40,7 @@ class TokenBucket:
             wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
         if wait > 0 and cancel_event.wait(wait):
             raise DownloadCancelledError("cancelled while rate limited")
+        return wait
 
 
 class HostLimiter:

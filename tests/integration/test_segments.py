@@ -202,3 +202,25 @@ def test_a_deadline_ends_the_download_without_retrying(local_server: LocalServer
     info = m.tracker.get_download(url)
     assert info is not None and info.status is DownloadStatus.FAILED and info.error_type == "DeadlineExceededError"
     assert info.attempts == 1 and time.monotonic() - started < 2
+
+
+def test_a_deadline_also_bounds_retry_waits(local_server: LocalServer, tmp_path: Path) -> None:
+    from pydownloads.localserver import Status
+
+    url = local_server.add_file("/busy", b"x")
+    local_server.add_faults("/busy", *[Status(503, {"Retry-After": "2"})] * 5)
+    started = time.monotonic()
+    with manager(tmp_path, deadline=0.5, retry_config=RetryConfig(max_retries=4, base_delay=0.01, max_delay=5)) as m:
+        m.add_to_queue([url])
+        m.queue.join()
+    info = m.tracker.get_download(url)
+    assert info is not None and info.error_type == "DeadlineExceededError"
+    assert time.monotonic() - started < 1.5
+
+
+def test_our_own_rate_limit_does_not_count_as_a_slow_server(local_server: LocalServer, tmp_path: Path) -> None:
+    urls = [local_server.add_file(f"/rl{i}", payload(150_000, i)) for i in range(4)]
+    with manager(tmp_path, max_workers=4, rate_limit=400_000, min_speed=150_000, min_speed_window=0.3) as m:
+        m.add_to_queue(urls)
+        m.queue.join()
+    assert m.tracker.get_stats().completed == 4
