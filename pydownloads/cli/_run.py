@@ -68,6 +68,7 @@ def run(configs: Sequence[FileConfig], settings: RunSettings, console: Console) 
     with _interrupts_to(inbox):
         manager = DownloadManager(settings.download_dir, settings.workers, **_manager_options(settings))
         display: ProgressDisplay | None = None
+        finished = False
         try:
             manager.emitter.on("worker.retrying", console.on_retrying)
             if settings.progress:
@@ -75,13 +76,12 @@ def run(configs: Sequence[FileConfig], settings: RunSettings, console: Console) 
                     manager.emitter, manager.tracker, max_bars=settings.workers)
             manager.add_to_queue(configs)
             _wait(manager, inbox, console, stops)
-        except BaseException:
-            manager.shutdown(wait_for_current=False)
-            raise
+            finished = True
         finally:
-            # Whatever happened, nothing runs after this (a hard stop already returned).
-            manager.shutdown(wait_for_current=stops.presses < 2)
-            if stops.graceful is not None and stops.presses < 2:
+            # After an error or a second Ctrl-C, nothing waits for the downloads in flight.
+            graceful = finished and stops.presses < 2
+            manager.shutdown(wait_for_current=graceful)
+            if graceful and stops.graceful is not None:
                 stops.graceful.join()
             console.display = None
             if display is not None:
@@ -119,6 +119,8 @@ def _wait(manager: DownloadManager, inbox: queue.SimpleQueue[_Message], console:
         elif stops.presses == 2:
             console.interrupted("Stopping at once.")
             manager.shutdown(wait_for_current=False)
+        else:  # a third: whatever still holds the batch up, leave
+            raise KeyboardInterrupt
     joiner.join()
 
 
