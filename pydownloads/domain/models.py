@@ -40,6 +40,11 @@ _FINAL_STATUSES = frozenset({DownloadStatus.COMPLETED, DownloadStatus.FAILED, Do
 _BAD_URL_CHARACTER = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 
 
+#: http(s)://host[:port] followed by a path, query, fragment or nothing: a name host (no
+#: userinfo, no IPv6 literal) that urlsplit would accept as it is.
+_PLAIN_URL = re.compile(r"https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?(?:[/?#]|\Z)", re.I)
+
+
 def validate_url(url: object) -> str:
     """Return ``url`` if it is an absolute http(s) URL with a host, else raise.
 
@@ -49,6 +54,8 @@ def validate_url(url: object) -> str:
         raise InvalidArgumentError(f"url must be a str, not {type(url).__name__}")
     if not url or _BAD_URL_CHARACTER.search(url):
         raise InvalidArgumentError(f"url must be non-empty with no spaces or control characters: {url!r}")
+    if _PLAIN_URL.match(url):  # the common shape, checked without urlsplit (queueing millions)
+        return url
     try:
         parts = urlsplit(url)
         hostname = parts.hostname
@@ -122,17 +129,19 @@ class FileConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value.strip()):
                 raise InvalidArgumentError(f"{name} must be a non-empty str or None, not {value!r}")
-        if not isinstance(self.headers, Mapping):
-            raise InvalidArgumentError(f"headers must be a mapping, not {type(self.headers).__name__}")
-        for name, value in self.headers.items():
-            _check_header(name, value)
-        # A private copy: the caller's dict changing later must not change this config.
-        object.__setattr__(self, "headers", dict(self.headers))
+        if self.headers or type(self.headers) is not dict:  # the default {} needs no work
+            if not isinstance(self.headers, Mapping):
+                raise InvalidArgumentError(f"headers must be a mapping, not {type(self.headers).__name__}")
+            for name, value in self.headers.items():
+                _check_header(name, value)
+            # A private copy: the caller's dict changing later must not change this config.
+            object.__setattr__(self, "headers", dict(self.headers))
         if self.checksum is not None:
             object.__setattr__(self, "checksum", str(Checksum.parse(self.checksum)))
-        check_count("expected_size", self.expected_size, minimum=0)
-        check_count("segments", self.segments, minimum=1)
-        check_rate("rate_limit", self.rate_limit)
+        if self.expected_size is not None or self.segments is not None or self.rate_limit is not None:
+            check_count("expected_size", self.expected_size, minimum=0)
+            check_count("segments", self.segments, minimum=1)
+            check_rate("rate_limit", self.rate_limit)
 
     @property
     def parsed_checksum(self) -> Checksum | None:

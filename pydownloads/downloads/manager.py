@@ -8,6 +8,7 @@ import logging
 import queue as queue_module
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from os import PathLike
 from pathlib import Path
@@ -255,14 +256,16 @@ class DownloadManager:
             with self._lock:
                 self._check_open()
             results = journal.add(configs, retry_failed=self._retry_failed)
-            listening = self.emitter.is_listening(DownloadQueued)
-            for config, (_, before, now) in zip(configs, results, strict=True):
-                if before == now:
-                    continue  # journaled already: completed and intact, failed, or waiting
-                self.tracker.count_queued(before, now)
-                queued += 1
-                if listening:
-                    self.emitter.emit(DownloadQueued(url=redact_url(config.url), priority=config.priority))
+            moves: Counter[tuple[str | None, str]] = Counter((before, now) for _, before, now in results)
+            moves.pop(("pending", "pending"), None)  # journaled already and waiting
+            for (before, now), count in moves.items():
+                if before != now:  # not: completed and intact, or failed and not retried
+                    self.tracker.count_queued(before, now, count)
+                    queued += count
+            if self.emitter.is_listening(DownloadQueued):
+                for config, (_, before, now) in zip(configs, results, strict=True):
+                    if before != now:
+                        self.emitter.emit(DownloadQueued(url=redact_url(config.url), priority=config.priority))
             with self._lock:
                 if self._state is _State.OPEN:
                     self._start_workers()

@@ -27,6 +27,8 @@ from typing import Any
 from pydownloads.domain.errors import StateFileError
 from pydownloads.domain.models import DownloadInfo, DownloadStatus, FileConfig
 
+_quote = json.encoder.encode_basestring_ascii
+
 SCHEMA_VERSION = 1
 COMMIT_INTERVAL = 0.5
 #: Statuses a new run picks up again (``queued`` means "handed to a worker thread").
@@ -71,13 +73,21 @@ def destination_key(config: FileConfig) -> str:
 
 
 def config_to_json(config: FileConfig) -> str:
-    fields = {
-        "url": config.url, "priority": config.priority, "filename": config.filename,
-        "destination_subdir": config.destination_subdir, "headers": dict(config.headers),
-        "checksum": config.checksum, "expected_size": config.expected_size, "segments": config.segments,
-        "rate_limit": config.rate_limit,
-    }
-    return json.dumps({k: v for k, v in fields.items() if v not in (None, {})}, separators=(",", ":"))
+    """The FileConfig as compact JSON, only fields off their default (queueing millions)."""
+    parts = ['"url":' + _quote(config.url)]
+    if config.priority:
+        parts.append(f'"priority":{config.priority}')
+    for name in ("filename", "destination_subdir", "checksum"):
+        value = getattr(config, name)
+        if value is not None:
+            parts.append(f'"{name}":' + _quote(value))
+    if config.headers:
+        parts.append('"headers":' + json.dumps(dict(config.headers)))
+    for name in ("expected_size", "segments", "rate_limit"):
+        value = getattr(config, name)
+        if value is not None:
+            parts.append(f'"{name}":{json.dumps(value)}')
+    return "{" + ",".join(parts) + "}"
 
 
 def config_from_json(text: str) -> FileConfig:
@@ -133,6 +143,7 @@ class Journal:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=2000")
+        db.execute("PRAGMA cache_size=-32768")  # 32 MiB of pages: queueing millions stays fast
         version = _read_version(db)
         if version is None:
             db.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
@@ -147,31 +158,41 @@ class Journal:
     # -- writing ---------------------------------------------------------------------------
 
     def add(self, configs: Iterable[FileConfig], *, retry_failed: bool) -> list[tuple[int, str | None, str]]:
-        """Record ``configs``; returns ``(id, status before or None if new, status now)``.
+        """Record ``configs``; returns ``(id or 0, status before or None if new, status now)``.
 
         An item already journaled for the same destination is not duplicated: a failed one
         becomes pending again when ``retry_failed``; a completed one whose file is gone or
         wrong (size, checksum) becomes pending; the others keep their status.
         """
-        results: list[tuple[int, str | None, str]] = []
+        configs = list(configs)
+        rows = [(c.url, destination_key(c), config_to_json(c), c.priority) for c in configs]
         with self._lock:
             self._check_open()
-            for config in configs:
-                key = destination_key(config)
-                cursor = self._db.execute(
-                    "INSERT OR IGNORE INTO downloads (url, destination, config, priority, status) "
-                    "VALUES (?, ?, ?, ?, 'pending')",
-                    (config.url, key, config_to_json(config), config.priority))
-                if cursor.rowcount:
-                    results.append((int(cursor.lastrowid or 0), None, "pending"))
-                    continue
-                row = self._db.execute(
-                    "SELECT id, status, path, bytes FROM downloads WHERE url = ? AND destination = ?",
-                    (config.url, key)).fetchone()
-                results.append(self._revisit(row, config, retry_failed))
+            newest = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM downloads").fetchone()[0]
+            changes = self._db.total_changes
+            self._db.executemany(
+                "INSERT OR IGNORE INTO downloads (url, destination, config, priority, status) "
+                "VALUES (?, ?, ?, ?, 'pending')", rows)
+            if self._db.total_changes - changes == len(rows):  # all new: the usual case
+                results: list[tuple[int, str | None, str]] = [(0, None, "pending")] * len(rows)
+            else:
+                seen: set[int] = set()
+                results = [self._lookup_added(row, config, newest, retry_failed, seen) for row, config in zip(
+                    rows, configs, strict=True)]
             self._dirty = True
             self._maybe_commit(force=False)
         return results
+
+    def _lookup_added(self, row: tuple[Any, ...], config: FileConfig, newest: int,
+                      retry_failed: bool, seen: set[int]) -> tuple[int, str | None, str]:
+        found = self._db.execute(
+            "SELECT id, status, path, bytes FROM downloads WHERE url = ? AND destination = ?",
+            (row[0], row[1])).fetchone()
+        if found[0] > newest:  # added by this batch: new the first time, a repeat after
+            first = found[0] not in seen
+            seen.add(found[0])
+            return found[0], None if first else "pending", "pending"
+        return self._revisit(found, config, retry_failed)
 
     def _revisit(self, row: tuple[Any, ...], config: FileConfig, retry_failed: bool) -> tuple[int, str | None, str]:
         row_id, status, path, size = row

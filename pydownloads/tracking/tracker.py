@@ -104,12 +104,13 @@ class DownloadTracker:
                 self._counts[status] = counts.get(status.value, 0)
             self._bytes = total_bytes
 
-    def count_queued(self, before: str | None, now: str) -> None:
-        """A store-kept download was queued (``before`` None) or changed status on re-adding."""
+    def count_queued(self, before: str | None, now: str, count: int = 1) -> None:
+        """``count`` store-kept downloads were queued (``before`` None) or changed status
+        on being added again."""
         with self._lock:
             if before is not None:
-                self._counts[DownloadStatus(before)] -= 1
-            self._counts[DownloadStatus(now)] += 1
+                self._counts[DownloadStatus(before)] -= count
+            self._counts[DownloadStatus(now)] += count
 
     def adopt(self, url: str, key: int, info: DownloadInfo) -> bool:
         """Hold a store-kept pending download in memory while a worker has it; False if the
