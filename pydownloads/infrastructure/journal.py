@@ -368,3 +368,47 @@ def _file_intact(path: str | None, size: int, config: FileConfig) -> bool:
         while block := file.read(1 << 20):
             hasher.update(block)
     return hasher.hexdigest() == checksum.hexdigest
+
+
+@dataclass(frozen=True)
+class JournalStatus:
+    """What a state file says: downloads by status, and each failure with its error."""
+
+    path: Path
+    counts: dict[str, int]
+    failures: list[DownloadInfo]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def read_status(path: Path) -> JournalStatus:
+    """Read a state file without writing it (safe while a run is using it).
+
+    :raises StateFileError: missing, corrupt, not a journal, or of a newer schema.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise StateFileError(f"no state file at {path}")
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as error:
+        raise StateFileError(f"{path} is not a usable state file: {error}", cause=error) from error
+    try:
+        version = _read_version(db)
+        if version is None:
+            raise StateFileError(f"{path} is empty: not a state file yet")
+        if version > SCHEMA_VERSION:
+            raise StateFileError(f"{path} was written by a newer pydownloads (schema {version})")
+        counts: dict[str, int] = {}
+        for status, count in db.execute("SELECT status, COUNT(*) FROM downloads GROUP BY status"):
+            key = "pending" if status == "queued" else status
+            counts[key] = counts.get(key, 0) + int(count)
+        failures = [_info(row) for row in db.execute(
+            f"SELECT {_COLUMNS} FROM downloads WHERE status='failed' ORDER BY id")]
+        return JournalStatus(path, counts, failures)
+    except sqlite3.DatabaseError as error:
+        raise StateFileError(f"{path} is not a usable state file: {error}", cause=error) from error
+    finally:
+        db.close()

@@ -208,3 +208,17 @@ def test_sigkill_mid_run_then_rerun_loses_nothing(local_server: LocalServer, tmp
     if partial:  # those the killed run had saved progress for went on from there
         assert resumed
     assert sorted(p.name for p in out.iterdir()) == sorted(path[1:] for path in bodies)
+
+
+def test_read_status_reports_counts_and_failures(local_server: LocalServer, tmp_path: Path) -> None:
+    from pydownloads.journal import read_status
+
+    ok = local_server.add_file("/ok.bin", b"fine")
+    state = tmp_path / "state.db"
+    run(tmp_path / "out", state, [ok, local_server.url("/gone.bin")])
+    status = read_status(state)
+    assert status.counts == {"completed": 1, "failed": 1} and status.total == 2
+    [failure] = status.failures
+    assert failure.url.endswith("/gone.bin") and "404" in (failure.error or "")
+    with pytest.raises(StateFileError):
+        read_status(tmp_path / "missing.db")
