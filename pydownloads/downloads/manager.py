@@ -182,7 +182,8 @@ class DownloadManager:
             tracker=self.tracker, settings=settings, retry_hooks=hooks,
             limiter=HostLimiter(max_connections_per_host), rate_limit=rate_limit,
         )
-        self._progress = ProgressDisplay(self.emitter, self.tracker) if progress else None
+        self._show_progress = bool(progress)
+        self._progress: ProgressDisplay | None = None  # made when the first downloads are queued
         self._cancel_grace = float(cancel_grace)
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -282,6 +283,8 @@ class DownloadManager:
         return False
 
     def _start_workers(self) -> None:
+        if self._show_progress and self._progress is None:
+            self._progress = ProgressDisplay(self.emitter, self.tracker, max_bars=self.max_workers)
         # Daemon threads of our own rather than a ThreadPoolExecutor: the interpreter joins
         # executor threads at exit before any hook of ours could stop them, so a manager its
         # user forgot to close would hang the program.  A closed manager joins its threads.

@@ -39,6 +39,12 @@ def translate(error: BaseException, url: str) -> DownloadError:
     shown = redact_url(url)
     if isinstance(error, DownloadError):
         return error
+    # urllib3 out of retries wraps the last failure: a timeout is still a timeout.
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    if isinstance(error, rex.ConnectionError) and isinstance(reason, uex.ReadTimeoutError):
+        return DownloadTimeoutError(f"timed out waiting for data from {shown}", url=shown, cause=error)
+    if isinstance(error, rex.ConnectionError) and isinstance(reason, uex.ConnectTimeoutError):
+        return DownloadTimeoutError(f"timed out connecting to {shown}", url=shown, cause=error)
     if isinstance(error, rex.ConnectTimeout):
         return DownloadTimeoutError(f"timed out connecting to {shown}", url=shown, cause=error)
     if isinstance(error, (rex.ReadTimeout, uex.ReadTimeoutError, socket.timeout)):

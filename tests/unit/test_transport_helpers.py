@@ -209,3 +209,16 @@ def test_translate_rejects_non_transport_exceptions(error: BaseException) -> Non
     with pytest.raises(TypeError, match="not a transport error") as info:
         translate(error, URL)
     assert info.value.__cause__ is error
+
+
+def test_timeouts_after_urllib3_retries_are_still_timeouts() -> None:
+    import requests.exceptions as rex
+    import urllib3.exceptions as uex
+
+    from pydownloads.domain.errors import DownloadTimeoutError
+    from pydownloads.infrastructure.transport import translate
+
+    read = rex.ConnectionError(uex.MaxRetryError(None, "/x", uex.ReadTimeoutError(None, "/x", "read timed out")))
+    connect = rex.ConnectionError(uex.MaxRetryError(None, "/x", uex.ConnectTimeoutError(None, "timed out")))
+    for error in (read, connect):
+        assert type(translate(error, "http://host/x")) is DownloadTimeoutError
