@@ -22,6 +22,8 @@ FILES = {
     "/file1.zip": payload(10_000, 4),
     "/file2.pdf": payload(10_000, 5),
     "/flaky.bin": payload(1000, 6),
+    "/big.iso": payload(12 << 20, 7),
+    "/hello.txt": b"hello\n",
 }
 
 
@@ -31,6 +33,10 @@ def serve_readme_files(server: LocalServer) -> None:
     server.add_faults("/flaky.bin", Status(404))  # the custom-policy example retries it
     for i in range(20):
         server.add_file(f"/file{i}.bin", payload(300_000, 100 + i), rate=1_000_000)
+
+
+def server_requests(server: LocalServer, path: str) -> list:  # type: ignore[type-arg]
+    return [r for r in server.requests if r.path == path]
 
 
 def test_the_readme_has_its_examples() -> None:
@@ -56,6 +62,12 @@ def test_readme_example_runs(index: int, local_server: LocalServer, tmp_path: Pa
         assert file_sha256(downloads / "flaky.bin") == sha256(FILES["/flaky.bin"])
     if "missing.zip" in code:
         assert "Failed:" in result.stdout and "404" in result.stdout
+    if "big.iso" in code:
+        assert file_sha256(downloads / "big.iso") == sha256(FILES["/big.iso"])
+        assert (downloads / "hello.txt").read_bytes() == b"hello\n"
+        assert len([r for r in server_requests(local_server, "/big.iso") if r.range]) >= 2
+    if "state_file" in code:
+        assert "'completed': 20" in result.stdout
     if "asyncio.run" in code:
         assert "All downloads complete!" in result.stdout and result.stdout.count("done:") == 2
     parts = list(downloads.rglob("*.part")) if downloads.exists() else []
