@@ -24,6 +24,7 @@ setup(
         "blinker>=1.6,<2",
         "tqdm>=4.64,<5",
     ],
+    extras_require={"dask": ["distributed>=2024.1"]},
     entry_points={"console_scripts": ["pydownloads=pydownloads.cli:main"]},
     classifiers=[
         "License :: OSI Approved :: MIT License",

@@ -1,0 +1,223 @@
+"""Run one download job across a Dask cluster (``pip install 'pydownloads[dask]'``).
+
+    from distributed import Client
+    from pydownloads.distributed import download_on_dask
+
+    with Client("tcp://scheduler:8786"):
+        results = download_on_dask(urls, "/shared/downloads", shard_size=1000, max_workers=16)
+    print(results.stats, results.failed)
+
+The files are cut into shards; each shard is one Dask task running a regular
+:class:`~pydownloads.DownloadManager` on a worker, with its own threads, per-host limits and
+a state file of its own in ``download_dir/.pydownloads-shards/``.  ``download_dir`` must be a
+folder every worker can write, the same path on each (a shared file system).
+
+Faults: if a worker dies mid-shard, Dask runs the shard again elsewhere; its state file
+makes the rerun skip the files already completed (no request) and resume the partial ones.
+A shard never fails as a whole because of a download: failures come back per URL.
+
+Politeness holds per shard task: ``max_connections_per_host`` and ``rate_limit`` bound one
+task, so a cluster running ``T`` tasks at once may open up to ``T`` times as many connections
+to a host.  Lower them (or ``shard_size``) accordingly; nothing coordinates them across
+workers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+try:
+    import distributed
+except ImportError as error:  # pragma: no cover - exercised only without Dask
+    raise ImportError(
+        "pydownloads.distributed needs Dask's distributed scheduler: pip install 'pydownloads[dask]'"
+    ) from error
+
+from tqdm.auto import tqdm
+
+from pydownloads.domain.errors import InvalidArgumentError
+from pydownloads.domain.models import DownloadInfo, DownloadStats, DownloadStatus, FileConfig
+from pydownloads.downloads.manager import DownloadManager
+from pydownloads.events.types import ChunkDownloaded, DownloadCompleted, DownloadFailed
+
+__all__ = ["DEFAULT_SHARD_SIZE", "DistributedResults", "download_on_dask"]
+
+DEFAULT_SHARD_SIZE = 500
+_SHARD_FOLDER = ".pydownloads-shards"
+#: How often a shard sends its progress to the client.
+_REPORT_INTERVAL = 0.5
+
+
+@dataclass(frozen=True)
+class DistributedResults:
+    """Every download's final :class:`DownloadInfo`, by URL (picklable)."""
+
+    downloads: Mapping[str, DownloadInfo] = field(default_factory=dict)
+
+    @property
+    def completed(self) -> list[DownloadInfo]:
+        return [i for i in self.downloads.values() if i.status is DownloadStatus.COMPLETED]
+
+    @property
+    def failed(self) -> list[DownloadInfo]:
+        return [i for i in self.downloads.values() if i.status is DownloadStatus.FAILED]
+
+    @property
+    def stats(self) -> DownloadStats:
+        """Counts by status and bytes, as a local run's ``tracker.get_stats()``."""
+        counts = {status: 0 for status in DownloadStatus}
+        for info in self.downloads.values():
+            counts[info.status] += 1
+        return DownloadStats(
+            total=len(self.downloads), pending=counts[DownloadStatus.PENDING],
+            in_progress=counts[DownloadStatus.IN_PROGRESS], completed=counts[DownloadStatus.COMPLETED],
+            failed=counts[DownloadStatus.FAILED], cancelled=counts[DownloadStatus.CANCELLED],
+            bytes_downloaded=sum(i.bytes_downloaded for i in self.downloads.values()),
+        )
+
+    def get_all_downloads(self) -> dict[str, DownloadInfo]:
+        """The same view a local tracker gives."""
+        return dict(self.downloads)
+
+
+def download_on_dask(
+    files: Iterable[FileConfig | str],
+    download_dir: str | PathLike[str],
+    client: distributed.Client | None = None,
+    shard_size: int = DEFAULT_SHARD_SIZE,
+    *,
+    progress: bool = False,
+    **manager_options: Any,
+) -> DistributedResults:
+    """Download ``files`` with one Dask task per shard of ``shard_size`` files.
+
+    :param client: default: the current Dask client (``distributed.get_client()``).
+    :param progress: show a tqdm bar of files and bytes in this process, fed by the workers.
+    :param manager_options: passed to each shard's DownloadManager (``max_workers``,
+        ``max_segments``, ``retry_config``...); ``state_file`` is set per shard.
+    :raises InvalidArgumentError: bad files, shard size or options (before anything runs).
+    """
+    if not isinstance(shard_size, int) or isinstance(shard_size, bool) or shard_size < 1:
+        raise InvalidArgumentError(f"shard_size must be an int >= 1, not {shard_size!r}")
+    if "state_file" in manager_options or "tracker" in manager_options or "session" in manager_options:
+        raise InvalidArgumentError("state_file, tracker and session are set per shard on the workers")
+    configs = [item if isinstance(item, FileConfig) else FileConfig(url=item) for item in files]
+    folder = Path(download_dir).expanduser().absolute()
+    client = client if client is not None else distributed.get_client()
+    run_id = uuid.uuid4().hex[:12]
+    topic = f"pydownloads-progress-{run_id}" if progress else None
+    futures = [
+        client.submit(_run_shard, shard, str(folder), f"{run_id}-{number}", topic, manager_options,
+                      key=f"pydownloads-shard-{run_id}-{number}", pure=False)
+        for number, shard in enumerate(_shards(configs, shard_size))
+    ]
+    with _ProgressFeed(topic, len(configs)):
+        outcomes: list[dict[str, DownloadInfo]] = client.gather(futures)
+    downloads: dict[str, DownloadInfo] = {}
+    for outcome in outcomes:
+        downloads.update(outcome)
+    return DistributedResults(downloads)
+
+
+def _shards(configs: list[FileConfig], size: int) -> Iterator[list[FileConfig]]:
+    for start in range(0, len(configs), size):
+        yield configs[start:start + size]
+
+
+def _run_shard(
+    configs: list[FileConfig], folder: str, shard_id: str, topic: str | None, options: dict[str, Any]
+) -> dict[str, DownloadInfo]:
+    """One shard on a worker: a regular manager with a state file of the shard's own."""
+    state = Path(folder) / _SHARD_FOLDER / f"{shard_id}.db"
+    reporter = _Reporter(topic)
+    with DownloadManager(folder, state_file=state, **options) as manager:
+        reporter.attach(manager)
+        manager.add_to_queue(configs)
+        manager.queue.join()
+    reporter.flush()
+    infos = manager.tracker.get_all_downloads()
+    return {config.url: infos[config.url] for config in configs if config.url in infos}
+
+
+class _Reporter:
+    """Sends a shard's progress (files done, bytes) to the client, at most every half second.
+
+    Only sends when the client asked for progress (``topic`` set); results never go this way.
+    """
+
+    def __init__(self, topic: str | None) -> None:
+        self._queue = distributed.Queue(topic) if topic else None
+        self._lock = threading.Lock()
+        self._files = 0
+        self._bytes = 0
+        self._last = time.monotonic()
+
+    def attach(self, manager: DownloadManager) -> None:
+        manager.emitter.on("worker.chunk_downloaded", self._on_chunk)
+        manager.emitter.on("worker.completed", self._on_done)
+        manager.emitter.on("worker.failed", self._on_done)
+
+    def _on_chunk(self, event: ChunkDownloaded) -> None:
+        with self._lock:
+            self._bytes += event.bytes_downloaded
+        self._maybe_send()
+
+    def _on_done(self, event: DownloadCompleted | DownloadFailed) -> None:
+        with self._lock:
+            self._files += 1
+        self._maybe_send()
+
+    def _maybe_send(self) -> None:
+        if time.monotonic() - self._last >= _REPORT_INTERVAL:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            files, size, self._files, self._bytes = self._files, self._bytes, 0, 0
+            self._last = time.monotonic()
+        if self._queue is not None and (files or size):
+            self._queue.put((files, size))
+
+
+class _ProgressFeed:
+    """A tqdm bar in the client, fed by the shards' reports on a background thread."""
+
+    def __init__(self, topic: str | None, total: int) -> None:
+        self._topic, self._total = topic, total
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> _ProgressFeed:
+        if self._topic is not None:
+            self._thread = threading.Thread(target=self._follow, name="pydownloads-dask-progress", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def _follow(self) -> None:
+        if self._topic is None:
+            return
+
+        queue = distributed.Queue(self._topic)
+        with tqdm(total=self._total, unit="file", desc="downloads") as bar:
+            received = 0
+            # Polled, not a blocking get: Dask logs every timed-out get as an error.
+            while True:
+                stopped = self._stop.wait(_REPORT_INTERVAL)
+                for files, size in queue.get(batch=True):
+                    received += size
+                    bar.update(files)
+                bar.set_postfix_str(f"{received / 2**20:.1f} MiB")
+                if stopped:
+                    return

@@ -1,0 +1,92 @@
+"""The same job across a Dask LocalCluster of two worker processes."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+from pydownloads import DownloadStatus, RetryConfig  # noqa: E402
+from pydownloads.distributed import download_on_dask  # noqa: E402
+from pydownloads.localserver import LocalServer  # noqa: E402
+from tests.integration.helpers import file_sha256, payload, sha256  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+RETRY = RetryConfig(max_retries=2, base_delay=0.01, max_delay=0.05)
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[object]:
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True,
+                                       dashboard_address=None, silence_logs=40)
+    with cluster, distributed.Client(cluster) as dask_client:
+        yield dask_client
+
+
+def test_thousands_of_files_arrive_exact_with_failures_per_url(
+    client: object, local_server: LocalServer, tmp_path: Path
+) -> None:
+    bodies = {f"/d{i}.bin": payload(1500 + i % 97, i) for i in range(2000)}
+    urls = [local_server.add_file(path, body) for path, body in bodies.items()]
+    missing = [local_server.url(f"/missing{i}") for i in range(3)]
+
+    results = download_on_dask(urls + missing, tmp_path, client=client, shard_size=250,  # type: ignore[arg-type]
+                               max_workers=4, retry_config=RETRY)
+
+    assert results.stats.completed == 2000 and results.stats.failed == 3
+    for url in missing:
+        info = results.downloads[url]
+        assert info.status is DownloadStatus.FAILED and "404" in (info.error or "")
+    for path, body in bodies.items():
+        assert file_sha256(tmp_path / path[1:]) == sha256(body)
+    assert pickle.loads(pickle.dumps(results)) == results
+    assert max(Counter(r.path for r in local_server.requests).values()) == 1  # nothing fetched twice
+
+
+def test_a_worker_killed_mid_run_costs_no_completed_file(
+    client: object, local_server: LocalServer, tmp_path: Path
+) -> None:
+    bodies = {f"/k{i}.bin": payload(40_000, i) for i in range(240)}
+    urls = [local_server.add_file(path, body, rate=200_000) for path, body in bodies.items()]
+    pids = sorted(client.run(os.getpid).values())  # type: ignore[attr-defined]
+    killed = threading.Event()
+
+    def kill_one_worker() -> None:
+        deadline = time.monotonic() + 30
+        while len(local_server.requests) < 60 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(pids[0], signal.SIGKILL)
+        killed.set()
+
+    killer = threading.Thread(target=kill_one_worker)
+    killer.start()
+    try:
+        results = download_on_dask(urls, tmp_path, client=client, shard_size=30,  # type: ignore[arg-type]
+                                   max_workers=2, max_segments=1, retry_config=RETRY)
+    finally:
+        killer.join(30)
+    assert killed.is_set()
+    assert results.stats.completed == 240
+    for path, body in bodies.items():
+        assert file_sha256(tmp_path / path[1:]) == sha256(body)
+    # Only downloads in flight on the dead worker may be asked for again (resumed with Range
+    # when their progress was saved): 2 tasks x 2 downloads at most.
+    again = [path for path, count in Counter(r.path for r in local_server.requests).items() if count > 1]
+    assert len(again) <= 4, again
+
+
+def test_without_dask_the_import_says_how_to_install_it() -> None:
+    code = "import sys\nsys.modules['distributed'] = None\nimport pydownloads.distributed"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "pip install 'pydownloads[dask]'" in result.stderr
