@@ -258,6 +258,21 @@ def _parse_range(value: str, total: int) -> tuple[int, int] | bool | None:
     return first, last
 
 
+def _not_modified(entry: _File, headers: Headers) -> bool:
+    """RFC 9110: If-None-Match wins; else If-Modified-Since against Last-Modified."""
+    if_none_match = headers.get("If-None-Match")
+    if if_none_match is not None:
+        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+        return entry.etag is not None and (entry.etag.removeprefix("W/") in tags or "*" in tags)
+    since = headers.get("If-Modified-Since")
+    if since is None or entry.last_modified is None:
+        return False
+    try:
+        return int(entry.last_modified) <= int(email.utils.parsedate_to_datetime(since).timestamp())
+    except (TypeError, ValueError):
+        return False
+
+
 def _if_range_matches(value: str, entry: _File) -> bool:
     value = value.strip()
     if value.startswith(('"', "W/")):
@@ -679,6 +694,8 @@ class LocalServer:
             out.append(("Last-Modified", _http_date(entry.last_modified)))
         if entry.content_disposition is not None:
             out.append(("Content-Disposition", entry.content_disposition))
+        if _not_modified(entry, headers):
+            return _Response(304, [h for h in out if h[0] in ("ETag", "Last-Modified")], memoryview(b""))
         range_header = headers.get("Range")
         if entry.accept_ranges:
             out.append(("Accept-Ranges", "bytes"))

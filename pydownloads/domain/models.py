@@ -108,6 +108,9 @@ class FileConfig:
     :param segments: split this file into at most this many parallel ranges (overrides
         the manager's ``max_segments``); 1 downloads it over one connection.
     :param rate_limit: bytes per second for this file (on top of the manager's limit).
+    :param if_changed: when the file is already there, ask the server whether it changed
+        (``If-None-Match`` with the ETag kept from the last download, ``If-Modified-Since``
+        with the file's time); a 304 completes the download with no body transferred.
     """
 
     url: str
@@ -120,6 +123,7 @@ class FileConfig:
     expected_size: int | None = None
     segments: int | None = None
     rate_limit: float | None = None
+    if_changed: bool = False
 
     def __post_init__(self) -> None:
         validate_url(self.url)
@@ -153,7 +157,9 @@ class FileConfig:
 class DownloadInfo:
     """A snapshot of one download, as the tracker saw it at the moment it was asked.
 
-    ``error`` is the failure's message (credentials redacted), ``error_type`` the name of the
+    ``unchanged`` is True for a download completed without transferring the file: the
+    server said it had not changed (``if_changed``), or it was there and ``on_existing`` said
+    skip.  ``error`` is the failure's message (credentials redacted), ``error_type`` the name of the
     pydownloads exception class; both are None unless the download failed or was cancelled.
     """
 
@@ -167,6 +173,7 @@ class DownloadInfo:
     attempts: int = 0
     started_at: float | None = None
     finished_at: float | None = None
+    unchanged: bool = False
 
     @property
     def elapsed(self) -> float | None:

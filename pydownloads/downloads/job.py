@@ -30,6 +30,7 @@ class DownloadRequest:
     expected_size: int | None = None
     segments: int | None = None
     rate_limit: float | None = None
+    if_changed: bool = False
 
     @staticmethod
     def check(config: FileConfig) -> None:
@@ -58,7 +59,7 @@ class DownloadRequest:
         return cls(
             url=config.url, root=root, subdir=subdir, filename=filename, headers=config.headers,
             checksum=config.parsed_checksum, expected_size=config.expected_size, segments=config.segments,
-            rate_limit=config.rate_limit,
+            rate_limit=config.rate_limit, if_changed=config.if_changed,
         )
 
     def predicted_destination(self) -> Path | None:
@@ -89,7 +90,7 @@ class DownloadJob:
 
     __slots__ = (
         "_lock", "abort", "bucket", "claimed_path", "lane_cap", "owner", "priority", "request", "resume",
-        "sidecar_checked", "started_at", "verify_failures",
+        "sidecar_checked", "started_at", "unchanged", "verify_failures",
     )
 
     def __init__(self, request: DownloadRequest, priority: int = 0) -> None:
@@ -108,6 +109,8 @@ class DownloadJob:
         self.lane_cap: int = request.segments or 1 << 16
         #: time.monotonic() of the first attempt, for the total deadline.
         self.started_at: float | None = None
+        #: Completed without a transfer: the file was there and had not changed.
+        self.unchanged = False
         self.bucket = TokenBucket(request.rate_limit) if request.rate_limit else None
 
     @property

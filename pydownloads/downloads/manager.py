@@ -96,6 +96,10 @@ class DownloadManager:
     :param min_speed: a stream slower than this many bytes/s over ``min_speed_window``
         seconds fails (and is retried), so a server dripping bytes cannot hold a download.
     :param deadline: seconds a download may take in all, retries included.
+    :param on_existing: a file already under the final name is ``"replace"``-d atomically
+        (the default), ``"skip"``-ped (no request when the name is known beforehand), or
+        kept while the download is saved as ``name (1).ext`` (``"rename"``).  A FileConfig
+        with ``if_changed`` asks the server instead.
     :param state_file: keep every queued download and its state in this SQLite journal, so
         that a run killed at any moment continues where it stopped when started again with
         the same file: completed downloads whose file is intact are skipped, the others
@@ -136,6 +140,7 @@ class DownloadManager:
         min_speed_window: float = DEFAULT_MIN_SPEED_WINDOW,
         deadline: float | None = None,
         progress: bool = False,
+        on_existing: str = "replace",
         state_file: str | PathLike[str] | None = None,
         retry_failed: bool = False,
     ) -> None:
@@ -152,6 +157,7 @@ class DownloadManager:
         settings = TransferSettings(
             timeout=timeout, chunk_size=chunk_size, max_segments=max_segments, min_segment_size=min_segment_size,
             min_speed=min_speed, min_speed_window=min_speed_window, deadline=deadline, cancel_event=self._cancel,
+            on_existing=on_existing,
         )
         self.download_dir = _prepare_folder(download_dir)
         self.max_workers = max_workers

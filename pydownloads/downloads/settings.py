@@ -17,6 +17,8 @@ DEFAULT_MAX_CONNECTIONS_PER_HOST = 8
 DEFAULT_MIN_SPEED_WINDOW = 30.0
 #: How often the resume state of a running download is written beside its part file.
 DEFAULT_SAVE_INTERVAL = 1.0
+#: What to do when the destination file exists already (and ``if_changed`` is not set).
+ON_EXISTING = ("replace", "skip", "rename")
 
 
 def validate_timeout(timeout: object) -> Timeout:
@@ -41,6 +43,7 @@ class TransferSettings:
     min_speed_window: float = DEFAULT_MIN_SPEED_WINDOW
     deadline: float | None = None
     save_interval: float = DEFAULT_SAVE_INTERVAL
+    on_existing: str = "replace"
     cancel_event: threading.Event = field(default_factory=threading.Event, compare=False)
 
     def __post_init__(self) -> None:
@@ -52,3 +55,5 @@ class TransferSettings:
         check_rate("min_speed_window", self.min_speed_window)
         check_rate("deadline", self.deadline)
         check_rate("save_interval", self.save_interval)
+        if self.on_existing not in ON_EXISTING:
+            raise InvalidArgumentError(f"on_existing must be one of {', '.join(ON_EXISTING)}, not {self.on_existing!r}")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import email.utils
 import hashlib
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +15,7 @@ import requests
 from pydownloads.domain.checksum import Checksum, Hasher
 from pydownloads.domain.errors import (
     ChecksumMismatchError,
+    DestinationConflictError,
     DownloadCancelledError,
     FileSystemError,
     ResumeMismatchError,
@@ -64,6 +68,7 @@ class Transfer:
         self._buckets = tuple(b for b in (ctx.bucket, job.bucket) if b is not None)
         self._headers = {"Accept-Encoding": "identity", **job.request.headers}
         self._total: int | None = None
+        self._validators: tuple[str | None, str | None] = (None, None)
 
     def run(self) -> Path:
         settings = self._ctx.settings
@@ -77,7 +82,7 @@ class Transfer:
             self._load_saved_state()
             if self._job.resume is not None and self._job.claimed_path is not None:
                 return self._resume(self._job.claimed_path, self._job.resume)
-            return self._fresh()
+            return self._skip_existing() or self._fresh()
         except VerificationError as error:
             self._forget(discard=True)  # the bytes are wrong: start over from zero
             self._job.verify_failures += 1
@@ -116,6 +121,20 @@ class Transfer:
         self._claim(final)
         return final
 
+    def _rename(self, final: Path) -> Path:
+        """``on_existing="rename"``: the first free ``name (n).ext`` beside ``final``."""
+        for number in range(1, 10_000):
+            candidate = final.with_name(f"{final.stem} ({number}){final.suffix}")
+            if candidate.exists():
+                continue
+            try:
+                self._claim(candidate)
+            except DestinationConflictError:
+                continue
+            return candidate
+        raise DestinationConflictError(f"no free name beside {final.name}", path=str(final),
+                                       other_url="", url=self._shown)
+
     def _claim(self, final: Path) -> None:
         job = self._job
         if final != job.claimed_path:
@@ -126,13 +145,42 @@ class Transfer:
 
     # -- the two ways an attempt goes ------------------------------------------------------
 
+    def _skip_existing(self) -> Path | None:
+        """``on_existing="skip"``: a file already under the expected name is kept, unasked."""
+        request = self._job.request
+        if self._ctx.settings.on_existing != "skip" or request.if_changed:
+            return None
+        predicted = request.predicted_destination()
+        if predicted is None or not predicted.is_file():
+            return None
+        return self._unchanged(predicted)
+
+    def _unchanged(self, final: Path) -> Path:
+        """Complete with the file as it is: nothing transferred."""
+        self._claim(final)
+        if not self._job.claim(Owner.WORKER):
+            raise DownloadCancelledError("cancelled", url=self._shown)
+        self._job.unchanged = True
+        return final
+
     def _fresh(self) -> Path:
         ctx, job = self._ctx, self._job
-        response = transport.send_get(ctx.session, self._url, headers=self._headers, timeout=ctx.settings.timeout)
+        headers, existing = self._headers, None
+        if job.request.if_changed:
+            predicted = job.request.predicted_destination()
+            if predicted is not None and predicted.is_file():
+                existing, headers = predicted, {**headers, **conditional_headers(predicted)}
+        response = transport.send_get(ctx.session, self._url, headers=headers, timeout=ctx.settings.timeout)
         job.abort = lambda: transport.abort(response)
         try:
+            if existing is not None and response.status_code == 304:
+                return self._unchanged(existing)
             transport.check_status(response, self._url)
             final = self._destination(response)
+            if final.is_file() and not job.request.if_changed and ctx.settings.on_existing != "replace":
+                if ctx.settings.on_existing == "skip":
+                    return self._unchanged(final)
+                final = self._rename(final)
             checked = job.request.predicted_destination()  # _load_saved_state looked there already
             saved = job.resume or (sidecar.load(final, self._url) if final != checked else None)
             etag, modified = transport.validators(response)
@@ -153,6 +201,7 @@ class Transfer:
         job = self._job
         total = transport.content_length(response)
         etag, modified = transport.validators(response)
+        self._validators = (etag, modified)
         self._check_size(total)
         reader = transport.BodyReader(response, self._url, total)
         if total is None or not (etag or modified):
@@ -314,6 +363,8 @@ class Transfer:
             raise DownloadCancelledError("cancelled", url=self._shown)
         self._ctx.tracker.set_bytes(self._url, size)  # bytes fetched twice (a takeover) count once
         path = part.commit()
+        if self._job.request.if_changed:
+            remember_validators(path, self._validators)
         state = self._job.resume
         if state is not None and state.persisted:
             sidecar.delete(path)
@@ -328,6 +379,31 @@ class Transfer:
             sidecar.delete(job.claimed_path)
             if discard:
                 part_path(job.claimed_path).unlink(missing_ok=True)
+
+
+_ETAG_ATTRIBUTE = "user.pydownloads.etag"
+
+
+def conditional_headers(path: Path) -> dict[str, str]:
+    """``If-None-Match`` (the ETag kept with the file) and ``If-Modified-Since`` (its time)."""
+    headers = {"If-Modified-Since": email.utils.formatdate(path.stat().st_mtime, usegmt=True)}
+    with contextlib.suppress(OSError, AttributeError):  # no extended attributes here
+        headers["If-None-Match"] = os.getxattr(path, _ETAG_ATTRIBUTE).decode("ascii")
+    return headers
+
+
+def remember_validators(path: Path, validators: tuple[str | None, str | None]) -> None:
+    """Keep the server's validators with the file for the next ``if_changed`` check: the
+    ETag in an extended attribute (where the file system has them), Last-Modified as the
+    file's time (as wget -N does)."""
+    etag, modified = validators
+    if modified:
+        with contextlib.suppress(TypeError, ValueError, OSError):
+            when = email.utils.parsedate_to_datetime(modified).timestamp()
+            os.utime(path, (when, when))
+    if etag:
+        with contextlib.suppress(OSError, AttributeError):
+            os.setxattr(path, _ETAG_ATTRIBUTE, etag.encode("ascii", "replace"))
 
 
 def _part_holds(final: Path, state: ResumeState) -> bool:

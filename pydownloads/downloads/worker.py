@@ -194,7 +194,7 @@ class DownloadWorker:
 
     def _complete(self, job: DownloadJob, path: Path) -> None:
         """Record a successful download (called once the part file is renamed)."""
-        info = self.tracker.mark_finished(job.url, DownloadStatus.COMPLETED, path=path)
+        info = self.tracker.mark_finished(job.url, DownloadStatus.COMPLETED, path=path, unchanged=job.unchanged)
         if self.emitter.is_listening(DownloadCompleted):
             self.emitter.emit(DownloadCompleted(
                 url=redact_url(job.url), path=path, bytes_downloaded=info.bytes_downloaded,

@@ -87,6 +87,8 @@ def config_to_json(config: FileConfig) -> str:
         value = getattr(config, name)
         if value is not None:
             parts.append(f'"{name}":{json.dumps(value)}')
+    if config.if_changed:
+        parts.append('"if_changed":true')
     return "{" + ",".join(parts) + "}"
 
 

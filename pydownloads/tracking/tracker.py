@@ -26,6 +26,7 @@ class _Record:
         "started_at",
         "status",
         "total_bytes",
+        "unchanged",
         "url",
     )
 
@@ -41,13 +42,14 @@ class _Record:
         self.attempts = 0
         self.started_at: float | None = None
         self.finished_at: float | None = None
+        self.unchanged = False
 
     def snapshot(self) -> DownloadInfo:
         return DownloadInfo(
             url=self.url, status=self.status, bytes_downloaded=self.bytes_downloaded,
             total_bytes=self.total_bytes, path=self.path, error=self.error,
             error_type=self.error_type, attempts=self.attempts, started_at=self.started_at,
-            finished_at=self.finished_at,
+            finished_at=self.finished_at, unchanged=self.unchanged,
         )
 
 
@@ -191,6 +193,7 @@ class DownloadTracker:
         *,
         path: Path | None = None,
         error: BaseException | None = None,
+        unchanged: bool = False,
     ) -> DownloadInfo:
         """Move to a final status, stamp the time and keep the error's message and type."""
         if not status.is_final:
@@ -203,6 +206,7 @@ class DownloadTracker:
                 record.started_at = record.finished_at
             if path is not None:
                 record.path = path
+            record.unchanged = unchanged
             if error is not None:
                 record.error = str(error)
                 record.error_type = type(error).__name__
