@@ -41,7 +41,7 @@ def main() -> None:
                 print(f"one process, 16 threads: {args.files / (time.perf_counter() - started):,.0f} files/s")
             for workers in (1, 2):
                 with LocalCluster(n_workers=workers, threads_per_worker=2, processes=True,
-                                  dashboard_address=None, silence_logs=40) as cluster, Client(cluster) as client:
+                                  dashboard_address=":0", silence_logs=40) as cluster, Client(cluster) as client:
                     with tempfile.TemporaryDirectory() as out:
                         started = time.perf_counter()
                         results = download_on_dask(urls, out, client=client, shard_size=500, max_workers=16)

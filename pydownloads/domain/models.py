@@ -108,6 +108,8 @@ class FileConfig:
     :param segments: split this file into at most this many parallel ranges (overrides
         the manager's ``max_segments``); 1 downloads it over one connection.
     :param rate_limit: bytes per second for this file (on top of the manager's limit).
+    :param mirrors: other URLs of the same file: on a failure the download moves to the next
+        one and resumes there when the size agrees (and the checksum at the end, if given).
     :param if_changed: when the file is already there, ask the server whether it changed
         (``If-None-Match`` with the ETag kept from the last download, ``If-Modified-Since``
         with the file's time); a 304 completes the download with no body transferred.
@@ -124,6 +126,7 @@ class FileConfig:
     segments: int | None = None
     rate_limit: float | None = None
     if_changed: bool = False
+    mirrors: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         validate_url(self.url)
@@ -142,6 +145,10 @@ class FileConfig:
             object.__setattr__(self, "headers", dict(self.headers))
         if self.checksum is not None:
             object.__setattr__(self, "checksum", str(Checksum.parse(self.checksum)))
+        if self.mirrors:
+            if isinstance(self.mirrors, str):
+                raise InvalidArgumentError("mirrors must be a list of URLs, not one string")
+            object.__setattr__(self, "mirrors", tuple(validate_url(m) for m in self.mirrors))
         if self.expected_size is not None or self.segments is not None or self.rate_limit is not None:
             check_count("expected_size", self.expected_size, minimum=0)
             check_count("segments", self.segments, minimum=1)

@@ -31,6 +31,7 @@ class DownloadRequest:
     segments: int | None = None
     rate_limit: float | None = None
     if_changed: bool = False
+    mirrors: tuple[str, ...] = ()
 
     @staticmethod
     def check(config: FileConfig) -> None:
@@ -59,8 +60,13 @@ class DownloadRequest:
         return cls(
             url=config.url, root=root, subdir=subdir, filename=filename, headers=config.headers,
             checksum=config.parsed_checksum, expected_size=config.expected_size, segments=config.segments,
-            rate_limit=config.rate_limit, if_changed=config.if_changed,
+            rate_limit=config.rate_limit, if_changed=config.if_changed, mirrors=config.mirrors,
         )
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The URL and its mirrors, in the order they are tried."""
+        return (self.url, *self.mirrors)
 
     def predicted_destination(self) -> Path | None:
         """The final path if the response cannot change it (explicit filename), else the
@@ -89,8 +95,8 @@ class DownloadJob:
     """
 
     __slots__ = (
-        "_lock", "abort", "bucket", "claimed_path", "lane_cap", "owner", "priority", "request", "resume",
-        "sidecar_checked", "started_at", "unchanged", "verify_failures",
+        "_lock", "abort", "bucket", "claimed_path", "dead_sources", "lane_cap", "owner", "priority", "request",
+        "resume", "sidecar_checked", "source", "started_at", "unchanged", "verify_failures",
     )
 
     def __init__(self, request: DownloadRequest, priority: int = 0) -> None:
@@ -111,6 +117,10 @@ class DownloadJob:
         self.started_at: float | None = None
         #: Completed without a transfer: the file was there and had not changed.
         self.unchanged = False
+        #: Index in ``request.sources`` of the URL the next attempt fetches from.
+        self.source = 0
+        #: Sources that failed for good (a 4xx, TLS, a bad redirect): not asked again.
+        self.dead_sources: set[int] = set()
         self.bucket = TokenBucket(request.rate_limit) if request.rate_limit else None
 
     @property

@@ -17,9 +17,15 @@ from pydownloads.domain.errors import (
     ChecksumMismatchError,
     DestinationConflictError,
     DownloadCancelledError,
+    DownloadError,
     FileSystemError,
+    HTTPStatusError,
+    IncompleteDownloadError,
+    RedirectError,
     ResumeMismatchError,
     SizeMismatchError,
+    TLSError,
+    TransferError,
     VerificationError,
 )
 from pydownloads.downloads.job import DownloadJob, Owner, PathClaims
@@ -63,7 +69,8 @@ class Transfer:
     def __init__(self, ctx: TransferContext, job: DownloadJob, attempts: AttemptCounter,
                  deadline_at: float | None) -> None:
         self._ctx, self._job, self._attempts, self._deadline_at = ctx, job, attempts, deadline_at
-        self._url = job.url
+        self._url = job.url  # the download's name: tracker, events, resume state
+        self._source = job.request.sources[job.source]  # where this attempt fetches from
         self._shown = redact_url(job.url)
         self._buckets = tuple(b for b in (ctx.bucket, job.bucket) if b is not None)
         self._headers = {"Accept-Encoding": "identity", **job.request.headers}
@@ -75,23 +82,45 @@ class Transfer:
         if settings.cancel_event.is_set():
             raise DownloadCancelledError("cancelled before it started", url=self._shown)
         limiter = self._ctx.limiter
-        host = transport.host_of(self._url)
+        host = transport.host_of(self._source)
         if limiter is not None:
             limiter.acquire(host, settings.cancel_event)
         try:
             self._load_saved_state()
-            if self._job.resume is not None and self._job.claimed_path is not None:
-                return self._resume(self._job.claimed_path, self._job.resume)
+            resume, final = self._job.resume, self._job.claimed_path
+            if resume is not None and final is not None and resume.ranges:
+                return self._resume(final, resume)
             return self._skip_existing() or self._fresh()
         except VerificationError as error:
             self._forget(discard=True)  # the bytes are wrong: start over from zero
             self._job.verify_failures += 1
             error.final = self._job.verify_failures > 1
             raise
+        except (TransferError, IncompleteDownloadError, HTTPStatusError, ResumeMismatchError, RedirectError) as error:
+            failover = self._next_mirror(error)
+            if failover is None:
+                raise
+            raise failover from error
         finally:
             self._job.abort = None
             if limiter is not None:
                 limiter.release(host)
+
+    def _next_mirror(self, error: DownloadError) -> DownloadError | None:
+        """With mirrors, the next attempt goes to the next usable one; a mirror that failed
+        for good (a 4xx, a bad redirect, TLS) is not asked again.  Returns the (retryable)
+        error to raise instead, or None when there is no other mirror to go to."""
+        job, sources = self._job, self._job.request.sources
+        if len(sources) < 2:
+            return None
+        if _mirror_is_dead(error):
+            job.dead_sources.add(job.source)
+        alive = [i for i in range(len(sources)) if i not in job.dead_sources]
+        if not alive:
+            return None
+        job.source = next((i for i in alive if i > job.source), alive[0])
+        shown = redact_url(sources[job.source])
+        return TransferError(f"{error}; next: {shown}", url=self._shown, cause=error)
 
     # -- where the bytes go ----------------------------------------------------------------
 
@@ -170,12 +199,12 @@ class Transfer:
             predicted = job.request.predicted_destination()
             if predicted is not None and predicted.is_file():
                 existing, headers = predicted, {**headers, **conditional_headers(predicted)}
-        response = transport.send_get(ctx.session, self._url, headers=headers, timeout=ctx.settings.timeout)
+        response = transport.send_get(ctx.session, self._source, headers=headers, timeout=ctx.settings.timeout)
         job.abort = lambda: transport.abort(response)
         try:
             if existing is not None and response.status_code == 304:
                 return self._unchanged(existing)
-            transport.check_status(response, self._url)
+            transport.check_status(response, self._source)
             final = self._destination(response)
             if final.is_file() and not job.request.if_changed and ctx.settings.on_existing != "replace":
                 if ctx.settings.on_existing == "skip":
@@ -185,7 +214,8 @@ class Transfer:
             saved = job.resume or (sidecar.load(final, self._url) if final != checked else None)
             etag, modified = transport.validators(response)
             total = transport.content_length(response)
-            if saved is not None and saved.matches(self._url, total, etag, modified) and _part_holds(final, saved):
+            if saved is not None and saved.matches(self._url, total, etag, modified, self._source) \
+                    and _part_holds(final, saved):
                 transport.close(response)  # a previous run left part of this file: resume it
                 job.resume = saved
                 return self._resume(final, saved)
@@ -203,10 +233,11 @@ class Transfer:
         etag, modified = transport.validators(response)
         self._validators = (etag, modified)
         self._check_size(total)
-        reader = transport.BodyReader(response, self._url, total)
+        reader = transport.BodyReader(response, self._source, total)
         if total is None or not (etag or modified):
             return self._stream_whole(final, reader)
-        state = job.resume = ResumeState(url=self._url, total=total, etag=etag, last_modified=modified)
+        state = job.resume = ResumeState(url=self._url, total=total, etag=etag, last_modified=modified,
+                                         source=self._source)
         lanes = self._lanes(total) if transport.accepts_ranges(response) else 1
         return self._fetch_ranges(final, state, lanes, FirstResponse(reader, response), fresh=True)
 
@@ -224,13 +255,14 @@ class Transfer:
         start, end = holes[0]
         last = state.total - 1 if len(holes) == 1 else end - 1
         headers = {**self._headers, "Range": f"bytes={start}-" if len(holes) == 1 else f"bytes={start}-{last}"}
-        if state.validator:
+        same_source = state.source in (None, self._source)
+        if state.validator and same_source:
             headers["If-Range"] = state.validator
         try:
-            response = transport.send_get(ctx.session, self._url, headers=headers, timeout=ctx.settings.timeout)
+            response = transport.send_get(ctx.session, self._source, headers=headers, timeout=ctx.settings.timeout)
             job.abort = lambda: transport.abort(response)
             try:
-                transport.check_status(response, self._url, ranged=True)
+                transport.check_status(response, self._source, ranged=True)
                 if response.status_code == 200:  # changed, or ranges ignored: this body starts over
                     self._forget(discard=False)
                     self._announce_restart("the server sent the whole file (it changed, or ignores ranges)")
@@ -239,7 +271,10 @@ class Transfer:
                     raise ResumeMismatchError(
                         f"asked {self._shown} for bytes {start}-{last}/{state.total}, "
                         f"got {response.headers.get('Content-Range')!r}", url=self._shown)
-                first = FirstResponse(transport.BodyReader(response, self._url, last - start + 1), response,
+                if not same_source:  # another mirror of the same size: its validators from now on
+                    state.etag, state.last_modified = transport.validators(response)
+                    state.source = self._source
+                first = FirstResponse(transport.BodyReader(response, self._source, last - start + 1), response,
                                       to_end=last == state.total - 1)
                 return self._fetch_ranges(final, state, self._lanes(state.total), first, fresh=False)
             finally:
@@ -261,9 +296,9 @@ class Transfer:
                 part.preallocate(state.total)
             hasher = self._new_hasher() if fresh and lanes == 1 else None
             engine = RangeEngine(
-                session=ctx.session, url=self._url, headers=self._headers, settings=ctx.settings, part=part,
+                session=ctx.session, url=self._source, headers=self._headers, settings=ctx.settings, part=part,
                 state=state, lanes=lanes, count_bytes=self._count, buckets=self._buckets, limiter=ctx.limiter,
-                host=transport.host_of(self._url), hasher=hasher, deadline_at=self._deadline_at,
+                host=transport.host_of(self._source), hasher=hasher, deadline_at=self._deadline_at,
             )
             job.abort = engine.abort
             try:
@@ -293,7 +328,7 @@ class Transfer:
             self._started(final, reader.expected, 0)
             hasher = self._new_hasher()
             settings, pos = self._ctx.settings, 0
-            pace = Pace(settings, self._url, self._deadline_at)
+            pace = Pace(settings, self._source, self._deadline_at)
             while data := reader.read(settings.chunk_size):
                 part.write_at(pos, data)
                 pos += len(data)
@@ -379,6 +414,12 @@ class Transfer:
             sidecar.delete(job.claimed_path)
             if discard:
                 part_path(job.claimed_path).unlink(missing_ok=True)
+
+
+def _mirror_is_dead(error: DownloadError) -> bool:
+    if isinstance(error, HTTPStatusError):
+        return 400 <= error.status < 500 and error.status not in (408, 429)
+    return isinstance(error, (RedirectError, TLSError))
 
 
 _ETAG_ATTRIBUTE = "user.pydownloads.etag"

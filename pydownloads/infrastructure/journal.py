@@ -89,6 +89,8 @@ def config_to_json(config: FileConfig) -> str:
             parts.append(f'"{name}":{json.dumps(value)}')
     if config.if_changed:
         parts.append('"if_changed":true')
+    if config.mirrors:
+        parts.append('"mirrors":' + json.dumps(list(config.mirrors)))
     return "{" + ",".join(parts) + "}"
 
 

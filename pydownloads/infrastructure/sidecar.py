@@ -37,6 +37,8 @@ class ResumeState:
     etag: str | None = None
     last_modified: str | None = None
     ranges: list[tuple[int, int]] = field(default_factory=list)
+    #: The mirror the validators came from (None: the download's own URL).
+    source: str | None = None
     #: True once the state is on disk (loaded from, or saved to, its sidecar file).
     persisted: bool = field(default=False, compare=False)
 
@@ -59,10 +61,18 @@ class ResumeState:
             covered = max(covered, end)
         return covered
 
-    def matches(self, url: str, total: int | None, etag: str | None, last_modified: str | None) -> bool:
-        """True when a response describes the same file this state was written from."""
+    def matches(
+        self, url: str, total: int | None, etag: str | None, last_modified: str | None, source: str | None = None
+    ) -> bool:
+        """True when a response describes the same file this state was written from.
+
+        From another mirror than the one that gave the validators, the size decides (and
+        the checksum at the end, when one was given).
+        """
         if url != self.url or total != self.total or self.validator is None:
             return False
+        if source is not None and self.source not in (None, source):
+            return True
         if self.etag is not None:
             return etag == self.etag
         return last_modified == self.last_modified
@@ -71,6 +81,7 @@ class ResumeState:
         return json.dumps({
             "format": _FORMAT, "url": self.url, "total": self.total, "etag": self.etag,
             "last_modified": self.last_modified, "ranges": [list(r) for r in self.ranges],
+            "source": self.source,
         })
 
 
@@ -82,7 +93,7 @@ def load(final: Path, url: str) -> ResumeState | None:
         state = ResumeState(
             url=str(data["url"]), total=int(data["total"]), etag=data.get("etag"),
             last_modified=data.get("last_modified"),
-            ranges=[(int(a), int(b)) for a, b in data["ranges"]],
+            ranges=[(int(a), int(b)) for a, b in data["ranges"]], source=data.get("source"),
         )
     except FileNotFoundError:
         return None

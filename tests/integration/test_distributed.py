@@ -29,7 +29,7 @@ RETRY = RetryConfig(max_retries=2, base_delay=0.01, max_delay=0.05)
 @pytest.fixture(scope="module")
 def client() -> Iterator[object]:
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True,
-                                       dashboard_address=None, silence_logs=40)
+                                       dashboard_address=":0", silence_logs=40)
     with cluster, distributed.Client(cluster) as dask_client:
         yield dask_client
 
