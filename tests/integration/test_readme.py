@@ -31,6 +31,7 @@ def serve_readme_files(server: LocalServer) -> None:
     for path, body in FILES.items():
         server.add_file(path, body)
     server.add_faults("/flaky.bin", Status(404))  # the custom-policy example retries it
+    server.add_file("/mirror/big.iso", FILES["/big.iso"])
     for i in range(20):
         server.add_file(f"/file{i}.bin", payload(300_000, 100 + i), rate=1_000_000)
 
@@ -66,6 +67,11 @@ def test_readme_example_runs(index: int, local_server: LocalServer, tmp_path: Pa
         assert file_sha256(downloads / "big.iso") == sha256(FILES["/big.iso"])
         assert (downloads / "hello.txt").read_bytes() == b"hello\n"
         assert len([r for r in server_requests(local_server, "/big.iso") if r.range]) >= 2
+    if "mirrors=" in code:
+        assert "unchanged" not in result.stdout or (downloads / "hello.txt").exists()
+        assert (downloads / "hello.txt").read_bytes() == b"hello\n"
+    if "download_on_dask" in code:
+        assert result.stdout.startswith("20 []")
     if "state_file" in code:
         assert "'completed': 20" in result.stdout
     if "asyncio.run" in code:
