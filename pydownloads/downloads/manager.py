@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import http.cookiejar
 import itertools
 import logging
 import queue as queue_module
@@ -16,6 +17,7 @@ from types import TracebackType
 from typing import TypeVar
 
 import requests
+import requests.auth
 
 from pydownloads.domain.errors import DownloadCancelledError, FileSystemError, InvalidArgumentError
 from pydownloads.domain.models import DownloadStatus, FileConfig, check_count, check_rate
@@ -85,6 +87,14 @@ class DownloadManager:
         to a given ``session``.
     :param trust_env: let requests read proxies, CA bundle and ``.netrc`` from the
         environment (off: explicit arguments only; the CLI turns it on).
+    :param auth: credentials for every request, as requests takes them (``(user, password)``
+        for Basic); requests drops them on a redirect to another host, port or scheme.
+    :param cookies: a cookie jar (e.g. a loaded ``http.cookiejar.MozillaCookieJar``); each
+        cookie goes only where its domain and path say.
+    :param verify: TLS certificates are verified (True, the default), against a CA bundle
+        (a path), or not at all (False: logged as a warning at every manager start).
+    Not applied to a given ``session`` (configure it yourself): ``headers``, ``proxies``,
+    ``trust_env``, ``auth``, ``cookies``, ``verify``.
     :param max_segments: most parallel ranges one file is split into when the server
         supports ranges (``FileConfig.segments`` overrides it per file).
     :param min_segment_size: no range is smaller; files under twice this size use one
@@ -132,6 +142,9 @@ class DownloadManager:
         headers: Mapping[str, str] | None = None,
         proxies: Mapping[str, str] | None = None,
         trust_env: bool = False,
+        auth: tuple[str, str] | requests.auth.AuthBase | None = None,
+        cookies: http.cookiejar.CookieJar | None = None,
+        verify: bool | str = True,
         max_segments: int = DEFAULT_MAX_SEGMENTS,
         min_segment_size: int = DEFAULT_MIN_SEGMENT_SIZE,
         max_connections_per_host: int = DEFAULT_MAX_CONNECTIONS_PER_HOST,
@@ -178,6 +191,7 @@ class DownloadManager:
             session = build_session(pool_size=max_connections_per_host, config=config, hooks=hooks)
             try:
                 _configure(session, headers, proxies, trust_env)
+                _secure(session, auth, cookies, verify)
             except BaseException:
                 session.close()
                 raise
@@ -431,6 +445,26 @@ def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while batch := list(itertools.islice(iterator, size)):
         yield batch
+
+
+def _secure(
+    session: requests.Session, auth: object, cookies: http.cookiejar.CookieJar | None, verify: bool | str
+) -> None:
+    if auth is not None:
+        if not (isinstance(auth, requests.auth.AuthBase) or (
+                isinstance(auth, tuple) and len(auth) == 2 and all(isinstance(x, str) for x in auth))):
+            raise InvalidArgumentError("auth must be (user, password) or a requests AuthBase")
+        session.auth = auth
+    if cookies is not None:
+        if not isinstance(cookies, http.cookiejar.CookieJar):
+            raise InvalidArgumentError(f"cookies must be a CookieJar, not {type(cookies).__name__}")
+        for cookie in cookies:
+            session.cookies.set_cookie(cookie)
+    if not isinstance(verify, (bool, str)):
+        raise InvalidArgumentError(f"verify must be True, False or a CA bundle path, not {verify!r}")
+    if verify is False:
+        logger.warning("TLS certificate verification is OFF: anyone on the path can alter the downloads")
+    session.verify = verify
 
 
 def _as_config(item: object) -> FileConfig:

@@ -1,0 +1,57 @@
+"""Credentials and cookies are honoured and stay with their origin."""
+
+from __future__ import annotations
+
+import base64
+import http.cookiejar
+from pathlib import Path
+
+import pytest
+
+from pydownloads import DownloadManager, InvalidArgumentError
+from pydownloads.localserver import LocalServer
+
+
+@pytest.fixture
+def other_server() -> LocalServer:
+    server = LocalServer().start()
+    yield server  # type: ignore[misc]
+    server.stop()
+
+
+def netscape_cookie_file(path: Path, domain: str, name: str, value: str) -> http.cookiejar.MozillaCookieJar:
+    path.write_text(f"# Netscape HTTP Cookie File\n{domain}\tFALSE\t/\tFALSE\t4102444800\t{name}\t{value}\n")
+    jar = http.cookiejar.MozillaCookieJar(str(path))
+    jar.load()
+    return jar
+
+
+def test_auth_and_cookies_go_to_their_origin_only(
+    local_server: LocalServer, other_server: LocalServer, tmp_path: Path
+) -> None:
+    other_server.add_file("/elsewhere.bin", b"moved")
+    url = local_server.add_redirect("/start.bin", other_server.url("/elsewhere.bin"))
+    local_server.add_file("/own.bin", b"own")
+    jar = netscape_cookie_file(tmp_path / "cookies.txt", "127.0.0.1", "session", "s3cret-cookie")
+    with DownloadManager(tmp_path / "out", auth=("alice", "pa55word"), cookies=jar) as m:
+        m.add_to_queue([url, local_server.url("/own.bin")])
+        m.queue.join()
+    assert m.tracker.get_stats().completed == 2
+    own = next(r for r in local_server.requests if r.path == "/own.bin")
+    expected = "Basic " + base64.b64encode(b"alice:pa55word").decode()
+    assert own.headers.get("Authorization") == expected
+    assert "s3cret-cookie" in (own.headers.get("Cookie") or "")
+    [moved] = other_server.requests  # another port: another origin
+    assert "Authorization" not in moved.headers
+    assert "pa55word" not in str(moved.headers)
+
+
+def test_bad_auth_cookies_or_verify_are_refused(tmp_path: Path) -> None:
+    for options in ({"auth": "alice:secret"}, {"cookies": {"a": "b"}}, {"verify": 1}):
+        with pytest.raises(InvalidArgumentError):
+            DownloadManager(tmp_path, **options)  # type: ignore[arg-type]
+
+
+def test_turning_verification_off_is_loud(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    DownloadManager(tmp_path, verify=False).shutdown()
+    assert "verification is OFF" in caplog.text
