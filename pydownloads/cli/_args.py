@@ -10,13 +10,21 @@ from pathlib import Path
 from typing import TypeVar
 
 from pydownloads._version import __version__
+from pydownloads.domain.checksum import Checksum
 from pydownloads.domain.retry import RetryConfig
+from pydownloads.downloads.settings import (
+    DEFAULT_MAX_CONNECTIONS_PER_HOST,
+    DEFAULT_MAX_SEGMENTS,
+    DEFAULT_MIN_SPEED_WINDOW,
+)
 
 T = TypeVar("T")
 
 PROG = "pydownloads"
 DEFAULT_WORKERS = 4
 DEFAULT_DEMO_DIR = Path("pydownloads-demo")
+#: The journal the command keeps in the download folder unless told otherwise.
+STATE_FILE_NAME = ".pydownloads-state.db"
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -36,12 +44,25 @@ input file (-i FILE, or -i - for standard input):
         dir=isos              in this folder below -d
         priority=10           higher numbers are downloaded first
         header=Cookie: x=1    an extra request header (repeatable)
+        checksum=sha256:HEX   the file must have this digest (md5, sha1, sha256,
+                              sha512, blake2b), else it fails
+        segments=2            at most this many parallel ranges (overrides -x)
+        limit-rate=500K       bytes per second for this file (and --limit-rate)
   A file whose name ends in .jsonl (or whose first line starts with "{") holds
   one JSON object a line with the fields url, priority, filename,
-  destination_subdir and headers.
+  destination_subdir, headers, checksum, expected_size, segments, rate_limit.
+
+state file:
+  the command keeps the state of every download in DIR/.pydownloads-state.db
+  (--state FILE elsewhere, --no-state not at all). Run the same command again
+  after a failure, a Ctrl-C or a crash: completed files are skipped, partial
+  ones resume, failed ones stay failed unless --retry-failed. Unfinished
+  downloads an earlier run left in that file are carried on too.
+  "pydownloads status [DIR|FILE]" shows what a state file holds.
 
 exit status:
-  0 every download completed, 1 some failed, 2 usage or input error,
+  0 every download completed (now or by an earlier run), 1 some failed,
+  2 usage or input error (an unusable or busy state file too),
   130 interrupted (Ctrl-C: the first lets running downloads finish and cancels
   the rest, the second stops at once).
 
@@ -81,6 +102,11 @@ def parse_header(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+def state_file_of(given: Path | None, folder: Path) -> Path:
+    """The state file: ``--state FILE`` if given, else the hidden one of the download folder."""
+    return (given if given is not None else folder / STATE_FILE_NAME).expanduser()
+
+
 def _type(convert: Callable[[str], T], what: str) -> Callable[[str], T]:
     """An argparse ``type=`` that turns ``convert``'s ValueError into a clean usage error."""
 
@@ -117,6 +143,17 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _rate(text: str) -> int:
+    value = parse_size(text)
+    if value <= 0:
+        raise ValueError(f"{text!r} is not a number of bytes per second > 0")
+    return value
+
+
+def _checksum(text: str) -> str:
+    return str(Checksum.parse(text))
+
+
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("output")
     shown = group.add_mutually_exclusive_group()
@@ -131,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of ``pydownloads URL...``; option groups leave room for the options to come."""
     parser = argparse.ArgumentParser(
         prog=PROG, description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-        usage="%(prog)s [options] URL... | -i FILE\n       %(prog)s demo [-d DIR]",
+        usage="%(prog)s [options] URL... | -i FILE\n       %(prog)s status [-d DIR] [--json] [STATEFILE|DIR]"
+              "\n       %(prog)s demo [-d DIR]",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     what = parser.add_argument_group("what to download")
@@ -154,7 +192,58 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--proxy", metavar="URL",
                      help="proxy for http and https (default: the http_proxy, https_proxy and no_proxy "
                           "environment variables)")
+    _add_politeness_options(parser)
+    _add_state_options(parser)
     _add_output_options(parser)
+    return parser
+
+
+def _add_politeness_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("speed and limits")
+    group.add_argument("-x", "--segments", type=_count(1), default=DEFAULT_MAX_SEGMENTS, metavar="N",
+                       help="split a large file into at most N parallel ranges when the server allows it "
+                            "(default: %(default)s; 1: one connection a file)")
+    group.add_argument("--max-per-host", type=_count(1), default=DEFAULT_MAX_CONNECTIONS_PER_HOST, metavar="N",
+                       help="connections open at once to one host, over files and segments (default: %(default)s)")
+    group.add_argument("--limit-rate", type=_type(_rate, "size"), metavar="SIZE",
+                       help="bytes per second over all downloads, e.g. 500K or 10M (default: no limit)")
+    group.add_argument("--min-speed", type=_type(_rate, "size"), metavar="SIZE",
+                       help="a download slower than SIZE bytes per second over --min-speed-time fails "
+                            "(and is retried), like curl's --speed-limit")
+    group.add_argument("--min-speed-time", type=_type(_seconds, "seconds"), metavar="S",
+                       help=f"seconds over which --min-speed is measured (default: {DEFAULT_MIN_SPEED_WINDOW:g})")
+    group.add_argument("--deadline", type=_type(_seconds, "seconds"), metavar="S",
+                       help="seconds one download may take in all, retries included; then it fails")
+    group.add_argument("--checksum", type=_type(_checksum, "checksum"), metavar="ALGO:HEX",
+                       help="the file must have this digest, e.g. sha256:9f86...; exactly one URL only "
+                            "(use checksum= in an input file for more)")
+
+
+def _add_state_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("state (continuing where a run stopped)")
+    where = group.add_mutually_exclusive_group()
+    where.add_argument("--state", type=Path, metavar="FILE",
+                       help=f"keep the state of the downloads in FILE (default: DIR/{STATE_FILE_NAME})")
+    where.add_argument("--no-state", action="store_true",
+                       help="keep no state: a second run downloads again what the first completed")
+    group.add_argument("--retry-failed", action="store_true",
+                       help="try again the downloads that failed in an earlier run (otherwise they stay failed)")
+
+
+def build_status_parser() -> argparse.ArgumentParser:
+    """The parser of ``pydownloads status``."""
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} status",
+        description="Show what a state file holds: how many downloads are completed, failed, pending, "
+                    "and each failure with its error. Read-only: safe while a run is using the file. "
+                    "Exits 0, or 2 when the file is missing or unusable.",
+    )
+    parser.add_argument("target", nargs="?", type=Path, metavar="STATEFILE|DIR",
+                        help=f"a state file, or a download folder holding {STATE_FILE_NAME} "
+                             "(default: the one of -d DIR)")
+    parser.add_argument("-d", "--dir", type=Path, metavar="DIR",
+                        help="the download folder whose state to show (default: the current one)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on standard output")
     return parser
 
 

@@ -8,6 +8,9 @@ URL list::
       dir=isos
       priority=10
       header=Cookie: x=1
+      checksum=sha256:9f86d081884c7d65...
+      segments=2
+      limit-rate=500K
 
 JSON Lines (a ``.jsonl`` file, or any input whose first line starts with ``{``)::
 
@@ -19,20 +22,27 @@ Every problem is reported as ``source:line: message``; one bad line rejects the 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from pydownloads.cli._args import parse_header
+from pydownloads.cli._args import parse_header, parse_size
+from pydownloads.domain.checksum import Checksum
 from pydownloads.domain.errors import InvalidArgumentError
 from pydownloads.domain.models import FileConfig
 from pydownloads.infrastructure.paths import subdir_parts
 
 STDIN = "-"
-#: Options of a URL-list entry, as aria2c names them, and the FileConfig field each sets.
-OPTION_KEYS = {"out": "filename", "dir": "destination_subdir", "priority": "priority", "header": "headers"}
-JSON_FIELDS = frozenset({"url", "priority", "filename", "destination_subdir", "headers"})
+#: Options of a URL-list entry (aria2c's names where it has one) and the FileConfig field each sets.
+OPTION_KEYS = {
+    "out": "filename", "dir": "destination_subdir", "priority": "priority", "header": "headers",
+    "checksum": "checksum", "segments": "segments", "limit-rate": "rate_limit",
+}
+JSON_FIELDS = frozenset({
+    "url", "priority", "filename", "destination_subdir", "headers", "checksum", "expected_size", "segments",
+    "rate_limit",
+})
 
 
 @dataclass(frozen=True)
@@ -129,16 +139,47 @@ class _Entry:
         field = OPTION_KEYS[key]
         if field in self.fields:
             raise ValueError(f"option {key!r} is given twice for this URL")
-        if key == "priority":
-            try:
-                self.fields[field] = int(value)
-            except ValueError:
-                raise ValueError(f"priority must be a whole number, not {value!r}") from None
-            return
-        self.fields[field] = value
+        self.fields[field] = _VALUE_READERS.get(key, str)(value)
 
     def config(self) -> FileConfig:
         return _file_config({"url": self.url, **self.fields, "headers": self.headers})
+
+
+def _whole_number(key: str, minimum: int | None = None) -> Callable[[str], int]:
+    def read(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+        if number is None or (minimum is not None and number < minimum):
+            at_least = "" if minimum is None else f" >= {minimum}"
+            raise ValueError(f"{key} must be a whole number{at_least}, not {value!r}")
+        return number
+
+    return read
+
+
+def _rate(value: str) -> int:
+    try:
+        rate = parse_size(value)
+    except ValueError as error:
+        raise ValueError(f"limit-rate: {error}") from None
+    if rate <= 0:
+        raise ValueError(f"limit-rate must be more than 0 bytes per second, not {value!r}")
+    return rate
+
+
+def _checksum(value: str) -> str:
+    return str(Checksum.parse(value))  # checked here, so that the error names this line
+
+
+#: How the value of an option line is read (others are taken as they are).
+_VALUE_READERS: dict[str, Callable[[str], Any]] = {
+    "priority": _whole_number("priority"),
+    "segments": _whole_number("segments", 1),
+    "limit-rate": _rate,
+    "checksum": _checksum,
+}
 
 
 def _parse_url_list(lines: list[str], source: str, problems: list[str]) -> Iterator[InputItem]:

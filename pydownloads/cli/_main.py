@@ -1,4 +1,4 @@
-"""``pydownloads URL...`` and ``pydownloads demo``: from arguments to an exit status."""
+"""``pydownloads URL...``, ``pydownloads status`` and ``pydownloads demo``: from arguments to an exit status."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pydownloads.cli._args import (
     EXIT_USAGE,
     PROG,
     build_parser,
+    state_file_of,
 )
 from pydownloads.cli._input import InputError, InputItem, check_unique, read_input
 from pydownloads.cli._report import (
@@ -23,7 +24,8 @@ from pydownloads.cli._report import (
     report,
 )
 from pydownloads.cli._run import RunSettings, run, threads_holding_exit
-from pydownloads.domain.errors import FileSystemError, InvalidArgumentError
+from pydownloads.cli._status import show_status
+from pydownloads.domain.errors import FileSystemError, InvalidArgumentError, StateFileError
 from pydownloads.domain.models import DownloadStatus, FileConfig
 from pydownloads.domain.retry import RetryConfig
 
@@ -34,7 +36,8 @@ _MAX_PROBLEMS = 20
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command with ``argv`` (default: ``sys.argv[1:]``) and return its exit status.
 
-    0: every download completed; 1: some failed; 2: usage or input error; 130: interrupted.
+    0: every download completed (by this run or, with a state file, an earlier one); 1: some
+    failed; 2: usage or input error, or an unusable state file; 130: interrupted.
     """
     args = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -42,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from pydownloads.cli._demo import run_demo  # the demo's imports are its own
 
             code, outcome = run_demo(args[1:])
+        elif args[:1] == ["status"]:
+            code, outcome = show_status(args[1:]), None
         else:
             code, outcome = _download(args)
     except KeyboardInterrupt:  # Ctrl-C before or after a batch ran
@@ -79,31 +84,58 @@ def _download(argv: list[str]) -> tuple[int, Outcome | None]:
     except InputError as error:
         _print_problems(console, error.problems)
         return EXIT_USAGE, None
-    if args.output is not None:
+    problem = _option_problem(args)
+    if problem is not None:
+        return _usage_error(parser, problem), None
+    for option, value, change in (("-o/--output", args.output, _with_name),
+                                  ("--checksum", args.checksum, _with_checksum)):
+        if value is None:
+            continue
         if len(items) != 1:
-            return _usage_error(parser, f"-o/--output needs exactly one URL, not {len(items)}"), None
+            return _usage_error(parser, f"{option} needs exactly one URL, not {len(items)}"), None
         try:
-            items = [InputItem(_with_name(items[0].config, args.output), items[0].where)]
+            items = [InputItem(change(items[0].config, value), items[0].where)]
         except ValueError as error:
-            return _usage_error(parser, f"-o/--output: {error}"), None
+            return _usage_error(parser, f"{option}: {error}"), None
     if not items:
         console.say("Nothing to download: the input has no URL.")
         return EXIT_OK, None
-    headers = dict(args.header)
-    if args.user_agent is not None:
-        headers["User-Agent"] = args.user_agent
-    settings = RunSettings(
-        download_dir=args.dir, workers=args.jobs, retry_config=RetryConfig(max_retries=args.retries),
-        timeout=args.timeout, headers=headers, proxy=args.proxy,
-        progress=args.progress or (not args.quiet and sys.stderr.isatty()),
-    )
     try:
-        outcome = run([item.config for item in items], settings, console)
+        outcome = run([item.config for item in items], _settings(args), console)
     except (InvalidArgumentError, FileSystemError) as error:
         console.error(f"{PROG}: error: {error}")
         return EXIT_USAGE, None
+    except StateFileError as error:
+        console.error(f"{PROG}: error: {error}")
+        console.error(f"{PROG}: nothing was downloaded: give another state file with --state FILE, "
+                      "or none with --no-state")
+        return EXIT_USAGE, None
     report(outcome, console, as_json=args.json)
     return exit_status(outcome), outcome
+
+
+def _option_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with a combination of options, or None."""
+    if args.min_speed_time is not None and args.min_speed is None:
+        return "--min-speed-time needs --min-speed"
+    if args.retry_failed and args.no_state:
+        return "--retry-failed needs a state file: it cannot go with --no-state"
+    return None
+
+
+def _settings(args: argparse.Namespace) -> RunSettings:
+    headers = dict(args.header)
+    if args.user_agent is not None:
+        headers["User-Agent"] = args.user_agent
+    return RunSettings(
+        download_dir=args.dir, workers=args.jobs, retry_config=RetryConfig(max_retries=args.retries),
+        timeout=args.timeout, headers=headers, proxy=args.proxy,
+        progress=args.progress or (not args.quiet and sys.stderr.isatty()),
+        max_segments=args.segments, max_per_host=args.max_per_host, rate_limit=args.limit_rate,
+        min_speed=args.min_speed, min_speed_window=args.min_speed_time, deadline=args.deadline,
+        state_file=None if args.no_state else state_file_of(args.state, args.dir),
+        retry_failed=args.retry_failed,
+    )
 
 
 def _items(args: argparse.Namespace) -> list[InputItem]:
@@ -133,6 +165,10 @@ def _with_name(config: FileConfig, name: str) -> FileConfig:
     if any(sep in name for sep in "/\\"):
         raise ValueError(f"{name!r} is a path; give a file name, and the folder with -d")
     return dataclasses.replace(config, filename=name)
+
+
+def _with_checksum(config: FileConfig, checksum: str) -> FileConfig:
+    return dataclasses.replace(config, checksum=checksum)
 
 
 def _usage_error(parser: argparse.ArgumentParser, message: str) -> int:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 
 from pydownloads.domain.models import DownloadInfo, DownloadStatus
@@ -21,19 +23,36 @@ _LISTED = 10
 
 @dataclass(frozen=True, kw_only=True)
 class Outcome:
-    """How a run ended: a snapshot of every download in input order, and how long it took."""
+    """How a run ended: a snapshot of every download in input order, and how long it took.
+
+    With a state file, some downloads may have been settled by an earlier run (``earlier``):
+    completed ones were skipped, failed ones kept their failure.  ``carried_over`` are the
+    downloads an earlier run left unfinished in the state file, not in this input, that this
+    run finished too.
+    """
 
     downloads: Sequence[DownloadInfo]
     elapsed: float
     interrupted: bool = False
     stopped_at_once: bool = False
+    started_at: float | None = None
+    state_file: Path | None = None
+    carried_over: Sequence[DownloadInfo] = ()
 
     def count(self, status: DownloadStatus) -> int:
         return sum(1 for info in self.downloads if info.status is status)
 
+    def earlier(self, info: DownloadInfo) -> bool:
+        """True if ``info`` was settled by an earlier run (skipped by this one)."""
+        return self.started_at is not None and info.finished_at is not None and info.finished_at < self.started_at
+
+    def count_earlier(self, status: DownloadStatus) -> int:
+        return sum(1 for info in self.downloads if info.status is status and self.earlier(info))
+
     @property
     def bytes(self) -> int:
-        return sum(info.bytes_downloaded for info in self.downloads)
+        """Bytes of the downloads this run handled (not of those it skipped)."""
+        return sum(info.bytes_downloaded for info in self.downloads if not self.earlier(info))
 
 
 class Console:
@@ -98,20 +117,40 @@ def failure_line(info: DownloadInfo) -> str:
     """``FAILED url: reason (ErrorType, N attempts)``."""
     attempts = f"{info.attempts} attempt" + ("" if info.attempts == 1 else "s")
     url = redact_url(info.url)
-    reason = (info.error or "").replace(f" from {url}", "")  # the URL leads the line already
+    # The URL leads the line already.
+    reason = (info.error or "").removeprefix(f"{url}: ").replace(f" from {url}", "")
     return f"FAILED {url}: {reason} ({info.error_type}, {attempts})"
 
 
 def summary_lines(outcome: Outcome) -> list[str]:
-    """The closing summary: counts, bytes, time and speed, then each failure with its reason."""
+    """The closing summary: counts, bytes, time and speed, then each failure with its reason.
+
+    ``12 completed (3 skipped: already done), 1 failed (1 in an earlier run: --retry-failed
+    tries again), 0 cancelled: ...``
+    """
     speed = outcome.bytes / outcome.elapsed if outcome.elapsed > 0 else 0.0
+    skipped = outcome.count_earlier(DownloadStatus.COMPLETED)
+    kept = outcome.count_earlier(DownloadStatus.FAILED)
     lines = [
-        f"{outcome.count(DownloadStatus.COMPLETED)} completed, {outcome.count(DownloadStatus.FAILED)} failed, "
-        f"{outcome.count(DownloadStatus.CANCELLED)} cancelled: {format_bytes(outcome.bytes)} "
+        f"{outcome.count(DownloadStatus.COMPLETED)} completed"
+        + (f" ({skipped} skipped: already done)" if skipped else "")
+        + f", {outcome.count(DownloadStatus.FAILED)} failed"
+        + (f" ({kept} in an earlier run: --retry-failed tries again)" if kept else "")
+        + f", {outcome.count(DownloadStatus.CANCELLED)} cancelled: {format_bytes(outcome.bytes)} "
         f"in {outcome.elapsed:.1f} s ({format_bytes(speed)}/s)"
     ]
+    if outcome.carried_over:
+        lines.append(carried_over_line(outcome))
     lines += [failure_line(info) for info in outcome.downloads if info.status is DownloadStatus.FAILED]
     return lines
+
+
+def carried_over_line(outcome: Outcome) -> str:
+    """What this run finished of the work an earlier run left in the state file."""
+    counts = Counter(info.status for info in outcome.carried_over)
+    done = ", ".join(f"{counts[status]} {status.value}" for status in DownloadStatus if counts[status])
+    return (f"Also finished {len(outcome.carried_over)} download(s) an earlier run left unfinished in "
+            f"{outcome.state_file}: {done}")
 
 
 def interrupted_lines(outcome: Outcome) -> list[str]:
@@ -123,13 +162,21 @@ def interrupted_lines(outcome: Outcome) -> list[str]:
     lines += [f"  {redact_url(info.url)}" for info in left[:_LISTED]]
     if len(left) > _LISTED:
         lines.append(f"  ... and {len(left) - _LISTED} more")
-    lines.append("Run the same command again to download them (resuming partial files across runs is coming).")
+    if outcome.state_file is not None:
+        lines.append(f"Run the same command again to continue (the state is kept in {outcome.state_file}).")
+    else:
+        lines.append("Run the same command again to download them (partial files resume).")
     return lines
 
 
 def json_record(info: DownloadInfo) -> str:
     """One line of ``--json`` output."""
-    return json.dumps({
+    return json.dumps(record(info))
+
+
+def record(info: DownloadInfo) -> dict[str, object]:
+    """A download as the JSON output shows it."""
+    return {
         "url": redact_url(info.url),
         "status": info.status.value,
         "path": str(info.path) if info.status is DownloadStatus.COMPLETED and info.path is not None else None,
@@ -139,4 +186,4 @@ def json_record(info: DownloadInfo) -> str:
         "error": info.error,
         "error_type": info.error_type,
         "elapsed": None if info.elapsed is None else round(info.elapsed, 3),
-    })
+    }

@@ -12,6 +12,7 @@ when the batch is over.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import queue
 import signal
@@ -37,7 +38,10 @@ class _Message(enum.Enum):
 
 @dataclass(frozen=True, kw_only=True)
 class RunSettings:
-    """How the command runs a batch (the options that shape the DownloadManager)."""
+    """How the command runs a batch (the options that shape the DownloadManager).
+
+    An option left None takes the library's default.
+    """
 
     download_dir: Path
     workers: int
@@ -46,6 +50,15 @@ class RunSettings:
     headers: Mapping[str, str] = field(default_factory=dict)
     proxy: str | None = None
     progress: bool = False
+    max_segments: int | None = None
+    max_per_host: int | None = None
+    rate_limit: float | None = None
+    min_speed: float | None = None
+    min_speed_window: float | None = None
+    deadline: float | None = None
+    #: The journal that lets a rerun continue (None: keep no state).
+    state_file: Path | None = None
+    retry_failed: bool = False
 
 
 @dataclass
@@ -61,14 +74,17 @@ def run(configs: Sequence[FileConfig], settings: RunSettings, console: Console) 
 
     :raises InvalidArgumentError: the settings or an item were refused (nothing started).
     :raises FileSystemError: the download folder cannot be created.
+    :raises StateFileError: the state file is busy, corrupt or of a newer pydownloads.
     """
     inbox: queue.SimpleQueue[_Message] = queue.SimpleQueue()
     started = time.monotonic()
+    started_at = time.time()  # the tracker's clock: what finished before, an earlier run settled
     stops = _Stops()
     with _interrupts_to(inbox):
         manager = DownloadManager(settings.download_dir, settings.workers, **_manager_options(settings))
         display: ProgressDisplay | None = None
         finished = False
+        results = None
         try:
             manager.emitter.on("worker.retrying", console.on_retrying)
             if settings.progress:
@@ -77,6 +93,8 @@ def run(configs: Sequence[FileConfig], settings: RunSettings, console: Console) 
             manager.add_to_queue(configs)
             _wait(manager, inbox, console, stops)
             finished = True
+            if not stops.presses:  # every download is final: read them while the state file is open
+                results = _results(manager, configs, started_at)
         finally:
             # After an error or a second Ctrl-C, nothing waits for the downloads in flight.
             graceful = finished and stops.presses < 2
@@ -86,16 +104,29 @@ def run(configs: Sequence[FileConfig], settings: RunSettings, console: Console) 
             console.display = None
             if display is not None:
                 display.close()
-    downloads = [_snapshot(manager, config.url) for config in configs]
+    downloads, carried_over = results if results is not None else _results(manager, configs, started_at)
     return Outcome(downloads=downloads, elapsed=time.monotonic() - started,
-                   interrupted=stops.presses > 0, stopped_at_once=stops.presses > 1)
+                   interrupted=stops.presses > 0, stopped_at_once=stops.presses > 1,
+                   started_at=started_at, state_file=settings.state_file, carried_over=carried_over)
+
+
+#: RunSettings field → DownloadManager option, passed when set (None: the library's default).
+_PASSED_WHEN_SET = {
+    "timeout": "timeout", "max_segments": "max_segments", "max_per_host": "max_connections_per_host",
+    "rate_limit": "rate_limit", "min_speed": "min_speed", "min_speed_window": "min_speed_window",
+    "deadline": "deadline", "state_file": "state_file",
+}
 
 
 def _manager_options(settings: RunSettings) -> dict[str, Any]:
     # The command, unlike the library, takes proxies (and CA bundle, .netrc) from the environment.
     options: dict[str, Any] = {"retry_config": settings.retry_config, "trust_env": True}
-    if settings.timeout is not None:
-        options["timeout"] = settings.timeout
+    for name, option in _PASSED_WHEN_SET.items():
+        value = getattr(settings, name)
+        if value is not None:
+            options[option] = value
+    if settings.retry_failed:
+        options["retry_failed"] = True
     if settings.headers:
         options["headers"] = dict(settings.headers)
     if settings.proxy is not None:
@@ -149,9 +180,26 @@ def _interrupts_to(inbox: queue.SimpleQueue[_Message]) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
 
 
-def _snapshot(manager: DownloadManager, url: str) -> DownloadInfo:
-    info = manager.tracker.get_download(url)
-    return info if info is not None else DownloadInfo(url=url, status=DownloadStatus.CANCELLED)
+def _results(
+    manager: DownloadManager, configs: Sequence[FileConfig], started_at: float
+) -> tuple[list[DownloadInfo], list[DownloadInfo]]:
+    """How each of ``configs`` ended (in their order), and the downloads not among them that
+    this run finished (left unfinished in the state file by an earlier run).
+
+    The batch is over: a download not final now (never started, or cut off by a hard stop
+    before its state was written) did not finish, and is reported CANCELLED.
+    """
+    everything = manager.tracker.get_all_downloads()  # one read of the journal, not one per URL
+    downloads = [_settled(everything.pop(config.url, None), config.url) for config in configs]
+    carried_over = [info for info in everything.values()
+                    if info.status.is_final and info.finished_at is not None and info.finished_at >= started_at]
+    return downloads, carried_over
+
+
+def _settled(info: DownloadInfo | None, url: str) -> DownloadInfo:
+    if info is None:
+        return DownloadInfo(url=url, status=DownloadStatus.CANCELLED)
+    return info if info.status.is_final else dataclasses.replace(info, status=DownloadStatus.CANCELLED)
 
 
 def threads_holding_exit() -> bool:

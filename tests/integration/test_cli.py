@@ -8,6 +8,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
 
@@ -18,9 +19,16 @@ from pydownloads.localserver import LocalServer, StallHeaders, Status
 from tests.integration.clirun import cli_command, cli_env, run_cli
 from tests.integration.helpers import file_sha256, files_under, payload, sha256
 
+STATE = ".pydownloads-state.db"
+
 
 def serve(server: LocalServer, count: int, *, size: int = 20_000, prefix: str = "f", **options: object) -> list[str]:
     return [server.add_file(f"/{prefix}{i}.bin", payload(size, i), **options) for i in range(count)]  # type: ignore[arg-type]
+
+
+def downloaded(root: Path) -> list[Path]:
+    """Every file below ``root`` but the state file the command keeps (and SQLite's companions)."""
+    return [p for p in files_under(root) if not p.name.startswith(STATE)]
 
 
 def wait_until(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
@@ -40,7 +48,9 @@ def test_help_version_and_the_console_script(tmp_path: Path) -> None:
     assert helped.returncode == 0
     for text in ("usage: pydownloads [options] URL... | -i FILE", "pydownloads demo", "what to download",
                  "--input-file", "--jobs", "--retries", "--timeout", "--header", "--user-agent", "--proxy",
-                 "--quiet", "--progress", "--json", "exit status:", "130 interrupted", "key=value"):
+                 "--quiet", "--progress", "--json", "exit status:", "130 interrupted", "key=value",
+                 "--segments", "--max-per-host", "--limit-rate", "--min-speed", "--min-speed-time", "--deadline",
+                 "--checksum", "--state", "--no-state", "--retry-failed", "pydownloads status", "limit-rate=500K"):
         assert text in helped.stdout
     version = run_cli("--version", cwd=tmp_path)
     assert (version.returncode, version.stdout.strip()) == (0, f"pydownloads {__version__}")
@@ -64,7 +74,7 @@ def test_downloads_every_url_and_prints_a_summary(local_server: LocalServer, tmp
 def test_the_default_folder_is_the_current_one(local_server: LocalServer, tmp_path: Path) -> None:
     (url,) = serve(local_server, 1)
     assert run_cli(url, "-q", cwd=tmp_path).returncode == 0
-    assert files_under(tmp_path) == [tmp_path / "f0.bin"]
+    assert downloaded(tmp_path) == [tmp_path / "f0.bin"]
 
 
 def test_a_failure_exits_1_and_the_summary_gives_its_reason(local_server: LocalServer, tmp_path: Path) -> None:
@@ -119,7 +129,7 @@ def test_output_names_the_file_of_a_single_url(local_server: LocalServer, tmp_pa
     (url,) = serve(local_server, 1)
     result = run_cli(url, "-o", "renamed.dat", "-d", "out", cwd=tmp_path)
     assert result.returncode == 0
-    assert files_under(tmp_path) == [tmp_path / "out" / "renamed.dat"]
+    assert downloaded(tmp_path) == [tmp_path / "out" / "renamed.dat"]
 
 
 def test_output_with_more_than_one_url_is_a_usage_error(local_server: LocalServer, tmp_path: Path) -> None:
@@ -155,7 +165,7 @@ def test_an_aria2c_style_input_file(local_server: LocalServer, tmp_path: Path) -
     assert result.returncode == 0, result.stderr
     out = tmp_path / "out"
     assert file_sha256(out / "nested" / "deeper" / "second.bin") == sha256(payload(20_000, 1))
-    assert files_under(out) == sorted([out / "f0.bin", out / "nested" / "deeper" / "second.bin", out / "f2.bin"])
+    assert downloaded(out) == sorted([out / "f0.bin", out / "nested" / "deeper" / "second.bin", out / "f2.bin"])
     # one worker: the highest priority is asked for first
     assert [r.path for r in local_server.requests] == ["/f2.bin", "/f1.bin", "/f0.bin"]
     headers = local_server.requests[0].headers
@@ -179,7 +189,7 @@ def test_input_from_standard_input(local_server: LocalServer, tmp_path: Path) ->
     urls = serve(local_server, 2)
     result = run_cli("-i", "-", cwd=tmp_path, stdin=f"{urls[0]}\n  out=a.bin\n{urls[1]}\n")
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in files_under(tmp_path)) == ["a.bin", "f1.bin"]
+    assert sorted(p.name for p in downloaded(tmp_path)) == ["a.bin", "f1.bin"]
     jsonl = run_cli("-i", "-", "-d", "j", cwd=tmp_path, stdin=json.dumps({"url": urls[0]}) + "\n")
     assert jsonl.returncode == 0 and (tmp_path / "j" / "f0.bin").is_file()
 
@@ -190,7 +200,7 @@ def test_malformed_input_lines_start_nothing(local_server: LocalServer, tmp_path
     result = run_cli("-i", "bad.txt", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        "bad.txt:2: unknown option 'colour'; known: dir, header, out, priority",
+        "bad.txt:2: unknown option 'colour'; known: checksum, dir, header, limit-rate, out, priority, segments",
         "bad.txt:4: priority must be a whole number, not 'high'",
         "pydownloads: nothing was downloaded: fix the input and run again",
     ]
@@ -216,6 +226,17 @@ def test_usage_errors_exit_2(
         ("-j", "0", url): "argument -j/--jobs: 0 is less than 1",
         ("--header", "Bad Name: x", url): "pydownloads: error: invalid header name 'Bad Name'",
         ("--bogus", url): "unrecognized arguments: --bogus",
+        ("-x", "0", url): "argument -x/--segments: 0 is less than 1",
+        ("--max-per-host", "0", url): "argument --max-per-host: 0 is less than 1",
+        ("--limit-rate", "0", url): "argument --limit-rate: '0' is not a number of bytes per second > 0",
+        ("--limit-rate", "fast", url): "argument --limit-rate: invalid size 'fast'",
+        ("--deadline", "-1", url): "argument --deadline: -1 is not a number of seconds > 0",
+        ("--min-speed-time", "5", url): "pydownloads: error: --min-speed-time needs --min-speed",
+        ("--checksum", "md5:zz", url): "argument --checksum: a md5 checksum is 32 hex digits, not 'zz'",
+        ("--checksum", "crc32:00", url): "argument --checksum: unknown checksum algorithm 'crc32'",
+        (url, local_server.url("/b"), "--checksum", "md5:" + "0" * 32): "--checksum needs exactly one URL, not 2",
+        ("--no-state", "--retry-failed", url): "--retry-failed needs a state file: it cannot go with --no-state",
+        ("--state", "s.db", "--no-state", url): "argument --no-state: not allowed with argument --state",
     }
     for args, message in cases.items():
         assert main(list(args)) == 2, args
@@ -339,8 +360,11 @@ class Running:
                 stream.close()
 
 
+Start = Callable[..., Running]
+
+
 @pytest.fixture
-def running() -> object:
+def running() -> Iterator[Start]:
     started: list[Running] = []
 
     def start(*args: str, cwd: Path) -> Running:
@@ -353,8 +377,8 @@ def running() -> object:
 
 
 def test_first_ctrl_c_finishes_in_flight_and_cancels_the_rest(
-    local_server: LocalServer, tmp_path: Path, running
-) -> None:  # type: ignore[no-untyped-def]
+    local_server: LocalServer, tmp_path: Path, running: Start
+) -> None:
     urls = serve(local_server, 5, size=800_000, prefix="slow", rate=1_000_000)  # ~0.8 s each
     command = running(*urls, "-j", "2", "--json", cwd=tmp_path)
     assert wait_until(lambda: sum(local_server.bytes_sent(f"/slow{i}.bin") > 0 for i in range(5)) == 2)
@@ -370,10 +394,17 @@ def test_first_ctrl_c_finishes_in_flight_and_cancels_the_rest(
         assert file_sha256(tmp_path / f"{name}.bin") == sha256(payload(800_000, int(name[4:])))
     assert "Interrupted: letting the downloads in progress finish and cancelling the rest" in stderr
     assert "Interrupted: 3 download(s) did not finish:" in stderr
-    assert "Run the same command again" in stderr
+    assert f"Run the same command again to continue (the state is kept in {STATE})." in stderr
+    # ... and it is true: the rerun downloads only what was left.
+    assert local_server.wait_idle()
+    local_server.reset_stats()
+    again = run_cli(*urls, "-j", "2", "--json", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert {r.path.strip("/").removesuffix(".bin") for r in local_server.requests} == set(records) - requested
+    assert [json.loads(line)["status"] for line in again.stdout.splitlines()] == ["completed"] * 5
 
 
-def test_second_ctrl_c_stops_at_once(local_server: LocalServer, tmp_path: Path, running) -> None:  # type: ignore[no-untyped-def]
+def test_second_ctrl_c_stops_at_once(local_server: LocalServer, tmp_path: Path, running: Start) -> None:
     urls = serve(local_server, 4, size=5_000_000, prefix="slow", rate=500_000)  # ~10 s each
     command = running(*urls, "-j", "2", cwd=tmp_path)
     assert wait_until(lambda: sum(local_server.bytes_sent(f"/slow{i}.bin") > 0 for i in range(4)) == 2)
@@ -399,3 +430,221 @@ def test_ctrl_c_handler_is_restored_after_a_run(local_server: LocalServer) -> No
     with tempfile.TemporaryDirectory() as folder:
         assert main([url, "-q", "-d", folder]) == 0
     assert signal.getsignal(signal.SIGINT) is before
+
+
+# -- speed and limits -------------------------------------------------------------------------
+
+MIB = 1 << 20
+
+
+def ranged(server: LocalServer, path: str) -> list[str]:
+    return [r.range for r in server.requests if r.path == path and r.range]
+
+
+def test_segments_split_a_large_file_and_an_input_line_can_say_one(local_server: LocalServer, tmp_path: Path) -> None:
+    split = local_server.add_file("/split.bin", payload(12 * MIB, 1), rate=8 * MIB)  # per connection: ~0.5 s
+    whole = local_server.add_file("/whole.bin", payload(12 * MIB, 2))
+    (tmp_path / "list.txt").write_text(f"{split}\n{whole}\n  segments=1\n", encoding="utf-8")
+    result = run_cli("-i", "list.txt", "-x", "3", "-j", "1", "--no-state", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert file_sha256(tmp_path / "split.bin") == sha256(payload(12 * MIB, 1))
+    assert file_sha256(tmp_path / "whole.bin") == sha256(payload(12 * MIB, 2))
+    assert local_server.wait_idle()
+    assert local_server.max_concurrency == 3  # -x 3: three connections on one file at once, never more
+    assert len(ranged(local_server, "/split.bin")) >= 2
+    assert local_server.request_count("/whole.bin") == 1 and ranged(local_server, "/whole.bin") == []
+
+
+def test_limit_rate_over_all_downloads_and_per_file(local_server: LocalServer, tmp_path: Path) -> None:
+    shared = local_server.add_file("/shared.bin", payload(256 * 1024, 1))
+    own = local_server.add_file("/own.bin", payload(128 * 1024, 2))
+    (tmp_path / "list.txt").write_text(f"{shared}\n{own}\n  limit-rate=64K\n", encoding="utf-8")
+    result = run_cli("-i", "list.txt", "--limit-rate", "256K", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    elapsed = {Path(r["url"]).name: r["elapsed"] for r in map(json.loads, result.stdout.splitlines())}
+    # A bucket lets a burst of 0.1 s of traffic (at least 16 KiB) through at once; the rest waits.
+    assert elapsed["shared.bin"] >= (256 - 25.6) / 256 * 0.95, elapsed
+    assert elapsed["own.bin"] >= (128 - 16) / 64 * 0.95, elapsed
+
+
+def test_max_per_host_bounds_the_connections_to_one_server(
+    local_server: LocalServer, tmp_path: Path, running: Start
+) -> None:
+    urls = serve(local_server, 3)
+    for i in range(3):
+        local_server.hold(f"/f{i}.bin")
+    command = running(*urls, "-j", "3", "--max-per-host", "2", cwd=tmp_path)
+    assert wait_until(lambda: len(local_server.requests) >= 2)  # two held at the server; the third waits
+    for i in range(3):
+        local_server.release(f"/f{i}.bin")
+    code, _, stderr = command.finish(timeout=20)
+    assert code == 0, stderr
+    assert local_server.wait_idle()
+    assert local_server.max_concurrency == 2 and len(local_server.requests) == 3
+
+
+def test_min_speed_and_deadline_end_a_download_that_drags(local_server: LocalServer, tmp_path: Path) -> None:
+    (url,) = serve(local_server, 1, size=200_000, rate=4_000)  # 50 s at this pace
+    started = time.monotonic()
+    slow = run_cli(url, "--min-speed", "20K", "--min-speed-time", "0.5", "--retries", "0", "--json",
+                   "--no-state", cwd=tmp_path)
+    late = run_cli(url, "--deadline", "0.5", "--json", "--no-state", "-d", "late", cwd=tmp_path)
+    assert time.monotonic() - started < 15
+    assert slow.returncode == 1 and late.returncode == 1
+    slow_record, late_record = json.loads(slow.stdout), json.loads(late.stdout)
+    assert (slow_record["error_type"], slow_record["attempts"]) == ("DownloadTimeoutError", 1), slow_record
+    assert (late_record["error_type"], late_record["attempts"]) == ("DeadlineExceededError", 1), late_record
+    assert not (tmp_path / "f0.bin").exists() and not (tmp_path / "late" / "f0.bin").exists()
+
+
+# -- checksums --------------------------------------------------------------------------------
+
+
+def test_checksum_option_and_input_key(local_server: LocalServer, tmp_path: Path) -> None:
+    urls = serve(local_server, 2)
+    good, bad = f"sha256:{sha256(payload(20_000, 0))}", f"sha256:{sha256(b'other bytes')}"
+    ok = run_cli(urls[0], "--checksum", good.upper().replace("SHA256", "sha256"), "-d", "ok", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert file_sha256(tmp_path / "ok" / "f0.bin") == sha256(payload(20_000, 0))
+    wrong = run_cli(urls[0], "--checksum", bad, "--retries", "0", "--json", "-d", "wrong", cwd=tmp_path)
+    assert wrong.returncode == 1
+    record = json.loads(wrong.stdout)
+    assert record["error_type"] == "ChecksumMismatchError" and bad.partition(":")[2] in record["error"]
+    assert downloaded(tmp_path / "wrong") == []  # nothing under the final name, no part file kept
+    (tmp_path / "list.txt").write_text(f"{urls[0]}\n  checksum={good}\n{urls[1]}\n  checksum={bad}\n",
+                                       encoding="utf-8")
+    listed = run_cli("-i", "list.txt", "--retries", "0", "-d", "listed", cwd=tmp_path)
+    assert listed.returncode == 1
+    assert f"FAILED {urls[1]}: sha256 is {sha256(payload(20_000, 1))}, expected" in listed.stderr
+    assert downloaded(tmp_path / "listed") == [tmp_path / "listed" / "f0.bin"]
+
+
+# -- state: continuing where a run stopped ----------------------------------------------------
+
+
+def test_a_rerun_skips_what_is_done_and_keeps_failures_unless_told(local_server: LocalServer, tmp_path: Path) -> None:
+    urls = serve(local_server, 2)
+    missing = local_server.url("/later.bin")
+    command = (*urls, missing, "-d", "out")
+    first = run_cli(*command, cwd=tmp_path)
+    assert first.returncode == 1 and "2 completed, 1 failed, 0 cancelled" in first.stderr
+    assert (tmp_path / "out" / STATE).is_file()
+    local_server.reset_stats()
+    second = run_cli(*command, cwd=tmp_path)
+    assert second.returncode == 1
+    assert local_server.requests == []  # nothing asked again: done is done, failed stays failed
+    assert ("2 completed (2 skipped: already done), 1 failed (1 in an earlier run: --retry-failed tries again), "
+            "0 cancelled: 0 B in ") in second.stderr
+    assert f"FAILED {missing}: HTTP 404 Not Found (HTTPStatusError, 1 attempt)" in second.stderr
+    local_server.add_file("/later.bin", b"here now")
+    third = run_cli(*command, "--retry-failed", cwd=tmp_path)
+    assert third.returncode == 0, third.stderr
+    assert [r.path for r in local_server.requests] == ["/later.bin"]
+    assert "3 completed (2 skipped: already done), 0 failed, 0 cancelled" in third.stderr
+    (tmp_path / "out" / "f0.bin").unlink()  # a completed file that is gone is downloaded again
+    fourth = run_cli(*command, "--json", cwd=tmp_path)
+    assert fourth.returncode == 0 and [r.path for r in local_server.requests] == ["/later.bin", "/f0.bin"]
+    assert [json.loads(line)["status"] for line in fourth.stdout.splitlines()] == ["completed"] * 3
+
+
+def test_no_state_and_a_state_file_elsewhere(local_server: LocalServer, tmp_path: Path) -> None:
+    (url,) = serve(local_server, 1)
+    for _ in range(2):
+        assert run_cli(url, "--no-state", "-d", "none", cwd=tmp_path).returncode == 0
+    assert files_under(tmp_path / "none") == [tmp_path / "none" / "f0.bin"]
+    assert local_server.request_count("/f0.bin") == 2  # without state the second run downloads again
+    for _ in range(2):
+        assert run_cli(url, "--state", "states/run.db", "-d", "there", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "states" / "run.db").is_file() and not (tmp_path / "there" / STATE).exists()
+    assert local_server.request_count("/f0.bin") == 3
+    from pydownloads.journal import read_status
+
+    assert read_status(tmp_path / "states" / "run.db").counts == {"completed": 1}
+
+
+def test_a_killed_run_continues_where_it_stopped(local_server: LocalServer, tmp_path: Path, running: Start) -> None:
+    from pydownloads import StateFileError
+    from pydownloads.journal import read_status
+
+    fast = serve(local_server, 2)
+    body = payload(2 * MIB, 9)
+    slow = local_server.add_file("/slow.bin", body, rate=500_000)  # ~4 s
+    command = running(slow, *fast, "-j", "3", cwd=tmp_path)
+    state = tmp_path / STATE
+
+    def two_done_and_slow_saved() -> bool:
+        try:
+            done = read_status(state).counts.get("completed", 0) == 2
+        except StateFileError:  # not there yet
+            return False
+        return done and (tmp_path / "slow.bin.part.json").is_file()
+
+    assert wait_until(two_done_and_slow_saved), command.seen
+    command.process.kill()
+    command.finish(timeout=10)
+    local_server.add_file("/slow.bin", body)  # the same file, served at full speed now
+    assert local_server.wait_idle(5)
+    local_server.reset_stats()
+    again = run_cli(slow, *fast, "-j", "3", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert [r.path for r in local_server.requests] == ["/slow.bin"]  # the completed ones are not asked again
+    assert local_server.requests[0].range is not None and local_server.bytes_sent("/slow.bin") < len(body)
+    assert file_sha256(tmp_path / "slow.bin") == sha256(body)
+    assert "3 completed (2 skipped: already done), 0 failed, 0 cancelled" in again.stderr
+
+
+def test_an_unusable_state_file_is_a_clear_usage_error(
+    local_server: LocalServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fcntl
+
+    from pydownloads.cli import main
+
+    (url,) = serve(local_server, 1)
+    (tmp_path / STATE).write_bytes(b"this is not a database, just some text " * 100)
+    corrupt = run_cli(url, cwd=tmp_path)
+    assert corrupt.returncode == 2
+    assert f"pydownloads: error: {STATE} is not a usable state file: " in corrupt.stderr
+    assert "give another state file with --state FILE, or none with --no-state" in corrupt.stderr
+    monkeypatch.chdir(tmp_path)  # the rest in this process, for speed
+    assert main(["status"]) == 2
+    assert f"pydownloads status: error: {STATE} is not a usable state file" in capsys.readouterr().err
+    (tmp_path / "busy.db").touch()
+    with open(tmp_path / "busy.db", "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a running pydownloads holds it
+        assert main([url, "--state", "busy.db", "-q"]) == 2
+    assert "busy.db is in use by another pydownloads process" in capsys.readouterr().err
+    assert local_server.requests == [] and not (tmp_path / "f0.bin").exists()
+
+
+# -- pydownloads status -----------------------------------------------------------------------
+
+
+def test_status_counts_and_failures_as_text_and_json(
+    local_server: LocalServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pydownloads.cli import main
+
+    urls = serve(local_server, 2)
+    missing = local_server.url("/missing.bin")
+    assert run_cli(*urls, missing, "-d", "out", cwd=tmp_path).returncode == 1
+    text = run_cli("status", "-d", "out", cwd=tmp_path)
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.splitlines() == [
+        f"out/{STATE}: 3 downloads: 2 completed, 1 failed",
+        f"FAILED {missing}: HTTP 404 Not Found (HTTPStatusError, 1 attempt)",
+    ]
+    monkeypatch.chdir(tmp_path)  # the rest in this process, for speed
+    assert main(["status", "out", "--json"]) == 0  # a folder, as the argument
+    record = json.loads(capsys.readouterr().out)
+    assert record["state_file"] == f"out/{STATE}" and record["total"] == 3
+    assert record["counts"] == {"completed": 2, "failed": 1, "cancelled": 0, "pending": 0, "in_progress": 0}
+    (failure,) = record["failures"]
+    assert (failure["url"], failure["status"], failure["error_type"]) == (missing, "failed", "HTTPStatusError")
+    monkeypatch.chdir(tmp_path / "out")
+    assert main(["status", "--json"]) == 0  # the current folder by default
+    assert json.loads(capsys.readouterr().out)["counts"] == record["counts"]
+    assert main(["status", "elsewhere"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "pydownloads status: error: no state file at elsewhere" in err
+    assert main(["status", ".", "-d", "."]) == 2 and "not both" in capsys.readouterr().err

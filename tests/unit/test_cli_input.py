@@ -1,4 +1,4 @@
-"""The command line's input parsers and value helpers (no sockets, no subprocess)."""
+"""The command line's input parsers, value helpers and summary lines (no sockets, no subprocess)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import pytest
 
 from pydownloads.cli import InputError, build_parser, parse_header, parse_input, parse_size, read_input
 from pydownloads.cli._input import check_unique
+from pydownloads.cli._report import Outcome, interrupted_lines, summary_lines
+from pydownloads.domain.models import DownloadInfo, DownloadStatus
 
 # -- parse_size -------------------------------------------------------------------------------
 
@@ -78,6 +80,12 @@ def test_url_list_entries_with_their_options() -> None:
         0, None, None, {})
 
 
+def test_url_list_checksum_segments_and_limit_rate() -> None:
+    (item,) = parse_input(f"https://e.com/a\n  checksum=SHA256:{'AB' * 32}\n  segments=2\n  limit-rate=1.5K\n", "x")
+    assert item.config.checksum == "sha256:" + "ab" * 32
+    assert (item.config.segments, item.config.rate_limit) == (2, 1536)
+
+
 def test_empty_and_comment_only_inputs_have_no_entries() -> None:
     assert parse_input("", "x") == []
     assert parse_input("\n  \n# only a comment\n", "x") == []
@@ -87,7 +95,7 @@ def test_empty_and_comment_only_inputs_have_no_entries() -> None:
     ("text", "message"),
     [
         ("  out=a.bin\n", "x.txt:1: an indented option line must follow a URL line"),
-        ("https://e.com/a\n  colour=red\n", "x.txt:2: unknown option 'colour'; known: dir, header, out, priority"),
+        ("https://e.com/a\n  colour=red\n", "x.txt:2: unknown option 'colour'; known: checksum, dir, header, "),
         ("https://e.com/a\n  out\n", "x.txt:2: expected key=value, not 'out'"),
         ("https://e.com/a\n  priority=high\n", "x.txt:2: priority must be a whole number, not 'high'"),
         ("https://e.com/a\n  out=a\n  out=b\n", "x.txt:3: option 'out' is given twice for this URL"),
@@ -98,6 +106,13 @@ def test_empty_and_comment_only_inputs_have_no_entries() -> None:
         ("https://e.com/a\n  dir=../up\n", "x.txt:1: destination_subdir must stay inside download_dir"),
         ("https://e.com/a\n  dir=/etc\n", "x.txt:1: destination_subdir must be relative"),
         ("https://e.com/a\n  header=Bad Name: v\n", "x.txt:1: invalid header name 'Bad Name'"),
+        ("https://e.com/a\n  out=a\n  checksum=md5:zz\n", "x.txt:3: a md5 checksum is 32 hex digits, not 'zz'"),
+        ("https://e.com/a\n  checksum=crc32:0\n", "x.txt:2: unknown checksum algorithm 'crc32'"),
+        ("https://e.com/a\n  checksum=abc\n", "x.txt:2: checksum must look like 'sha256:<hex>'"),
+        ("https://e.com/a\n  segments=0\n", "x.txt:2: segments must be a whole number >= 1, not '0'"),
+        ("https://e.com/a\n  segments=many\n", "x.txt:2: segments must be a whole number >= 1, not 'many'"),
+        ("https://e.com/a\n  limit-rate=fast\n", "x.txt:2: limit-rate: invalid size 'fast'"),
+        ("https://e.com/a\n  limit-rate=0\n", "x.txt:2: limit-rate must be more than 0 bytes per second"),
     ],
 )
 def test_a_malformed_url_list_line_is_reported_with_its_line_number(text: str, message: str) -> None:
@@ -134,6 +149,14 @@ def test_json_lines_entries() -> None:
     assert (b.config.url, b.config.filename, dict(b.config.headers)) == ("https://example.com/b.txt", None, {})
 
 
+def test_json_lines_checksum_size_segments_and_rate() -> None:
+    line = ('{"url": "https://e.com/a", "checksum": "md5:' + "0" * 32 + '", "expected_size": 10, "segments": 1, '
+            '"rate_limit": 2048.5}')
+    (item,) = parse_input(line, "l.jsonl", jsonl=True)
+    assert (item.config.checksum, item.config.expected_size) == ("md5:" + "0" * 32, 10)
+    assert (item.config.segments, item.config.rate_limit) == (1, 2048.5)
+
+
 def test_the_format_is_told_by_the_first_meaningful_line() -> None:
     assert parse_input("# json\n" + JSONL, "-")[0].config.filename == "debian.iso"
     assert parse_input("https://example.com/x\n", "-")[0].config.url == "https://example.com/x"
@@ -144,7 +167,7 @@ def test_the_format_is_told_by_the_first_meaningful_line() -> None:
     [
         ('{"url": "https://e.com/a",}', "l.jsonl:1: not valid JSON: "),
         ('["https://e.com/a"]', "l.jsonl:1: expected a JSON object, not list"),
-        ('{"url": "https://e.com/a", "out": "x"}', "l.jsonl:1: unknown field(s) 'out'; known: destination_subdir"),
+        ('{"url": "https://e.com/a", "out": "x"}', "l.jsonl:1: unknown field(s) 'out'; known: checksum, dest"),
         ('{"priority": 1}', "l.jsonl:1: the field 'url' is missing"),
         ('{"url": "https://e.com/a", "priority": "1"}', "l.jsonl:1: priority must be an int, not str"),
         ('{"url": "https://e.com/a", "priority": true}', "l.jsonl:1: priority must be an int, not bool"),
@@ -153,6 +176,9 @@ def test_the_format_is_told_by_the_first_meaningful_line() -> None:
         ('{"url": "https://e.com/a", "filename": ""}', "l.jsonl:1: filename must be a non-empty str"),
         ('{"url": "https://e.com/a", "destination_subdir": "../x"}', "l.jsonl:1: destination_subdir must stay"),
         ('{"url": 5}', "l.jsonl:1: url must be a str, not int"),
+        ('{"url": "https://e.com/a", "segments": 0}', "l.jsonl:1: segments must be an int >= 1"),
+        ('{"url": "https://e.com/a", "rate_limit": -1}', "l.jsonl:1: rate_limit must be bytes per second > 0"),
+        ('{"url": "https://e.com/a", "checksum": "sha1:x"}', "l.jsonl:1: a sha1 checksum is 40 hex digits"),
     ],
 )
 def test_a_malformed_json_line_is_reported_with_its_line_number(line: str, message: str) -> None:
@@ -210,6 +236,19 @@ def test_the_parser_defaults() -> None:
     assert args.urls == ["https://e.com/a"] and args.jobs == 4 and args.retries == 3
     assert (args.timeout, args.header, args.output, args.input_file, args.proxy) == (None, [], None, None, None)
     assert (args.quiet, args.progress, args.json) == (False, False, False)
+    assert (args.segments, args.max_per_host, args.limit_rate, args.min_speed, args.min_speed_time) == (
+        4, 8, None, None, None)
+    assert (args.deadline, args.checksum, args.state, args.no_state, args.retry_failed) == (
+        None, None, None, False, False)
+
+
+def test_the_parser_reads_sizes_seconds_and_checksums() -> None:
+    args = build_parser().parse_args([
+        "u", "-x", "8", "--max-per-host", "2", "--limit-rate", "10M", "--min-speed", "1K", "--min-speed-time", "5",
+        "--deadline", "90", "--checksum", "SHA1:" + "A" * 40, "--state", "s.db", "--retry-failed"])
+    assert (args.segments, args.max_per_host, args.limit_rate) == (8, 2, 10 * 1024**2)
+    assert (args.min_speed, args.min_speed_time, args.deadline) == (1024, 5.0, 90.0)
+    assert (args.checksum, args.state, args.retry_failed) == ("sha1:" + "a" * 40, Path("s.db"), True)
 
 
 @pytest.mark.parametrize(
@@ -221,6 +260,9 @@ def test_the_parser_defaults() -> None:
         (["--timeout", "soon", "u"], "argument --timeout: 'soon' is not a number of seconds"),
         (["--header", "nocolon", "u"], "argument -H/--header: header 'nocolon' is not in the form"),
         (["--quiet", "--progress", "u"], "argument --progress: not allowed with argument -q/--quiet"),
+        (["--min-speed", "0", "u"], "argument --min-speed: '0' is not a number of bytes per second > 0"),
+        (["--min-speed-time", "0", "u"], "argument --min-speed-time: 0 is not a number of seconds > 0"),
+        (["--no-state", "--state", "x", "u"], "argument --state: not allowed with argument --no-state"),
     ],
 )
 def test_the_parser_refuses_bad_values_clearly(
@@ -230,3 +272,41 @@ def test_the_parser_refuses_bad_values_clearly(
         build_parser().parse_args(argv)
     assert caught.value.code == 2
     assert message in capsys.readouterr().err
+
+
+# -- the summary ------------------------------------------------------------------------------
+
+
+def _info(url: str, status: DownloadStatus, finished_at: float, size: int = 100) -> DownloadInfo:
+    return DownloadInfo(url=url, status=status, bytes_downloaded=size, started_at=finished_at - 1,
+                        finished_at=finished_at, error="HTTP 404 Not Found" if status == "failed" else None,
+                        error_type="HTTPStatusError" if status == "failed" else None, attempts=1)
+
+
+def test_the_summary_tells_what_an_earlier_run_settled() -> None:
+    downloads = [
+        _info("https://e.com/new", DownloadStatus.COMPLETED, 2000.0, size=2048),
+        _info("https://e.com/old", DownloadStatus.COMPLETED, 500.0, size=999_999),  # skipped
+        _info("https://e.com/gone", DownloadStatus.FAILED, 600.0),
+    ]
+    carried = [_info("https://e.com/left", DownloadStatus.COMPLETED, 1500.0)]
+    outcome = Outcome(downloads=downloads, elapsed=2.0, started_at=1000.0, state_file=Path("d/.state.db"),
+                      carried_over=carried)
+    assert outcome.bytes == 2048  # what this run downloaded
+    assert summary_lines(outcome) == [
+        "2 completed (1 skipped: already done), 1 failed (1 in an earlier run: --retry-failed tries again), "
+        "0 cancelled: 2.0 KiB in 2.0 s (1.0 KiB/s)",
+        "Also finished 1 download(s) an earlier run left unfinished in d/.state.db: 1 completed",
+        "FAILED https://e.com/gone: HTTP 404 Not Found (HTTPStatusError, 1 attempt)",
+    ]
+    fresh = Outcome(downloads=downloads[:1], elapsed=1.0)
+    assert summary_lines(fresh)[0].startswith("1 completed, 0 failed, 0 cancelled: ")
+
+
+def test_after_an_interruption_the_state_file_is_named() -> None:
+    left = [DownloadInfo(url="https://e.com/a", status=DownloadStatus.CANCELLED)]
+    with_state = Outcome(downloads=left, elapsed=1.0, interrupted=True, state_file=Path("d/.state.db"))
+    assert interrupted_lines(with_state)[-1] == (
+        "Run the same command again to continue (the state is kept in d/.state.db).")
+    without = Outcome(downloads=left, elapsed=1.0, interrupted=True)
+    assert interrupted_lines(without)[-1] == "Run the same command again to download them (partial files resume)."
