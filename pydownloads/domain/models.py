@@ -42,7 +42,8 @@ _BAD_URL_CHARACTER = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 
 #: http(s)://host[:port] followed by a path, query, fragment or nothing: a name host (no
 #: userinfo, no IPv6 literal) that urlsplit would accept as it is.
-_PLAIN_URL = re.compile(r"https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?(?:[/?#]|\Z)", re.I)
+_PLAIN_URL = re.compile(
+    r"https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::(?P<port>[0-9]{1,5}))?(?:[/?#]|\Z)", re.I)
 
 
 def validate_url(url: object) -> str:
@@ -54,11 +55,13 @@ def validate_url(url: object) -> str:
         raise InvalidArgumentError(f"url must be a str, not {type(url).__name__}")
     if not url or _BAD_URL_CHARACTER.search(url):
         raise InvalidArgumentError(f"url must be non-empty with no spaces or control characters: {url!r}")
-    if _PLAIN_URL.match(url):  # the common shape, checked without urlsplit (queueing millions)
+    plain = _PLAIN_URL.match(url)
+    if plain and (plain["port"] is None or int(plain["port"]) <= 65535):  # common shape: no urlsplit
         return url
     try:
         parts = urlsplit(url)
         hostname = parts.hostname
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range or not a number
     except ValueError as error:  # e.g. a malformed IPv6 literal
         raise InvalidArgumentError(f"url cannot be parsed: {url!r} ({error})") from None
     if parts.scheme.lower() not in SUPPORTED_SCHEMES:

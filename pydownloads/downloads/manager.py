@@ -6,6 +6,7 @@ import enum
 import http.cookiejar
 import itertools
 import logging
+import os
 import queue as queue_module
 import threading
 import time
@@ -31,6 +32,7 @@ from pydownloads.downloads.settings import (
     DEFAULT_MAX_CONNECTIONS_PER_HOST,
     DEFAULT_MAX_SEGMENTS,
     DEFAULT_MIN_SEGMENT_SIZE,
+    DEFAULT_MIN_SPEED,
     DEFAULT_MIN_SPEED_WINDOW,
     DEFAULT_TIMEOUT,
     TransferSettings,
@@ -43,6 +45,7 @@ from pydownloads.infrastructure.http import RetryHooks, build_session
 from pydownloads.infrastructure.journal import Journal
 from pydownloads.infrastructure.limits import HostLimiter
 from pydownloads.infrastructure.redact import redact_url
+from pydownloads.infrastructure.watch import ConnectionWatch
 from pydownloads.tracking.progress import ProgressDisplay
 from pydownloads.tracking.tracker import DownloadTracker
 
@@ -104,7 +107,9 @@ class DownloadManager:
     :param rate_limit: bytes per second over all downloads (``FileConfig.rate_limit`` adds
         a per-file limit).
     :param min_speed: a stream slower than this many bytes/s over ``min_speed_window``
-        seconds fails (and is retried), so a server dripping bytes cannot hold a download.
+        seconds fails (and is retried), so a server dripping bytes cannot hold a download;
+        default 1,000 bytes/s over 60 s; None turns it off.  The wait for response headers
+        is bounded separately, by connect + read timeout (or ``deadline`` if sooner).
     :param deadline: seconds a download may take in all, retries included.
     :param on_existing: a file already under the final name is ``"replace"``-d atomically
         (the default), ``"skip"``-ped (no request when the name is known beforehand), or
@@ -149,7 +154,7 @@ class DownloadManager:
         min_segment_size: int = DEFAULT_MIN_SEGMENT_SIZE,
         max_connections_per_host: int = DEFAULT_MAX_CONNECTIONS_PER_HOST,
         rate_limit: float | None = None,
-        min_speed: float | None = None,
+        min_speed: float | None = DEFAULT_MIN_SPEED,
         min_speed_window: float = DEFAULT_MIN_SPEED_WINDOW,
         deadline: float | None = None,
         progress: bool = False,
@@ -165,6 +170,13 @@ class DownloadManager:
                 0 <= cancel_grace < float("inf")):
             raise InvalidArgumentError(f"cancel_grace must be seconds >= 0, not {cancel_grace!r}")
         check_count("max_connections_per_host", max_connections_per_host, minimum=1)
+        for name, value, kind in (("tracker", tracker, DownloadTracker), ("emitter", emitter, EventEmitter),
+                                  ("session", session, requests.Session)):
+            if value is not None and not isinstance(value, kind):
+                raise InvalidArgumentError(f"{name} must be a {kind.__name__}, not {type(value).__name__}")
+        for name, flag in (("trust_env", trust_env), ("progress", progress), ("retry_failed", retry_failed)):
+            if not isinstance(flag, bool):
+                raise InvalidArgumentError(f"{name} must be True or False, not {flag!r}")
         check_rate("rate_limit", rate_limit)
         self._cancel = threading.Event()
         settings = TransferSettings(
@@ -187,8 +199,11 @@ class DownloadManager:
         config = retry_config if retry_config is not None else RetryConfig()
         hooks = RetryHooks(config, self._cancel) if session is None else None
         self._owns_session = session is None
+        connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        self._watch = ConnectionWatch(header_timeout=connect + read) if session is None else None
         if session is None:
-            session = build_session(pool_size=max_connections_per_host, config=config, hooks=hooks)
+            session = build_session(pool_size=max_connections_per_host, config=config, hooks=hooks,
+                                    watch=self._watch)
             try:
                 _configure(session, headers, proxies, trust_env)
                 _secure(session, auth, cookies, verify)
@@ -199,7 +214,7 @@ class DownloadManager:
         emitter = emitter if emitter is not None else EventEmitter()
         self.worker = DownloadWorker(
             client=self._session, retry_handler=RetryHandler(config, emitter=emitter), emitter=emitter,
-            tracker=self.tracker, settings=settings, retry_hooks=hooks,
+            tracker=self.tracker, settings=settings, retry_hooks=hooks, watch=self._watch,
             limiter=HostLimiter(max_connections_per_host), rate_limit=rate_limit,
         )
         self._show_progress = bool(progress)
@@ -376,6 +391,8 @@ class DownloadManager:
 
     def _cancel_in_flight(self) -> None:
         self._cancel.set()
+        if self._watch is not None:
+            self._watch.abort_all()  # requests still waiting for their headers
         with self._lock:
             active = list(self._active)
         for job in active:
@@ -406,6 +423,8 @@ class DownloadManager:
             self._journal.close()
         if self._owns_session:
             self._session.close()
+        if self._watch is not None:
+            self._watch.close()
 
     def close(self) -> None:
         """Download everything queued, then stop (what leaving the ``with`` block does)."""
@@ -483,4 +502,6 @@ def _prepare_folder(folder: str | PathLike[str]) -> Path:
         raise FileSystemError(f"cannot create download_dir {path}: {error.strerror or error}", cause=error) from error
     if not path.is_dir():
         raise FileSystemError(f"download_dir {path} is not a folder")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise FileSystemError(f"download_dir {path} is not writable")
     return path

@@ -14,7 +14,10 @@ DEFAULT_CHUNK_SIZE = 1 << 20
 DEFAULT_MAX_SEGMENTS = 4
 DEFAULT_MIN_SEGMENT_SIZE = 4 << 20
 DEFAULT_MAX_CONNECTIONS_PER_HOST = 8
-DEFAULT_MIN_SPEED_WINDOW = 30.0
+#: A stream under 1,000 bytes/s for a whole minute is stalled, not slow (curl users set
+#: --speed-limit 1000 --speed-time 60 for the same reason).
+DEFAULT_MIN_SPEED = 1000.0
+DEFAULT_MIN_SPEED_WINDOW = 60.0
 #: How often the resume state of a running download is written beside its part file.
 DEFAULT_SAVE_INTERVAL = 1.0
 #: What to do when the destination file exists already (and ``if_changed`` is not set).

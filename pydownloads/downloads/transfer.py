@@ -310,6 +310,10 @@ class Transfer:
                 raise ResumeMismatchError(f"restarting from zero: {error}", url=self._shown) from error
             except DownloadCancelledError:
                 raise
+            except FileSystemError:
+                # A full disk: keeping the bytes would hold it full for every later file.
+                self._forget(discard=True)
+                raise
             except Exception:
                 if lanes > 1:
                     job.lane_cap = max(1, lanes // 2)  # a segment failed: fewer connections next time

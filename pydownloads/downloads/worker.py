@@ -30,6 +30,7 @@ from pydownloads.infrastructure import transport
 from pydownloads.infrastructure.http import RetryHooks
 from pydownloads.infrastructure.limits import HostLimiter, TokenBucket
 from pydownloads.infrastructure.redact import redact_url
+from pydownloads.infrastructure.watch import ConnectionWatch
 from pydownloads.tracking.tracker import DownloadTracker
 
 logger = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ class DownloadWorker:
     :param retry_hooks: the RetryHooks of ``client``'s adapter, when the manager built it.
     :param limiter: connections per host, shared with other workers.
     :param rate_limit: bytes per second over all downloads of this worker.
+    :param watch: the ConnectionWatch of ``client``'s adapter, which learns each download's
+        deadline.
 
     Thread-safe: ``download`` may run in many threads at once; per-download state lives in
     the call, shared state in the tracker and the path claims.
@@ -66,6 +69,7 @@ class DownloadWorker:
         retry_hooks: RetryHooks | None = None,
         limiter: HostLimiter | None = None,
         rate_limit: float | None = None,
+        watch: ConnectionWatch | None = None,
     ) -> None:
         if client is not None and not isinstance(client, requests.Session):
             raise InvalidArgumentError(f"client must be a requests.Session, not {type(client).__name__}")
@@ -77,6 +81,7 @@ class DownloadWorker:
         self.settings = settings if settings is not None else TransferSettings(timeout=timeout, chunk_size=chunk_size)
         self.cancel_event = self.settings.cancel_event
         self._hooks = retry_hooks
+        self._watch = watch
         self._context = TransferContext(
             session=self.client, settings=self.settings, tracker=self.tracker, emitter=self.emitter,
             claims=PathClaims(), limiter=limiter, bucket=TokenBucket(rate_limit) if rate_limit else None,
@@ -160,7 +165,11 @@ class DownloadWorker:
 
     def _attempt(self, job: DownloadJob, counter: AttemptCounter) -> Path:
         self._check_deadline(job, 0.0)
-        return Transfer(self._context, job, counter, self._deadline_at(job)).run()
+        deadline_at = self._deadline_at(job)
+        if self._watch is None:
+            return Transfer(self._context, job, counter, deadline_at).run()
+        with self._watch.deadline(deadline_at):
+            return Transfer(self._context, job, counter, deadline_at).run()
 
     def _deadline_at(self, job: DownloadJob) -> float | None:
         deadline = self.settings.deadline

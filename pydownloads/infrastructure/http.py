@@ -9,11 +9,13 @@ manager shuts down (urllib3's own ``Retry.sleep`` would block the thread).
 
 from __future__ import annotations
 
+import http.cookiejar
 import random
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -24,6 +26,7 @@ from pydownloads._version import __version__
 from pydownloads.domain.errors import DownloadCancelledError
 from pydownloads.domain.retry import RetryConfig
 from pydownloads.infrastructure.transport import parse_retry_after
+from pydownloads.infrastructure.watch import ConnectionWatch, WatchedAdapter
 
 USER_AGENT = f"pydownloads/{__version__}"
 DEFAULT_MAX_REDIRECTS = 10
@@ -133,17 +136,53 @@ def build_retry(config: RetryConfig, hooks: RetryHooks | None) -> Retry:
     )
 
 
-def build_session(*, pool_size: int, config: RetryConfig, hooks: RetryHooks | None) -> requests.Session:
+class _OriginCookiePolicy(http.cookiejar.DefaultCookiePolicy):
+    """Cookies a server sets go back to that server's port only (RFC 6265 would send them
+    to every port of the host)."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        if not super().set_ok(cookie, request):
+            return False
+        if not cookie.port_specified:
+            parts = urlsplit(request.get_full_url())
+            cookie.port = str(parts.port or (443 if parts.scheme == "https" else 80))
+            cookie.port_specified = True
+        return True
+
+
+class _Session(requests.Session):
+    """A Session that drops the Cookie header, like Authorization, when a redirect leaves
+    the origin (scheme, host and port)."""
+
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
+        super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
+        if _origin(response.request.url) != _origin(prepared_request.url):
+            prepared_request.headers.pop("Cookie", None)
+
+
+def _origin(url: str | bytes | None) -> tuple[str, str | None, int | None]:
+    parts = urlsplit(url.decode() if isinstance(url, bytes) else url or "")
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
+def build_session(
+    *, pool_size: int, config: RetryConfig, hooks: RetryHooks | None, watch: ConnectionWatch | None = None
+) -> requests.Session:
     """A Session with one pooled adapter sized for ``pool_size`` concurrent downloads.
 
-    ``Accept-Encoding: identity`` makes the saved bytes the server's bytes.
+    ``Accept-Encoding: identity`` makes the saved bytes the server's bytes; ``watch`` bounds
+    the wait for response headers.
     """
-    session = requests.Session()
-    adapter = HTTPAdapter(
-        pool_connections=max(10, pool_size),
-        pool_maxsize=pool_size,
-        max_retries=build_retry(config, hooks),
-    )
+    session = _Session()
+    session.cookies.set_policy(_OriginCookiePolicy())
+    options: dict[str, Any] = {
+        "pool_connections": max(10, pool_size), "pool_maxsize": pool_size, "max_retries": build_retry(config, hooks),
+    }
+    adapter = HTTPAdapter(**options) if watch is None else WatchedAdapter(watch, **options)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = USER_AGENT

@@ -15,10 +15,15 @@ MAX_NAME_BYTES = 255
 #: Room kept below MAX_NAME_BYTES for the ".part" suffix of the file being written.
 PART_SUFFIX = ".part"
 DEFAULT_NAME = "download"
-_NAME_BUDGET = MAX_NAME_BYTES - len(PART_SUFFIX)
+#: The longest suffix the library adds to a name (the resume state's temporary file).
+_LONGEST_SUFFIX = ".part.json.tmp"
+_NAME_BUDGET = MAX_NAME_BYTES - len(_LONGEST_SUFFIX)
+#: Names the library uses for its own files beside a download: never a server's to pick.
+_RESERVED_SUFFIXES = (".part", ".part.json", ".part.json.tmp")
 _UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f-\x9f<>:"/\\|?*]')
 _WINDOWS_RESERVED = frozenset(
-    {"CON", "PRN", "AUX", "NUL"} | {f"COM{i}" for i in range(10)} | {f"LPT{i}" for i in range(10)}
+    {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
+    | {f"{device}{digit}" for device in ("COM", "LPT") for digit in "0123456789\u00b9\u00b2\u00b3"}
 )
 
 
@@ -30,6 +35,8 @@ def safe_component(name: str) -> str | None:
     prefix; the result is NFC-normalised and at most 250 bytes of UTF-8 (the extension kept).
     Returns None when nothing usable is left (``""``, ``"."``, ``".."``).
     """
+    # Lone surrogates (from a caller's str or an odd charset) cannot be written: replaced.
+    name = name.encode("utf-8", "replace").decode("utf-8")
     name = unicodedata.normalize("NFC", name)
     name = re.split(r"[/\\]", name)[-1]
     name = _truncate(_UNSAFE_CHARS.sub("_", name).strip(" ."))
@@ -38,6 +45,8 @@ def safe_component(name: str) -> str | None:
     # Checked after truncation, which can strip what stood between a device name and the dot.
     if name.split(".")[0].rstrip(" ").upper() in _WINDOWS_RESERVED:
         name = _truncate("_" + name)
+    if name.lower().endswith(_RESERVED_SUFFIXES):
+        name = _truncate(name + "_")  # would pass for a part file or resume state of ours
     return name
 
 
@@ -93,10 +102,17 @@ def _decode_extended(value: str) -> str | None:
     _lang, sep2, encoded = rest.partition("'")
     if not sep or not sep2:
         return None
+    # RFC 8187 asks for UTF-8 and ISO-8859-1 only; other codecs (unicode_escape, utf-7,
+    # "undefined") can yield lone surrogates or raise, so they are not used at all.
     try:
-        codecs.lookup(charset.strip() or "utf-8")  # an unknown charset is refused even with no %-escape
-        return unquote(encoded, encoding=charset.strip() or "utf-8", errors="strict")
-    except (LookupError, UnicodeDecodeError):
+        codec = codecs.lookup(charset.strip() or "utf-8").name
+    except LookupError:
+        return None
+    if codec not in ("utf-8", "iso8859-1", "latin-1", "ascii"):
+        return None
+    try:
+        return unquote(encoded, encoding=codec, errors="strict")
+    except UnicodeError:
         return None
 
 

@@ -8,6 +8,7 @@ never a torn one; and only ranges whose bytes were written before it count as do
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -114,7 +115,11 @@ def save(final: Path, state: ResumeState) -> None:
     path = sidecar_path(final)
     temporary = path.with_name(path.name + ".tmp")
     try:
-        temporary.write_text(state.to_json(), encoding="utf-8")
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()  # whatever is there (a planted link included) goes first
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(state.to_json())
         os.replace(temporary, path)
         state.persisted = True
     except OSError as error:

@@ -83,6 +83,10 @@ def send_get(
         raise
     except (rex.RequestException, uex.HTTPError, OSError) as error:
         raise translate(error, url) from error
+    except ValueError as error:  # requests parsing a hostile Location (a bad port, IPv6 literal)
+        shown = redact_url(url)
+        raise RedirectError(f"{shown} led to a URL that cannot be parsed: {_short(error)}", url=shown,
+                            cause=error) from error
 
 
 def check_status(response: requests.Response, url: str, *, ranged: bool = False) -> None:
@@ -126,8 +130,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 def content_length(response: requests.Response) -> int | None:
     """The announced body length, or None when absent or not believable."""
     raw = response.headers.get("Content-Length")
-    if raw is None:
-        return None
+    if raw is None or "Transfer-Encoding" in response.headers:
+        return None  # RFC 9112: Transfer-Encoding overrides any Content-Length
     values = {part.strip() for part in raw.split(",")}
     if len(values) != 1:
         return None

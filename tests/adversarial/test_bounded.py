@@ -48,10 +48,6 @@ def test_megabyte_header_line_fails_fast(raw_server: RawServer, sandbox: Sandbox
     outcome.assert_clean_failure(url, "TransferError")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "an endless stream of '100 Continue' interim responses keeps http.client's begin() looping: the "
-    "read timeout never fires (bytes keep coming), min_speed and deadline are only checked between body "
-    "chunks (downloads/pace.py), so the worker thread never gets a response and queue.join() never returns"))
 def test_endless_interim_responses_are_bounded(raw_server: RawServer, sandbox: Sandbox) -> None:
     url = raw_server.route("/f.bin", endless_continue())
     outcome = run_batch(sandbox, [url], bound=4.0, deadline=1.0)
@@ -59,10 +55,6 @@ def test_endless_interim_responses_are_bounded(raw_server: RawServer, sandbox: S
     outcome.assert_clean_failure(url)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a response head dripped one byte at a time never trips the read timeout, and deadline/min_speed "
-    "(downloads/pace.py Pace.check) run only per body chunk: the download outlives its deadline by far "
-    "(http.client allows 100 header lines of 64 KiB each)"))
 def test_dripped_head_respects_the_deadline(raw_server: RawServer, sandbox: Sandbox) -> None:
     url = raw_server.route("/f.bin", drip_head(0.02))
     outcome = run_batch(sandbox, [url], bound=4.0, deadline=1.0)
@@ -101,10 +93,6 @@ def test_dripping_body_fails_on_deadline_without_retry(
     assert raw_server.count("/f.bin") == 1  # a deadline is final
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "DownloadManager defaults min_speed=None and deadline=None (downloads/settings.py): with default "
-    "options a server dripping a byte just inside every read timeout holds a download, and queue.join(), "
-    "for ever"))
 def test_defaults_bound_a_dripping_server(sandbox: Sandbox) -> None:
     manager = DownloadManager(download_dir=sandbox.root)
     try:

@@ -77,11 +77,6 @@ def test_hostile_content_disposition_lands_inside(
     assert path.parent == sandbox.root.resolve() or path.parent == sandbox.root
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "infrastructure/paths.py _decode_extended decodes filename* with whatever codec the server names: "
-    "unicode_escape yields a lone surrogate that safe_component cannot encode (UnicodeEncodeError) and "
-    "'undefined' raises UnicodeError; Transfer._destination lets it escape, so the server's header fails "
-    "the download as an 'unexpected error' instead of falling back to the URL's name"))
 @pytest.mark.parametrize("disposition", ["attachment; filename*=unicode_escape''%5Cud800.txt",
                                          "attachment; filename*=undefined''%41"])
 def test_hostile_charset_in_content_disposition_falls_back_to_a_safe_name(
@@ -196,10 +191,6 @@ def test_planted_link_at_the_destination_is_not_followed(
         outcome.assert_clean_failure(url)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "infrastructure/sidecar.py save() writes '<name>.part.json.tmp' with Path.write_text, which follows a "
-    "symbolic link planted under that name: the resume state of a failed download overwrites a file "
-    "outside download_dir"))
 def test_planted_link_at_the_resume_state_is_not_followed(raw_server: RawServer, sandbox: Sandbox) -> None:
     (sandbox.root / "f.bin.part.json.tmp").symlink_to(sandbox.parent / "canary.txt")
     sandbox.snapshot()
@@ -216,11 +207,6 @@ def test_planted_link_at_the_resume_state_is_not_followed(raw_server: RawServer,
 # -- one server's names against another download's working files ----------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a server may name its file '<x>.part' and '<x>.part.json' (Content-Disposition or URL; "
-    "infrastructure/paths.py safe_component keeps these suffixes): a later run downloading <x> finds that "
-    "forged resume state, trusts it (Transfer._load_saved_state) and renames the forged bytes to <x> "
-    "without asking the real server"))
 def test_server_cannot_forge_another_downloads_resume_state(
         raw_server: RawServer, other_server: RawServer, sandbox: Sandbox) -> None:
     good = bytes(range(256)) * 16

@@ -85,10 +85,6 @@ def test_authorization_survives_a_same_origin_redirect(raw_server: RawServer, sa
     assert ("Authorization", f"Bearer {SECRET}") in _leaks(raw_server, "/rec")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "requests keeps the cookie a 302 sets and, cookies matching hosts without ports (RFC 6265), sends it "
-    "with the redirected request to another port of the same host; the manager's Session "
-    "(infrastructure/http.py build_session) keeps the default cookie jar and policy"))
 def test_cookie_set_during_a_redirect_stays_with_its_origin(
         raw_server: RawServer, other_server: RawServer, sandbox: Sandbox) -> None:
     other_server.route("/rec", recorder())
@@ -99,10 +95,6 @@ def test_cookie_set_during_a_redirect_stays_with_its_origin(
     assert _leaks(other_server, "/rec") == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the manager's one requests Session keeps a cookie jar for every download (infrastructure/http.py "
-    "build_session); cookies match hosts without ports (RFC 6265), so a cookie one server set is sent to "
-    "every other port of that host, in every later download of the run, redirects included"))
 def test_cookie_one_origin_set_never_goes_to_another_port(
         raw_server: RawServer, other_server: RawServer, sandbox: Sandbox) -> None:
     other_server.route("/rec", recorder())

@@ -71,10 +71,6 @@ def test_odd_content_lengths_are_exact_or_fail_cleanly(
         outcome.assert_exact(url, DATA)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Content-Length and Transfer-Encoding: chunked together: the chunked body wins in urllib3, but "
-    "transport.content_length() believes the Content-Length, so the ranged path (ETag present) copies "
-    "only Content-Length bytes and renames a truncated file as COMPLETED"))
 def test_content_length_beside_chunked_is_not_believed(raw_server: RawServer, sandbox: Sandbox) -> None:
     framing = HEX + b"\r\n" + DATA + b"\r\n0\r\n\r\n"
     handler = raw(head(200, [*RESUMABLE, ("Content-Length", "10"), ("Transfer-Encoding", "chunked")]) + framing)

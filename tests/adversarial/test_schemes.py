@@ -39,17 +39,8 @@ def test_redirect_to_another_scheme_fails_without_retry(
     assert final_only(sandbox) == []
 
 
-_ESCAPED_VALUE_ERROR = pytest.mark.xfail(strict=True, reason=(
-    "requests raises a bare ValueError while resolving this Location (urlparse(...).port in "
-    "Session.should_strip_auth when an Authorization header is present; the IPv6 check always): "
-    "infrastructure/transport.py send_get catches only RequestException/HTTPError/OSError, so it reaches "
-    "DownloadWorker.run as an 'unexpected error' (plain DownloadError, logged with a traceback)"))
-
-
 def _unusable(location: str, with_auth: bool) -> object:
-    bad = location in ("http://127.0.0.1:99999/x", "http://127.0.0.1:abc/x") and with_auth
-    marks = [_ESCAPED_VALUE_ERROR] if bad or location == "http://[::1/x" else []
-    return pytest.param(location, with_auth, marks=marks)
+    return pytest.param(location, with_auth)
 
 
 @pytest.mark.parametrize(("location", "with_auth"), [

@@ -138,7 +138,8 @@ def test_connections_per_host_are_capped_over_files_and_segments(local_server: L
     limiter.acquire = watched  # type: ignore[method-assign]
     with m:
         m.add_to_queue([local_server.url(p) for p in bodies])
-        assert local_server.wait_for_requests("/h0.bin", 1) and _wait(lambda: len(local_server.requests) >= 3)
+        assert local_server.wait_for_requests("/h0.bin", 1, timeout=10)
+        assert _wait(lambda: len(local_server.requests) >= 3, timeout=10)
         time.sleep(0.2)  # room for a fourth request to (wrongly) arrive while three are held
         assert len(local_server.requests) == 3
         for path in bodies:

@@ -61,33 +61,34 @@ def test_safe_component_returns_none_when_nothing_usable(raw: str) -> None:
     assert safe_component(raw) is None
 
 
-def test_safe_component_truncates_to_250_bytes_keeping_the_extension() -> None:
+# Names keep 14 bytes of the 255 free for the longest suffix the library adds (".part.json.tmp").
+def test_safe_component_truncates_to_241_bytes_keeping_the_extension() -> None:
     result = safe_component("a" * 400 + ".tar")
     assert result is not None
-    assert result == "a" * 246 + ".tar"
-    assert len(result.encode("utf-8")) == 250
+    assert result == "a" * 237 + ".tar"
+    assert len(result.encode("utf-8")) == 241
 
 
 def test_safe_component_truncation_does_not_split_multibyte_characters() -> None:
     result = safe_component("\u20ac" * 200 + ".txt")  # 3 bytes each
     assert result is not None
-    assert len(result.encode("utf-8")) <= 250
+    assert len(result.encode("utf-8")) <= 241
     assert result.endswith(".txt")
     assert set(result[:-4]) == {"\u20ac"}
-    assert len(result[:-4]) == 82  # 246 // 3
+    assert len(result[:-4]) == 79  # 237 // 3
 
 
 def test_safe_component_long_extension_is_not_kept() -> None:
     result = safe_component("x." + "e" * 300)
     assert result is not None
-    assert len(result.encode("utf-8")) == 250
+    assert len(result.encode("utf-8")) == 241
     assert result.startswith("x.eee")
 
 
 def test_safe_component_short_names_are_untouched_at_the_limit() -> None:
-    name = "b" * 250
+    name = "b" * 241
     assert safe_component(name) == name
-    assert safe_component("b" * 251) == "b" * 250
+    assert safe_component("b" * 242) == "b" * 241
 
 
 def test_safe_component_replaces_c1_control_characters() -> None:
@@ -333,7 +334,7 @@ def _assert_safe(result: str | None, root: Path) -> None:
     assert "\x00" not in result
     assert not _has_ascii_control(result)
     assert result not in (".", "..")
-    assert len(result.encode("utf-8")) <= 250
+    assert len(result.encode("utf-8")) <= 241
     assert result.split(".")[0].upper() not in RESERVED
     joined = contained_path(root, result)
     assert Path(os.path.realpath(joined)).parent == root

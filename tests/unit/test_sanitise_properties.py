@@ -89,11 +89,6 @@ def test_safe_component_gives_one_safe_component(root: Path, text: str) -> None:
     assert_safe(safe_component(text), root)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "infrastructure/paths.py keeps names up to 250 bytes (_NAME_BUDGET = 255 - len('.part')), but the "
-    "resume state is written beside the file as '<name>.part.json' via '<name>.part.json.tmp' "
-    "(infrastructure/sidecar.py): for names over 241 bytes those are over 255 bytes, so saving resume state "
-    "fails (ENAMETOOLONG) and long names can never resume"))
 @pytest.mark.parametrize("text", ["a" * 400 + ".tar", "\u20ac" * 200, "b" * 250])
 def test_safe_component_leaves_room_for_the_resume_state(text: str) -> None:
     name = safe_component(text)
@@ -101,9 +96,6 @@ def test_safe_component_leaves_room_for_the_resume_state(text: str) -> None:
     assert len((name + SIDECAR_SUFFIX + ".tmp").encode("utf-8")) <= MAX_NAME_BYTES
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "infrastructure/paths.py safe_component checks only COM0-9/LPT0-9: Windows also treats COM and LPT "
-    "followed by the superscript digits \u00b9 \u00b2 \u00b3 as devices"))
 @pytest.mark.parametrize("text", ["COM\u00b9", "lpt\u00b2.txt", "Com\u00b3.tar.gz"])
 def test_safe_component_refuses_superscript_device_names(text: str) -> None:
     name = safe_component(text)
@@ -111,10 +103,6 @@ def test_safe_component_refuses_superscript_device_names(text: str) -> None:
     assert name.split(".")[0].rstrip(" ").upper() not in RESERVED_SUPERSCRIPT
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "infrastructure/paths.py safe_component encodes the name to UTF-8 (_truncate) without handling lone "
-    "surrogates: it raises UnicodeEncodeError instead of replacing them (a caller's filename or "
-    "destination_subdir then fails with a bare UnicodeEncodeError, not InvalidArgumentError)"))
 @pytest.mark.parametrize("text", ["\ud800", "a\udfffb.txt", "\udcff" * 3])
 def test_safe_component_handles_lone_surrogates(root: Path, text: str) -> None:
     assert_safe(safe_component(text), root)
@@ -186,11 +174,6 @@ def test_parse_content_disposition_is_fast_on_huge_headers(root: Path, header: s
     assert time.perf_counter() - started < 1.0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "infrastructure/paths.py _decode_extended accepts any codec the server names in filename*: "
-    "unicode_escape/raw_unicode_escape/utf-7 decode to lone surrogates that safe_component cannot encode "
-    "(UnicodeEncodeError), and the 'undefined' codec raises UnicodeError, which is not caught; the server's "
-    "header makes parse_content_disposition raise, and the download fails as an 'unexpected error'"))
 @pytest.mark.parametrize("header", [
     "attachment; filename*=unicode_escape''%5Cud800.txt",
     "attachment; filename*=raw_unicode_escape''%5Cudfff",
@@ -252,10 +235,6 @@ def test_download_request_refuses_or_stays_inside(
             assert len(path.relative_to(resolved).parts) == len(request.subdir) + 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "DownloadRequest.from_config (downloads/job.py) passes a caller's filename/destination_subdir to "
-    "safe_component, which raises UnicodeEncodeError on a lone surrogate: the caller gets a bare "
-    "UnicodeEncodeError from add_to_queue instead of InvalidArgumentError (or a sanitised name)"))
 @pytest.mark.parametrize(("filename", "subdir"), [("\ud800.txt", None), (None, "a/\udfff")])
 def test_download_request_handles_lone_surrogates(root: Path, filename: str | None, subdir: str | None) -> None:
     config = FileConfig("http://example.com/f", filename=filename, destination_subdir=subdir)

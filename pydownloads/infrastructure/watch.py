@@ -1,0 +1,145 @@
+"""A watchdog over the wait for response headers, which no socket timeout bounds.
+
+A read timeout bounds each wait for the next bytes, not their sum: a server that drips its
+status line and headers a byte at a time, or sends ``100 Continue`` for ever, holds a request
+as long as it likes.  Every connection a request takes from the pool is registered here with
+a deadline (connect + read timeout, or the download's own deadline if sooner); one thread
+shuts the socket down when the deadline passes before the headers are in, which ends the
+request with an ordinary transport error.  A hard shutdown uses the same registry to unblock
+requests still waiting for their headers.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from pydownloads.domain.errors import DownloadTimeoutError
+from pydownloads.infrastructure.redact import redact_url
+
+#: How often the watchdog looks at the deadlines.
+_TICK = 0.1
+
+
+class ConnectionWatch:
+    """Registry of connections waiting for response headers, and the thread that ends them.
+
+    Thread-safe.  The watchdog thread starts with the first request and ends with
+    :meth:`close`; it only ever shuts sockets down.
+    """
+
+    def __init__(self, header_timeout: float) -> None:
+        self.header_timeout = header_timeout
+        self._lock = threading.Lock()
+        self._waiting: dict[int, tuple[Any, float]] = {}  # thread id -> (connection, deadline)
+        self._ended: set[int] = set()  # threads whose connection the watchdog shut
+        self._local = threading.local()
+        self._closed = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @contextmanager
+    def deadline(self, at: float | None) -> Iterator[None]:
+        """While the block runs, this thread's requests also end at ``at`` (monotonic)."""
+        previous = getattr(self._local, "deadline", None)
+        self._local.deadline = at
+        try:
+            yield
+        finally:
+            self._local.deadline = previous
+
+    def waiting(self, connection: Any) -> None:
+        """``connection`` was taken from the pool for this thread's request."""
+        deadline = time.monotonic() + self.header_timeout
+        own = getattr(self._local, "deadline", None)
+        if own is not None:
+            deadline = min(deadline, own)
+        with self._lock:
+            self._waiting[threading.get_ident()] = (connection, deadline)
+            if self._thread is None and not self._closed.is_set():
+                self._thread = threading.Thread(target=self._run, name="pydownloads-watch", daemon=True)
+                self._thread.start()
+
+    def answered(self) -> bool:
+        """This thread's request has its response headers (or failed); True if the watchdog
+        had to end it, in which case the headers read may be cut short and worthless."""
+        thread = threading.get_ident()
+        with self._lock:
+            self._waiting.pop(thread, None)
+            if thread in self._ended:
+                self._ended.discard(thread)
+                return True
+            return False
+
+    def abort_all(self) -> None:
+        """Unblock every request still waiting for its headers (hard shutdown)."""
+        self._end(math.inf)
+
+    def _end(self, now: float) -> None:
+        """Shut the connections whose deadline is ``now`` or earlier."""
+        with self._lock:
+            late = [(thread, connection) for thread, (connection, deadline) in self._waiting.items() if deadline <= now]
+            self._ended.update(thread for thread, _ in late)
+        for _, connection in late:
+            _shut(connection)
+
+    def close(self) -> None:
+        """Stop the watchdog thread (idempotent)."""
+        self._closed.set()
+
+    def _run(self) -> None:
+        while not self._closed.wait(_TICK):
+            self._end(time.monotonic())
+
+
+def _shut(connection: Any) -> None:
+    sock = getattr(connection, "sock", None)
+    if isinstance(sock, socket.socket):
+        with suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+class WatchedAdapter(HTTPAdapter):
+    """An HTTPAdapter whose pools report the connections they hand out to ``watch``."""
+
+    def __init__(self, watch: ConnectionWatch, **kwargs: Any) -> None:
+        self.watch = watch
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        watch = self.watch
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": type("WatchedHTTPConnectionPool", (_Watched, HTTPConnectionPool), {"watch": watch}),
+            "https": type("WatchedHTTPSConnectionPool", (_Watched, HTTPSConnectionPool), {"watch": watch}),
+        }
+
+    def send(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            response = super().send(*args, **kwargs)
+        except BaseException:
+            self.watch.answered()
+            raise
+        if self.watch.answered():  # headers cut short by the watchdog: not a response at all
+            response.close()
+            url = redact_url(str(response.url))
+            raise DownloadTimeoutError(
+                f"no complete response headers from {url} within {self.watch.header_timeout:g} s "
+                "(or the download's deadline)", url=url)
+        return response
+
+
+class _Watched:
+    watch: ConnectionWatch
+
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        connection = super()._get_conn(timeout)  # type: ignore[misc]
+        self.watch.waiting(connection)
+        return connection
