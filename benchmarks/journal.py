@@ -34,12 +34,17 @@ def peak_rss_mib() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--urls", type=int, default=1_000_000)
+    parser.add_argument("--configs", action="store_true",
+                        help="queue FileConfig objects with priorities (built in the generator) instead of URL strings")
     args = parser.parse_args()
     with LocalServer() as server, tempfile.TemporaryDirectory() as folder:
         server.add_file("/held", b"x")
         server.hold("/held")
         base = server.url("/held")
-        files = (FileConfig(url=f"{base}?n={i}", priority=i % 5) for i in range(args.urls))
+        if args.configs:
+            files = (FileConfig(url=f"{base}?n={i}", priority=i % 5) for i in range(args.urls))
+        else:
+            files = (f"{base}?n={i}" for i in range(args.urls))  # type: ignore[assignment]
         before = peak_rss_mib()
         manager = DownloadManager(Path(folder) / "out", max_workers=4, state_file=Path(folder) / "state.db")
         started = time.perf_counter()

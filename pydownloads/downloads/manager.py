@@ -21,7 +21,7 @@ import requests
 import requests.auth
 
 from pydownloads.domain.errors import DownloadCancelledError, FileSystemError, InvalidArgumentError
-from pydownloads.domain.models import DownloadStatus, FileConfig, check_count, check_rate
+from pydownloads.domain.models import DownloadStatus, FileConfig, check_count, check_rate, validate_url
 from pydownloads.domain.retry import RetryConfig
 from pydownloads.downloads.feeder import JournalQueue
 from pydownloads.downloads.job import DownloadJob, DownloadRequest, Owner
@@ -286,9 +286,15 @@ class DownloadManager:
         included); the workers read them back from the journal in priority order."""
         queued = 0
         for batch in _batches(files, _JOURNAL_BATCH):
-            configs = [item if isinstance(item, FileConfig) else _as_config(item) for item in batch]
-            for config in configs:
-                DownloadRequest.check(config)
+            configs: list[FileConfig | str] = []
+            for item in batch:  # URLs stay strings: a FileConfig each would double the cost
+                if isinstance(item, FileConfig):
+                    DownloadRequest.check(item)
+                    configs.append(item)
+                elif isinstance(item, str):
+                    configs.append(validate_url(item))
+                else:
+                    configs.append(_as_config(item))
             with self._lock:
                 self._check_open()
             results = journal.add(configs, retry_failed=self._retry_failed)
@@ -301,7 +307,8 @@ class DownloadManager:
             if self.emitter.is_listening(DownloadQueued):
                 for config, (_, before, now) in zip(configs, results, strict=True):
                     if before != now:
-                        self.emitter.emit(DownloadQueued(url=redact_url(config.url), priority=config.priority))
+                        url, priority = (config, 0) if isinstance(config, str) else (config.url, config.priority)
+                        self.emitter.emit(DownloadQueued(url=redact_url(url), priority=priority))
             with self._lock:
                 if self._state is _State.OPEN:
                     self._start_workers()

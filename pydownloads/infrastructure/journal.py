@@ -94,6 +94,17 @@ def config_to_json(config: FileConfig) -> str:
     return "{" + ",".join(parts) + "}"
 
 
+_PLAIN_KEY = destination_key(FileConfig(url="http://placeholder/"))
+
+
+def _row(item: FileConfig | str) -> tuple[str, str, str, int]:
+    """The journal row of a FileConfig, or of a URL string (already validated) with defaults:
+    the common case of a huge list of plain URLs, which needs no FileConfig."""
+    if isinstance(item, str):
+        return item, _PLAIN_KEY, '{"url":' + _quote(item) + "}", 0
+    return item.url, destination_key(item), config_to_json(item), item.priority
+
+
 def config_from_json(text: str) -> FileConfig:
     return FileConfig(**json.loads(text))
 
@@ -161,15 +172,16 @@ class Journal:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def add(self, configs: Iterable[FileConfig], *, retry_failed: bool) -> list[tuple[int, str | None, str]]:
-        """Record ``configs``; returns ``(id or 0, status before or None if new, status now)``.
+    def add(self, configs: Iterable[FileConfig | str], *, retry_failed: bool) -> list[tuple[int, str | None, str]]:
+        """Record ``configs`` (a plain string: a checked URL with default options);
+        returns ``(id or 0, status before or None if new, status now)`` for each.
 
         An item already journaled for the same destination is not duplicated: a failed one
         becomes pending again when ``retry_failed``; a completed one whose file is gone or
         wrong (size, checksum) becomes pending; the others keep their status.
         """
         configs = list(configs)
-        rows = [(c.url, destination_key(c), config_to_json(c), c.priority) for c in configs]
+        rows = [_row(c) for c in configs]
         with self._lock:
             self._check_open()
             newest = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM downloads").fetchone()[0]
@@ -187,7 +199,7 @@ class Journal:
             self._maybe_commit(force=False)
         return results
 
-    def _lookup_added(self, row: tuple[Any, ...], config: FileConfig, newest: int,
+    def _lookup_added(self, row: tuple[Any, ...], config: FileConfig | str, newest: int,
                       retry_failed: bool, seen: set[int]) -> tuple[int, str | None, str]:
         found = self._db.execute(
             "SELECT id, status, path, bytes FROM downloads WHERE url = ? AND destination = ?",
@@ -196,7 +208,8 @@ class Journal:
             first = found[0] not in seen
             seen.add(found[0])
             return found[0], None if first else "pending", "pending"
-        return self._revisit(found, config, retry_failed)
+        return self._revisit(found, config if isinstance(config, FileConfig) else FileConfig(url=config),
+                             retry_failed)
 
     def _revisit(self, row: tuple[Any, ...], config: FileConfig, retry_failed: bool) -> tuple[int, str | None, str]:
         row_id, status, path, size = row
