@@ -65,6 +65,17 @@ class Nginx:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
+    def pids(self) -> list[int]:
+        """The master's process id and its workers' (for measuring the server's CPU time)."""
+        if self._process is None:
+            return []
+        master = self._process.pid
+        try:
+            children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        except OSError:
+            children = []
+        return [master, *map(int, children)]
+
     def __enter__(self) -> Nginx:
         # nginx's workers drop privileges: the folder (often a 0700 temporary one) must be readable.
         self._root.chmod(0o755)

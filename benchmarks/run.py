@@ -1,0 +1,550 @@
+"""Side by side: pydownloads against curl, wget, aria2c, a naive requests loop, parfive, pypdl.
+
+    python benchmarks/run.py                          # every workload and tool found, 3 runs
+    python benchmarks/run.py --quick --runs 1         # tiny sizes: a few seconds
+    python benchmarks/run.py --only W2,W4 --tools pydownloads,curl,aria2c --runs 5
+
+Workloads (full size; ``--quick`` shrinks them):
+  W1  one 1 GiB file
+  W2  5,000 files of 16 KiB, 16 at a time
+  W3  200 files of 4 MiB, 16 at a time
+  W4  one 256 MiB file from a location capped at 20 MB/s per connection
+
+The data is generated (seeded, so every run serves the same bytes) into a temporary folder
+(on /dev/shm when it has room, so that no disk takes part) and served by a private nginx
+(benchmarks/nginx.py: sendfile, keep-alive, ``/limited/`` for W4).  Every tool runs in a
+child process of its own; within each run the tools take turns (in a rotating order) on
+each workload, and every file each tool writes is checked against its sha256.
+
+Columns: see benchmarks/README.md.  Exit status 1 when any download failed or any file
+came out wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.nginx import Nginx  # noqa: E402
+
+CLIENTS = ROOT / "benchmarks" / "clients.py"
+OTHERS_VENV = ROOT / "benchmarks" / ".venv-others"
+GNU_TIME = "/usr/bin/time"
+KIB, MIB = 1 << 10, 1 << 20
+RATE_LIMIT = 20_000_000  # bytes per second per connection on /limited/ (W4)
+CONCURRENCY = 16
+
+
+@dataclass(frozen=True)
+class Workload:
+    key: str
+    title: str
+    count: int
+    size: int
+    limited: bool = False
+
+    @property
+    def many(self) -> bool:
+        return self.count > 1
+
+    @property
+    def unit(self) -> str:
+        return "files/s" if self.key == "W2" else "MB/s"
+
+    def names(self) -> list[str]:
+        return [f"{self.key.lower()}.bin"] if self.count == 1 else [f"f{i:05d}.bin" for i in range(self.count)]
+
+    def rate(self, wall: float) -> float:
+        return self.count / wall if self.unit == "files/s" else self.count * self.size / wall / 1e6
+
+
+def workloads(quick: bool) -> list[Workload]:
+    if quick:
+        return [
+            Workload("W1", "one 16 MiB file", 1, 16 * MIB),
+            Workload("W2", "200 x 16 KiB, 16 at a time", 200, 16 * KIB),
+            Workload("W3", "16 x 1 MiB, 16 at a time", 16, MIB),
+            Workload("W4", "one 16 MiB file at 20 MB/s per connection", 1, 16 * MIB, limited=True),
+        ]
+    return [
+        Workload("W1", "one 1 GiB file", 1, 1024 * MIB),
+        Workload("W2", "5,000 x 16 KiB, 16 at a time", 5000, 16 * KIB),
+        Workload("W3", "200 x 4 MiB, 16 at a time", 200, 4 * MIB),
+        Workload("W4", "one 256 MiB file at 20 MB/s per connection", 1, 256 * MIB, limited=True),
+    ]
+
+
+# -- the tools ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Tool:
+    """How one tool downloads a workload: a clients.py client (Python) or a command line.
+
+    ``family`` groups variants of one tool: the ratio column compares against other families.
+    """
+
+    name: str
+    family: str
+    client: str | None = None  # clients.py name, run by ``python``
+    python: str = sys.executable
+    options: Callable[[Workload], dict[str, Any]] = lambda w: {}
+    command: Callable[[Workload, list[str], Path, Path], list[str]] | None = None
+    only: frozenset[str] = frozenset()
+    #: glob patterns of files the tool leaves beside the downloads by design (not checked)
+    leaves: tuple[str, ...] = ()
+
+    def applies(self, workload: Workload) -> bool:
+        return not self.only or workload.key in self.only
+
+
+def _pydownloads_options(w: Workload) -> dict[str, Any]:
+    if w.limited:
+        return {"max_segments": CONCURRENCY, "max_connections_per_host": CONCURRENCY}
+    return {"max_workers": CONCURRENCY} if w.many else {}
+
+
+def _cli_options(w: Workload) -> dict[str, Any]:
+    """The command line's flags for what the API row sets (it leaves its state file at its default)."""
+    if w.limited:
+        return {"args": ["-x", str(CONCURRENCY), "--max-per-host", str(CONCURRENCY)]}
+    return {"args": ["-j", str(CONCURRENCY)]} if w.many else {}
+
+
+def _url_list(urls: list[str], scratch: Path) -> Path:
+    listing = scratch / "urls.txt"
+    listing.write_text("\n".join(urls) + "\n")
+    return listing
+
+
+def _curl(w: Workload, urls: list[str], out: Path, scratch: Path) -> list[str]:
+    if not w.many:
+        return ["curl", "-sS", "-f", "-o", str(out / w.names()[0]), urls[0]]
+    config = scratch / "curl.conf"
+    config.write_text("".join(f'url = "{u}"\noutput = "{out / n}"\n' for u, n in zip(urls, w.names(), strict=True)))
+    return ["curl", "-sS", "-f", "--parallel", "--parallel-max", str(CONCURRENCY), "-K", str(config)]
+
+
+def _wget(w: Workload, urls: list[str], out: Path, scratch: Path) -> list[str]:
+    if not w.many:
+        return ["wget", "-q", "-O", str(out / w.names()[0]), urls[0]]
+    return ["wget", "-q", "-P", str(out), "-i", str(_url_list(urls, scratch))]
+
+
+def _aria2c(w: Workload, urls: list[str], out: Path, scratch: Path) -> list[str]:
+    base = ["aria2c", "-q", "--allow-overwrite=true", "--auto-file-renaming=false", "-d", str(out)]
+    if w.limited:
+        return [*base, f"-x{CONCURRENCY}", f"-s{CONCURRENCY}", "-k1M", urls[0]]
+    if not w.many:
+        return [*base, urls[0]]
+    return [*base, f"-j{CONCURRENCY}", "-i", str(_url_list(urls, scratch))]
+
+
+def _parfive_options(w: Workload) -> dict[str, Any]:
+    if w.limited:
+        return {"max_conn": CONCURRENCY, "max_splits": CONCURRENCY}
+    return {"max_conn": CONCURRENCY, "max_splits": 1} if w.many else {"max_conn": CONCURRENCY}
+
+
+def _pypdl_options(w: Workload) -> dict[str, Any]:
+    if w.limited:
+        return {"segments": CONCURRENCY}
+    return {"multisegment": False} if w.many else {}
+
+
+def all_tools() -> list[Tool]:
+    others = str(OTHERS_VENV / "bin" / "python")
+    return [
+        Tool("pydownloads", "pydownloads", client="pydownloads", options=_pydownloads_options),
+        Tool("pydownloads+events", "pydownloads", client="pydownloads", only=frozenset({"W2"}),
+             options=lambda w: {**_pydownloads_options(w), "progress": True}),
+        Tool("pydownloads-cli", "pydownloads", client="pydownloads-cli", leaves=(".pydownloads-state.db*",),
+             options=_cli_options),
+        Tool("requests", "requests", client="requests", options=lambda w: {"workers": CONCURRENCY}),
+        Tool("curl", "curl", command=_curl),
+        Tool("wget", "wget", command=_wget),
+        Tool("aria2c", "aria2c", command=_aria2c),
+        Tool("parfive", "parfive", client="parfive", python=others, options=_parfive_options),
+        Tool("pypdl", "pypdl", client="pypdl", python=others, options=_pypdl_options),
+    ]
+
+
+def missing_reason(tool: Tool) -> str | None:
+    """Why ``tool`` cannot run here, or None."""
+    if tool.command is not None:
+        return None if shutil.which(tool.name) else f"{tool.name} is not installed"
+    if tool.client == "pydownloads-cli":
+        probe = subprocess.run([sys.executable, "-m", "pydownloads", "--help"], capture_output=True, cwd=ROOT,
+                               env=child_env(python_path=True), timeout=60)
+        return None if probe.returncode == 0 else "python -m pydownloads --help failed (no CLI yet)"
+    if tool.python != sys.executable:
+        if not Path(tool.python).exists():
+            return f"no {OTHERS_VENV.relative_to(ROOT)} (see benchmarks/README.md)"
+        probe = subprocess.run([tool.python, "-c", f"import {tool.client}"], capture_output=True, timeout=60)
+        return None if probe.returncode == 0 else f"{tool.client} is not importable in {OTHERS_VENV.name}"
+    return None
+
+
+def child_env(*, python_path: bool) -> dict[str, str]:
+    """The environment without proxies (every tool must talk to 127.0.0.1 directly)."""
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower() and k != "PYTHONPATH"}
+    if python_path:
+        env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+# -- the data ---------------------------------------------------------------------------------
+
+def generate(folder: Path, items: list[Workload]) -> dict[str, dict[str, str]]:
+    """Write each workload's files under ``folder/<key>/``; returns their sha256 by name."""
+    digests: dict[str, dict[str, str]] = {}
+    for number, w in enumerate(items):
+        rng = random.Random(number + 1)
+        target = folder / w.key.lower()
+        target.mkdir(parents=True)
+        digests[w.key] = {}
+        for name in w.names():
+            h = hashlib.sha256()
+            with open(target / name, "wb") as f:
+                left = w.size
+                while left:
+                    block = rng.randbytes(min(left, MIB))
+                    f.write(block)
+                    h.update(block)
+                    left -= len(block)
+            digests[w.key][name] = h.hexdigest()
+    return digests
+
+
+def digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(MIB):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify(out: Path, expected: dict[str, str], leaves: tuple[str, ...] = ()) -> str | None:
+    """None when ``out`` holds exactly the expected files with the expected bytes (and
+    whatever matches ``leaves``)."""
+    found = {p.name for p in out.iterdir() if not any(p.match(pattern) for pattern in leaves)}
+    if found != set(expected):
+        missing, extra = sorted(set(expected) - found), sorted(found - set(expected))
+        return f"{len(missing)} files missing {missing[:3]}, {len(extra)} unexpected {extra[:3]}"
+    wrong = [name for name, value in expected.items() if digest(out / name) != value]
+    return f"{len(wrong)} files with wrong bytes, e.g. {wrong[0]}" if wrong else None
+
+
+def scratch_root(requested: str | None, needed: int) -> str | None:
+    if requested:
+        return requested
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 2 * needed:
+        return str(shm)
+    return None
+
+
+# -- measuring ----------------------------------------------------------------------------------
+
+@dataclass
+class Sample:
+    wall: float  # seconds, process start to exit, as its user waits
+    cpu: float  # user + system seconds of the child and its children
+    inner: float | None = None  # seconds inside the Python client, imports excluded
+    rss: float | None = None  # peak RSS in MiB
+    others: float = 0.0  # cores busy with other processes (not the tool, not nginx) meanwhile
+    server: float = 0.0  # nginx CPU seconds meanwhile
+    error: str | None = None
+
+
+def _busy_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
+def _process_jiffies(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total
+
+
+def measure(argv: list[str], env: dict[str, str], timeout: float, server_pids: list[int],
+            rss_file: Path | None) -> Sample:
+    tick = os.sysconf("SC_CLK_TCK")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy0, server0 = _busy_jiffies()[0], _process_jiffies(server_pids)
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return Sample(wall=timeout, cpu=0.0, error=f"timed out after {timeout:.0f} s")
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy, server = _busy_jiffies()[0] - busy0, _process_jiffies(server_pids) - server0
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    sample = Sample(wall=wall, cpu=cpu, server=server / tick,
+                    others=max(0.0, (busy / tick - cpu - server / tick) / wall))
+    if done.returncode != 0:
+        sample.error = f"exit {done.returncode}: {(done.stderr or done.stdout).strip()[-300:]}"
+        return sample
+    if rss_file is not None:
+        sample.rss = int(rss_file.read_text().split()[-1]) / 1024 if rss_file.exists() else None
+    else:
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        sample.inner, sample.rss = result["wall"], result["peak_rss_mib"]
+    return sample
+
+
+def run_tool(tool: Tool, w: Workload, urls: list[str], expected: dict[str, str], scratch: Path,
+             server_pids: list[int], timeout: float) -> Sample:
+    out = scratch / "out"
+    out.mkdir()
+    try:
+        rss_file: Path | None = None
+        if tool.command is not None:
+            argv = tool.command(w, urls, out, scratch)
+            if Path(GNU_TIME).exists():  # its fork-then-exec keeps the parent's pages out of ru_maxrss
+                rss_file = scratch / "rss"
+                argv = [GNU_TIME, "-f", "%M", "-o", str(rss_file), *argv]
+            env = child_env(python_path=False)
+        else:
+            spec = scratch / "spec.json"
+            spec.write_text(json.dumps({"urls": urls, "folder": str(out), "options": tool.options(w)}))
+            argv = [tool.python, str(CLIENTS), str(tool.client), str(spec)]
+            env = child_env(python_path=tool.python == sys.executable)
+        sample = measure(argv, env, timeout, server_pids, rss_file)
+        if sample.error is None:
+            sample.error = verify(out, expected, tool.leaves)
+        return sample
+    finally:
+        for leftover in scratch.iterdir():
+            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+
+
+def others_busy(seconds: float = 1.0) -> float:
+    """Cores busy (with anything: we are idle meanwhile) over ``seconds``."""
+    busy0, total0 = _busy_jiffies()
+    time.sleep(seconds)
+    busy1, total1 = _busy_jiffies()
+    return (busy1 - busy0) / max(1, total1 - total0) * (os.cpu_count() or 1)
+
+
+def wait_until_quiet(limit: float, max_wait: float) -> float:
+    """Poll every 20 s (at most ``max_wait`` in all) until other processes use under
+    ``limit`` cores; returns the last figure."""
+    deadline = time.monotonic() + max_wait
+    busy = others_busy()
+    while busy > limit and time.monotonic() < deadline:
+        print(f"  machine busy ({busy:.2f} cores used by others, load {os.getloadavg()[0]:.2f}); "
+              "waiting 20 s", file=sys.stderr)
+        time.sleep(20)
+        busy = others_busy()
+    return busy
+
+
+# -- the report ---------------------------------------------------------------------------------
+
+@dataclass
+class Row:
+    workload: Workload
+    tool: Tool
+    samples: list[Sample] = field(default_factory=list)
+
+    @property
+    def good(self) -> list[Sample]:
+        return [s for s in self.samples if s.error is None]
+
+    def median(self, attribute: str) -> float | None:
+        values = [getattr(s, attribute) for s in self.good if getattr(s, attribute) is not None]
+        return statistics.median(values) if values else None
+
+    def rate(self) -> float | None:
+        wall = self.median("wall")
+        return self.workload.rate(wall) if wall else None
+
+
+def table(rows: list[Row]) -> str:
+    header = ("work", "tool", "wall s", "rate", "unit", "in-proc", "CPU s", "CPU/file", "RSS MiB",
+              "vs best other", "others", "ok")
+    lines = [header]
+    for row in rows:
+        w, rate = row.workload, row.rate()
+        rivals = [r.rate() for r in rows if r.workload is w and r.tool.family != row.tool.family]
+        best = max((r for r in rivals if r), default=None)
+        inner, cpu = row.median("inner"), row.median("cpu")
+        rss = max((s.rss for s in row.good if s.rss is not None), default=None)
+        lines.append((
+            w.key, row.tool.name, _fmt(row.median("wall"), ".2f"), _fmt(rate, ",.0f"), w.unit,
+            _fmt(w.rate(inner) if inner else None, ",.0f"), _fmt(cpu, ".2f"),
+            _fmt(cpu / w.count * 1000 if cpu is not None and w.many else None, ".3f", " ms"),
+            _fmt(rss, ".1f"), _fmt(rate / best if rate and best else None, ".2f", "x"),
+            _fmt(statistics.median(s.others for s in row.samples) if row.samples else None, ".2f"),
+            f"{len(row.good)}/{len(row.samples)}",
+        ))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = []
+    for number, line in enumerate(lines):
+        out.append("  ".join(cell.ljust(width) if i < 2 else cell.rjust(width)
+                             for i, (cell, width) in enumerate(zip(line, widths, strict=True))).rstrip())
+        if number == 0:
+            out.append("-" * len(out[0]))
+    return "\n".join(out)
+
+
+def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
+    return "-" if value is None else format(value, spec) + suffix
+
+
+def target_checks(rows: list[Row]) -> list[str]:
+    """The issue's targets, for the rows this run measured."""
+    def find(key: str, tool: str) -> Row | None:
+        return next((r for r in rows if r.workload.key == key and r.tool.name == tool and r.good), None)
+
+    checks: list[tuple[str, float | None, float | None, bool]] = []  # what, value, bound, higher is better
+    w1, req = find("W1", "pydownloads"), find("W1", "requests")
+    if w1 and req:
+        checks.append(("W1 MB/s vs naive requests (>= 1.2x)", _ratio(w1.rate(), req.rate()), 1.2, True))
+    if w1:
+        checks.append(("W1 peak RSS MiB (<= 40)", max(s.rss or 0 for s in w1.good), 40, False))
+    w2, w2e = find("W2", "pydownloads"), find("W2", "pydownloads+events")
+    if w2:
+        checks.append(("W2 files/s (>= 3,200)", w2.rate(), 3200, True))
+    if w2 and w2e:
+        overhead = _ratio(w2e.median("wall"), w2.median("wall"))
+        checks.append(("W2 wall with events+progress / without (< 1.10)", overhead, 1.10, False))
+    w3, curl3 = find("W3", "pydownloads"), find("W3", "curl")
+    if w3 and curl3:
+        checks.append(("W3 MB/s vs curl (>= 1.0x)", _ratio(w3.rate(), curl3.rate()), 1.0, True))
+    w4, aria4 = find("W4", "pydownloads"), find("W4", "aria2c")
+    if w4 and aria4:
+        checks.append(("W4 wall vs aria2c -x16 (<= 1.0x)", _ratio(w4.median("wall"), aria4.median("wall")), 1.0,
+                       False))
+    mine = [s.rss for r in rows if r.tool.family == "pydownloads" for s in r.good if s.rss is not None]
+    if mine:
+        checks.append(("pydownloads peak RSS MiB, any workload (<= 60)", max(mine), 60, False))
+    lines = []
+    for what, value, bound, higher in checks:
+        met = value is not None and bound is not None and (value >= bound if higher else value <= bound)
+        lines.append(f"  {'met ' if met else 'MISS'}  {what}: {_fmt(value, ',.2f')}")
+    return lines
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+# -- main -----------------------------------------------------------------------------------------
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    names = [t.name for t in all_tools()]
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds, not minutes)")
+    parser.add_argument("--runs", type=int, default=3, help="runs of every tool on every workload (default 3)")
+    parser.add_argument("--only", default="W1,W2,W3,W4", help="workloads, comma-separated (default all)")
+    parser.add_argument("--tools", default=",".join(names), help=f"comma-separated, of: {', '.join(names)}")
+    parser.add_argument("--tmp", help="folder for the served data and the downloads (default /dev/shm if roomy)")
+    parser.add_argument("--max-busy", type=float, default=None,
+                        help="before each run, wait (20 s polls, at most --max-wait) while other processes "
+                             "use more cores than this (default 0.5; with --quick: do not wait)")
+    parser.add_argument("--max-wait", type=float, default=300.0, help="seconds to wait for a quiet machine")
+    parser.add_argument("--json", type=Path, help="also write every sample to this file")
+    args = parser.parse_args(argv)
+    unknown = set(args.tools.split(",")) - set(names)
+    if unknown:
+        parser.error(f"unknown tools: {', '.join(sorted(unknown))}")
+    if args.max_busy is None:
+        args.max_busy = float("inf") if args.quick else 0.5
+    return args
+
+
+@contextmanager
+def served(items: list[Workload], tmp: str | None) -> Iterator[tuple[Nginx, dict[str, dict[str, str]], Path]]:
+    with tempfile.TemporaryDirectory(prefix="pydownloads-bench-", dir=tmp) as base:
+        Path(base).chmod(0o755)  # nginx's workers drop privileges: they must reach the data
+        data, scratch = Path(base) / "data", Path(base) / "scratch"
+        data.mkdir()
+        scratch.mkdir()
+        digests = generate(data, items)
+        with Nginx(data, rate=RATE_LIMIT) as nginx:
+            yield nginx, digests, scratch
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    only = {key.strip().upper() for key in args.only.split(",")}
+    items = [w for w in workloads(args.quick) if w.key in only]
+    wanted = args.tools.split(",")
+    tools = []
+    for tool in (t for t in all_tools() if t.name in wanted):
+        reason = missing_reason(tool)
+        if reason:
+            print(f"skipping {tool.name}: {reason}", file=sys.stderr)
+        else:
+            tools.append(tool)
+    rows = [Row(w, t) for w in items for t in tools if t.applies(w)]
+    if not rows:
+        print("nothing to run", file=sys.stderr)
+        return 2
+    timeout = 120.0 if args.quick else 900.0
+    needed = sum(w.count * w.size for w in items) + max(w.count * w.size for w in items)
+    with served(items, scratch_root(args.tmp, needed)) as (nginx, digests, scratch):
+        for run in range(args.runs):
+            busy = wait_until_quiet(args.max_busy, args.max_wait) if args.max_busy != float("inf") else None
+            print(f"run {run + 1}/{args.runs}" + (f" (others used {busy:.2f} cores before it)" if busy is not None
+                                                   else ""), file=sys.stderr)
+            for w in items:
+                here = [r for r in rows if r.workload is w]
+                shift = run % len(here)
+                for row in here[shift:] + here[:shift]:  # a rotating order: no tool always goes first
+                    prefix = "/limited/" if w.limited else "/"
+                    urls = [nginx.url(f"{prefix}{w.key.lower()}/{n}") for n in w.names()]
+                    sample = run_tool(row.tool, w, urls, digests[w.key], scratch, nginx.pids(), timeout)
+                    row.samples.append(sample)
+                    print(f"  {w.key} {row.tool.name:18} {sample.wall:7.2f} s  "
+                          f"{sample.error or 'ok'}", file=sys.stderr)
+    print(describe(items, args))
+    print(table(rows))
+    print("\ntargets (issue): ")
+    print("\n".join(target_checks(rows)))
+    failures = [(r, s) for r in rows for s in r.samples if s.error]
+    for row, sample in failures:
+        print(f"FAILED {row.workload.key} {row.tool.name}: {sample.error}")
+    if args.json:
+        args.json.write_text(json.dumps([{"workload": r.workload.key, "tool": r.tool.name,
+                                          "samples": [vars(s) for s in r.samples]} for r in rows], indent=1))
+    return 1 if failures else 0
+
+
+def describe(items: list[Workload], args: argparse.Namespace) -> str:
+    lines = [f"\n{args.runs} run(s), medians; {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f} now"]
+    lines += [f"  {w.key}: {w.title}" for w in items]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
