@@ -25,6 +25,9 @@ DEFAULT_WORKERS = 4
 DEFAULT_DEMO_DIR = Path("pydownloads-demo")
 #: The journal the command keeps in the download folder unless told otherwise.
 STATE_FILE_NAME = ".pydownloads-state.db"
+#: pydownloads.distributed.DEFAULT_SHARD_SIZE, named here without importing Dask (a test keeps them equal).
+DASK_SHARD_SIZE = 500
+ON_EXISTING = ("replace", "skip", "rename")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -37,9 +40,10 @@ _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
 DESCRIPTION = "Download many files over HTTP(S) at once: a priority queue, worker threads, retries."
 EPILOG = """\
 input file (-i FILE, or -i - for standard input):
-  one URL a line; blank lines and lines starting with # are ignored. Indented
+  one URL a line; blank lines and lines starting with # are ignored. Mirrors of
+  the same file follow its URL on the line, separated by TABs. Indented
   key=value lines below a URL set options for that file, as in aria2c:
-      https://example.com/a.iso
+      https://example.com/a.iso<TAB>https://mirror.example.org/a.iso
         out=debian.iso        save under this name
         dir=isos              in this folder below -d
         priority=10           higher numbers are downloaded first
@@ -48,9 +52,12 @@ input file (-i FILE, or -i - for standard input):
                               sha512, blake2b), else it fails
         segments=2            at most this many parallel ranges (overrides -x)
         limit-rate=500K       bytes per second for this file (and --limit-rate)
+        if-changed=true       ask the server whether it changed (or false, to
+                              override --if-changed for this file)
   A file whose name ends in .jsonl (or whose first line starts with "{") holds
   one JSON object a line with the fields url, priority, filename,
-  destination_subdir, headers, checksum, expected_size, segments, rate_limit.
+  destination_subdir, headers, checksum, expected_size, segments, rate_limit,
+  if_changed (true or false) and mirrors (a list of URLs).
 
 state file:
   the command keeps the state of every download in DIR/.pydownloads-state.db
@@ -59,6 +66,15 @@ state file:
   ones resume, failed ones stay failed unless --retry-failed. Unfinished
   downloads an earlier run left in that file are carried on too.
   "pydownloads status [DIR|FILE]" shows what a state file holds.
+  A run with --if-changed (or any if-changed=true line) keeps no state file:
+  it asks the server about every file instead, and partial files resume anyway.
+
+credentials:
+  requests reads ~/.netrc (or the file in $NETRC) for the host of each request,
+  after a redirect too; --netrc-file FILE reads FILE instead, --no-netrc none.
+  --user applies to every URL of the run, mirrors included, and is dropped on
+  a redirect to another host, port or scheme; cookies go where their domain
+  and path say. Neither is ever printed.
 
 exit status:
   0 every download completed (now or by an earlier run), 1 some failed,
@@ -69,7 +85,9 @@ exit status:
 output:
   progress bars on standard error when it is a terminal (--progress forces
   them); a summary on standard error at the end; with --json, one JSON record
-  per download on standard output instead of the summary.
+  per download on standard output instead of the summary. "unchanged" counts
+  the files completed without a transfer: not modified on the server
+  (--if-changed), or kept as they were (--on-existing skip).
 
 Run "pydownloads demo" to watch it work against a local server (no internet).
 """
@@ -193,9 +211,49 @@ def build_parser() -> argparse.ArgumentParser:
                      help="proxy for http and https (default: the http_proxy, https_proxy and no_proxy "
                           "environment variables)")
     _add_politeness_options(parser)
+    _add_existing_options(parser)
+    _add_access_options(parser)
     _add_state_options(parser)
+    _add_dask_options(parser)
     _add_output_options(parser)
     return parser
+
+
+def _add_existing_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("files already there")
+    group.add_argument("--if-changed", action="store_true",
+                       help="download a file already there only if the server has a newer one (If-None-Match, "
+                            "If-Modified-Since: a 304 costs no body), like wget -N; no state file then")
+    group.add_argument("--on-existing", choices=ON_EXISTING, metavar="|".join(ON_EXISTING),
+                       help="a file already under the final name is replaced atomically (the default), kept "
+                            "(skip), or kept while the new one is saved as 'name (1).ext' (rename)")
+
+
+def _add_access_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("credentials, cookies and TLS")
+    group.add_argument("-u", "--user", metavar="USER[:PASSWORD]",
+                       help="Basic auth for every URL (asked for when only USER is given and standard input "
+                            "is a terminal); prefer a .netrc: the command line is visible to other users")
+    netrc = group.add_mutually_exclusive_group()
+    netrc.add_argument("--netrc-file", type=Path, metavar="FILE",
+                       help="credentials per host from FILE (default: ~/.netrc, or $NETRC)")
+    netrc.add_argument("--no-netrc", action="store_true", help="read no .netrc at all")
+    group.add_argument("-b", "--cookies", type=Path, metavar="FILE",
+                       help="send the cookies of FILE, a Netscape cookie file (curl -c, browser exports)")
+    tls = group.add_mutually_exclusive_group()
+    tls.add_argument("--ca-bundle", type=Path, metavar="FILE",
+                     help="verify TLS certificates against the CA certificates in FILE (PEM)")
+    tls.add_argument("-k", "--insecure", action="store_true",
+                     help="do not verify TLS certificates (anyone on the path can read or alter the downloads)")
+
+
+def _add_dask_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("Dask (pip install 'pydownloads[dask]')")
+    group.add_argument("--dask-scheduler", metavar="ADDRESS",
+                       help="run the job on the Dask cluster of this scheduler, e.g. tcp://host:8786; -d must be "
+                            "a folder every worker can write (each shard keeps its own state there)")
+    group.add_argument("--shard-size", type=_count(1), metavar="N",
+                       help=f"files per Dask task (default: {DASK_SHARD_SIZE})")
 
 
 def _add_politeness_options(parser: argparse.ArgumentParser) -> None:

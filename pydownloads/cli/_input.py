@@ -1,9 +1,10 @@
 """Input files: aria2c-style URL lists and JSON Lines, read into FileConfigs with line numbers.
 
-URL list::
+URL list (several URLs of the same file on one line, separated by TABs, as aria2c reads
+them: the first is the URL, the others its mirrors)::
 
     # comment
-    https://example.com/a.iso
+    https://example.com/a.iso<TAB>https://mirror.example.org/a.iso
       out=debian.iso
       dir=isos
       priority=10
@@ -11,6 +12,7 @@ URL list::
       checksum=sha256:9f86d081884c7d65...
       segments=2
       limit-rate=500K
+      if-changed=true
 
 JSON Lines (a ``.jsonl`` file, or any input whose first line starts with ``{``)::
 
@@ -37,20 +39,25 @@ STDIN = "-"
 #: Options of a URL-list entry (aria2c's names where it has one) and the FileConfig field each sets.
 OPTION_KEYS = {
     "out": "filename", "dir": "destination_subdir", "priority": "priority", "header": "headers",
-    "checksum": "checksum", "segments": "segments", "limit-rate": "rate_limit",
+    "checksum": "checksum", "segments": "segments", "limit-rate": "rate_limit", "if-changed": "if_changed",
 }
 JSON_FIELDS = frozenset({
     "url", "priority", "filename", "destination_subdir", "headers", "checksum", "expected_size", "segments",
-    "rate_limit",
+    "rate_limit", "if_changed", "mirrors",
 })
 
 
 @dataclass(frozen=True)
 class InputItem:
-    """One file to download and where it was given (``list.txt:3``, ``argument 2``)."""
+    """One file to download and where it was given (``list.txt:3``, ``argument 2``).
+
+    ``given`` names the FileConfig fields the input set for this file, so that an option of
+    the command (``--if-changed``) applies only where the line did not say otherwise.
+    """
 
     config: FileConfig
     where: str
+    given: frozenset[str] = frozenset()
 
 
 class InputError(ValueError):
@@ -122,8 +129,8 @@ def _meaningful(lines: list[str]) -> Iterator[tuple[int, str, str]]:
 class _Entry:
     """A URL line of a URL list and the option lines below it, until it is complete."""
 
-    def __init__(self, url: str, where: str) -> None:
-        self.url = url
+    def __init__(self, urls: list[str], where: str) -> None:
+        self.url, *self.mirrors = urls
         self.where = where
         self.fields: dict[str, Any] = {}
         self.headers: dict[str, str] = {}
@@ -142,7 +149,11 @@ class _Entry:
         self.fields[field] = _VALUE_READERS.get(key, str)(value)
 
     def config(self) -> FileConfig:
-        return _file_config({"url": self.url, **self.fields, "headers": self.headers})
+        mirrors = {"mirrors": tuple(self.mirrors)} if self.mirrors else {}
+        return _file_config({"url": self.url, **mirrors, **self.fields, "headers": self.headers})
+
+    def given(self) -> frozenset[str]:
+        return frozenset(self.fields) | ({"headers"} if self.headers else set())
 
 
 def _whole_number(key: str, minimum: int | None = None) -> Callable[[str], int]:
@@ -173,12 +184,23 @@ def _checksum(value: str) -> str:
     return str(Checksum.parse(value))  # checked here, so that the error names this line
 
 
+def _flag(key: str) -> Callable[[str], bool]:
+    def read(value: str) -> bool:
+        flag = {"true": True, "false": False}.get(value.lower())
+        if flag is None:
+            raise ValueError(f"{key} must be true or false, not {value!r}")
+        return flag
+
+    return read
+
+
 #: How the value of an option line is read (others are taken as they are).
 _VALUE_READERS: dict[str, Callable[[str], Any]] = {
     "priority": _whole_number("priority"),
     "segments": _whole_number("segments", 1),
     "limit-rate": _rate,
     "checksum": _checksum,
+    "if-changed": _flag("if-changed"),
 }
 
 
@@ -200,18 +222,20 @@ def _parse_url_list(lines: list[str], source: str, problems: list[str]) -> Itera
             continue
         if entry is not None:
             yield from _finish(entry, problems)
-        if len(stripped.split()) > 1:
-            problems.append(f"{where}: one URL a line (options go on indented key=value lines below it)")
+        urls = [part.strip() for part in stripped.split("\t") if part.strip()]
+        if any(len(url.split()) > 1 for url in urls):
+            problems.append(f"{where}: one URL a line (mirrors of the same file follow it after TABs; "
+                            "options go on indented key=value lines below it)")
             entry = None
             continue
-        entry = _Entry(stripped, where)
+        entry = _Entry(urls, where)
     if entry is not None:
         yield from _finish(entry, problems)
 
 
 def _finish(entry: _Entry, problems: list[str]) -> Iterator[InputItem]:
     try:
-        yield InputItem(entry.config(), entry.where)
+        yield InputItem(entry.config(), entry.where, entry.given())
     except ValueError as error:
         problems.append(f"{entry.where}: {error}")
 
@@ -235,10 +259,28 @@ def _parse_jsonl(lines: list[str], source: str, problems: list[str]) -> Iterator
         if "url" not in record:
             problems.append(f"{where}: the field 'url' is missing")
             continue
+        problem = _json_types(record)
+        if problem is not None:
+            problems.append(f"{where}: {problem}")
+            continue
         try:
-            yield InputItem(_file_config(record), where)
+            yield InputItem(_file_config(record), where, frozenset(record) - {"url"})
         except ValueError as error:
             problems.append(f"{where}: {error}")
+
+
+def _json_types(record: dict[str, Any]) -> str | None:
+    """What FileConfig would take too readily from JSON (a truthy string, a dict's keys), or None.
+
+    A valid ``mirrors`` list becomes the tuple FileConfig holds.
+    """
+    if "if_changed" in record and not isinstance(record["if_changed"], bool):
+        return f"if_changed must be true or false, not {json.dumps(record['if_changed'])}"
+    if "mirrors" in record:
+        if not isinstance(record["mirrors"], list):
+            return "mirrors must be a list of URLs"
+        record["mirrors"] = tuple(record["mirrors"])
+    return None
 
 
 def _file_config(fields: dict[str, Any]) -> FileConfig:

@@ -7,7 +7,15 @@ import dataclasses
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
+from pydownloads.cli._access import (
+    check_ca_bundle,
+    check_netrc,
+    environment_for,
+    load_cookies,
+    user_auth,
+)
 from pydownloads.cli._args import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -17,10 +25,12 @@ from pydownloads.cli._args import (
     build_parser,
     state_file_of,
 )
+from pydownloads.cli._dask import DaskUnavailableError, run_on_dask
 from pydownloads.cli._input import InputError, InputItem, check_unique, read_input
 from pydownloads.cli._report import (
     Console,
     Outcome,
+    redact_text,
     report,
 )
 from pydownloads.cli._run import RunSettings, run, threads_holding_exit
@@ -84,26 +94,27 @@ def _download(argv: list[str]) -> tuple[int, Outcome | None]:
     except InputError as error:
         _print_problems(console, error.problems)
         return EXIT_USAGE, None
-    problem = _option_problem(args)
+    try:
+        items = _with_options(args, items)
+    except ValueError as error:
+        return _usage_error(parser, str(error)), None
+    problem = _option_problem(args, items)
     if problem is not None:
         return _usage_error(parser, problem), None
-    for option, value, change in (("-o/--output", args.output, _with_name),
-                                  ("--checksum", args.checksum, _with_checksum)):
-        if value is None:
-            continue
-        if len(items) != 1:
-            return _usage_error(parser, f"{option} needs exactly one URL, not {len(items)}"), None
-        try:
-            items = [InputItem(change(items[0].config, value), items[0].where)]
-        except ValueError as error:
-            return _usage_error(parser, f"{option}: {error}"), None
     if not items:
         console.say("Nothing to download: the input has no URL.")
         return EXIT_OK, None
     try:
-        outcome = run([item.config for item in items], _settings(args), console)
-    except (InvalidArgumentError, FileSystemError) as error:
-        console.error(f"{PROG}: error: {error}")
+        settings = _settings(args, items)  # reads credentials, and may ask for a password: last
+    except ValueError as error:  # an unusable credential, cookie, .netrc or CA file
+        return _usage_error(parser, str(error)), None
+    if settings.verify is False:
+        console.error(f"{PROG}: WARNING: --insecure: TLS certificates are not verified; anyone on the network "
+                      "path can read or alter the downloads")
+    try:
+        outcome = _run(args, [item.config for item in items], settings, console)
+    except (InvalidArgumentError, FileSystemError, DaskUnavailableError) as error:
+        console.error(f"{PROG}: error: {redact_text(str(error))}")
         return EXIT_USAGE, None
     except StateFileError as error:
         console.error(f"{PROG}: error: {error}")
@@ -114,28 +125,95 @@ def _download(argv: list[str]) -> tuple[int, Outcome | None]:
     return exit_status(outcome), outcome
 
 
-def _option_problem(args: argparse.Namespace) -> str | None:
+def _run(args: argparse.Namespace, configs: list[FileConfig], settings: RunSettings, console: Console) -> Outcome:
+    if args.dask_scheduler is not None:
+        return run_on_dask(configs, settings, args.dask_scheduler, shard_size=args.shard_size)
+    return run(configs, settings, console)
+
+
+def _with_options(args: argparse.Namespace, items: list[InputItem]) -> list[InputItem]:
+    """``items`` with the options that change files (-o, --checksum, --if-changed) applied.
+
+    :raises ValueError: an option that needs exactly one URL, or a bad file name.
+    """
+    for option, value, change in (("-o/--output", args.output, _with_name),
+                                  ("--checksum", args.checksum, _with_checksum)):
+        if value is None:
+            continue
+        if len(items) != 1:
+            raise ValueError(f"{option} needs exactly one URL, not {len(items)}")
+        try:
+            items = [dataclasses.replace(items[0], config=change(items[0].config, value))]
+        except ValueError as error:
+            raise ValueError(f"{option}: {error}") from None
+    if args.if_changed:  # where the input did not say otherwise
+        items = [item if "if_changed" in item.given else
+                 dataclasses.replace(item, config=dataclasses.replace(item.config, if_changed=True))
+                 for item in items]
+    return items
+
+
+def _option_problem(args: argparse.Namespace, items: list[InputItem]) -> str | None:
     """What is wrong with a combination of options, or None."""
     if args.min_speed_time is not None and args.min_speed is None:
         return "--min-speed-time needs --min-speed"
     if args.retry_failed and args.no_state:
         return "--retry-failed needs a state file: it cannot go with --no-state"
+    if args.shard_size is not None and args.dask_scheduler is None:
+        return "--shard-size needs --dask-scheduler"
+    if args.dask_scheduler is not None:
+        given = [option for option, value in (("--state", args.state), ("--no-state", args.no_state),
+                                              ("--retry-failed", args.retry_failed)) if value]
+        if given:
+            return (f"{given[0]} does not apply with --dask-scheduler: each shard keeps a state file of its own "
+                    "in DIR/.pydownloads-shards/")
+        if args.netrc_file is not None or args.no_netrc:
+            return ("--netrc-file and --no-netrc do not reach the Dask workers: each reads its own ~/.netrc "
+                    "(or $NETRC); use --user, or put the .netrc on the workers")
+    if (args.state is not None or args.retry_failed) and any(item.config.if_changed for item in items):
+        return ("--if-changed (or if-changed=true) asks the server about every file, and a state file would skip "
+                "the completed ones: drop --state/--retry-failed, or --if-changed")
     return None
 
 
-def _settings(args: argparse.Namespace) -> RunSettings:
+def _settings(args: argparse.Namespace, items: list[InputItem]) -> RunSettings:
+    """The run's settings; credentials are read (and a password asked for) last.
+
+    :raises AccessError: an unusable --user, --cookies, --netrc-file or --ca-bundle.
+    """
     headers = dict(args.header)
     if args.user_agent is not None:
         headers["User-Agent"] = args.user_agent
+    # With --if-changed the server is asked about every file; a journal would skip the completed ones.
+    stateless = args.no_state or args.dask_scheduler is not None or any(i.config.if_changed for i in items)
     return RunSettings(
         download_dir=args.dir, workers=args.jobs, retry_config=RetryConfig(max_retries=args.retries),
         timeout=args.timeout, headers=headers, proxy=args.proxy,
         progress=args.progress or (not args.quiet and sys.stderr.isatty()),
         max_segments=args.segments, max_per_host=args.max_per_host, rate_limit=args.limit_rate,
         min_speed=args.min_speed, min_speed_window=args.min_speed_time, deadline=args.deadline,
-        state_file=None if args.no_state else state_file_of(args.state, args.dir),
-        retry_failed=args.retry_failed,
+        state_file=None if stateless else state_file_of(args.state, args.dir),
+        retry_failed=args.retry_failed, on_existing=args.on_existing, **_access(args),
     )
+
+
+def _access(args: argparse.Namespace) -> dict[str, Any]:
+    """The RunSettings fields of --user, --cookies, --netrc-file/--no-netrc, --ca-bundle/--insecure.
+
+    :raises AccessError: one of them cannot be used (the message shows no secret).
+    """
+    if args.netrc_file is not None:
+        check_netrc(args.netrc_file)
+    if args.ca_bundle is not None:
+        check_ca_bundle(args.ca_bundle)
+    verify: bool | str = False if args.insecure else str(args.ca_bundle) if args.ca_bundle is not None else True
+    return {
+        "verify": verify,
+        "cookies": None if args.cookies is None else load_cookies(args.cookies),
+        "environment": environment_for(netrc_file=args.netrc_file, no_netrc=args.no_netrc,
+                                       verify_given=verify is not True),
+        "auth": None if args.user is None else user_auth(args.user, can_ask=sys.stdin.isatty()),
+    }
 
 
 def _items(args: argparse.Namespace) -> list[InputItem]:
@@ -173,13 +251,13 @@ def _with_checksum(config: FileConfig, checksum: str) -> FileConfig:
 
 def _usage_error(parser: argparse.ArgumentParser, message: str) -> int:
     parser.print_usage(sys.stderr)
-    sys.stderr.write(f"{PROG}: error: {message}\n")
+    sys.stderr.write(f"{PROG}: error: {redact_text(message)}\n")
     return EXIT_USAGE
 
 
 def _print_problems(console: Console, problems: list[str]) -> None:
     for problem in problems[:_MAX_PROBLEMS]:
-        console.error(problem)
+        console.error(redact_text(problem))
     if len(problems) > _MAX_PROBLEMS:
         console.error(f"... and {len(problems) - _MAX_PROBLEMS} more problems")
     console.error(f"{PROG}: nothing was downloaded: fix the input and run again")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -19,6 +20,14 @@ from pydownloads.tracking.progress import ProgressDisplay, format_bytes
 _WIPE_LINE = "\r\x1b[2K"
 #: At most this many cancelled downloads are listed one by one after an interruption.
 _LISTED = 10
+#: The userinfo of a URL anywhere in a message (``scheme://user:password@``); greedy, so a
+#: password holding ``@`` goes too.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s'\"]*@")
+
+
+def redact_text(text: str) -> str:
+    """``text`` with the ``user:password@`` of every URL in it replaced by ``***@``."""
+    return _USERINFO.sub(r"\1***@", text)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +57,11 @@ class Outcome:
 
     def count_earlier(self, status: DownloadStatus) -> int:
         return sum(1 for info in self.downloads if info.status is status and self.earlier(info))
+
+    def count_unchanged(self) -> int:
+        """Downloads this run completed without a transfer (not modified, or kept as they were)."""
+        return sum(1 for info in self.downloads
+                   if info.status is DownloadStatus.COMPLETED and info.unchanged and not self.earlier(info))
 
     @property
     def bytes(self) -> int:
@@ -125,15 +139,18 @@ def failure_line(info: DownloadInfo) -> str:
 def summary_lines(outcome: Outcome) -> list[str]:
     """The closing summary: counts, bytes, time and speed, then each failure with its reason.
 
-    ``12 completed (3 skipped: already done), 1 failed (1 in an earlier run: --retry-failed
-    tries again), 0 cancelled: ...``
+    ``12 completed (3 skipped: already done; 2 unchanged), 1 failed (1 in an earlier run:
+    --retry-failed tries again), 0 cancelled: ...``
     """
     speed = outcome.bytes / outcome.elapsed if outcome.elapsed > 0 else 0.0
     skipped = outcome.count_earlier(DownloadStatus.COMPLETED)
+    unchanged = outcome.count_unchanged()
     kept = outcome.count_earlier(DownloadStatus.FAILED)
+    notes = "; ".join(([f"{skipped} skipped: already done"] if skipped else [])
+                      + ([f"{unchanged} unchanged"] if unchanged else []))
     lines = [
         f"{outcome.count(DownloadStatus.COMPLETED)} completed"
-        + (f" ({skipped} skipped: already done)" if skipped else "")
+        + (f" ({notes})" if notes else "")
         + f", {outcome.count(DownloadStatus.FAILED)} failed"
         + (f" ({kept} in an earlier run: --retry-failed tries again)" if kept else "")
         + f", {outcome.count(DownloadStatus.CANCELLED)} cancelled: {format_bytes(outcome.bytes)} "
@@ -183,6 +200,7 @@ def record(info: DownloadInfo) -> dict[str, object]:
         "bytes": info.bytes_downloaded,
         "total_bytes": info.total_bytes,
         "attempts": info.attempts,
+        "unchanged": info.unchanged,
         "error": info.error,
         "error_type": info.error_type,
         "elapsed": None if info.elapsed is None else round(info.elapsed, 3),

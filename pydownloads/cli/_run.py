@@ -14,16 +14,21 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import http.cookiejar
 import queue
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import urllib3.exceptions
+
+from pydownloads.cli._access import environment
 from pydownloads.cli._report import Console, Outcome
 from pydownloads.domain.models import DownloadInfo, DownloadStatus, FileConfig
 from pydownloads.domain.retry import RetryConfig
@@ -59,6 +64,13 @@ class RunSettings:
     #: The journal that lets a rerun continue (None: keep no state).
     state_file: Path | None = None
     retry_failed: bool = False
+    on_existing: str | None = None
+    auth: tuple[str, str] | None = field(default=None, repr=False)
+    cookies: http.cookiejar.CookieJar | None = field(default=None, repr=False)
+    #: True, a CA bundle path, or False (--insecure).
+    verify: bool | str = True
+    #: Environment variables set (or hidden: None) while the batch runs, for requests to read.
+    environment: Mapping[str, str | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -80,8 +92,10 @@ def run(configs: Sequence[FileConfig], settings: RunSettings, console: Console) 
     started = time.monotonic()
     started_at = time.time()  # the tracker's clock: what finished before, an earlier run settled
     stops = _Stops()
-    with _interrupts_to(inbox):
-        manager = DownloadManager(settings.download_dir, settings.workers, **_manager_options(settings))
+    with _interrupts_to(inbox), environment(settings.environment), warnings.catch_warnings():
+        if settings.verify is False:  # said once, loudly, before the run; not once per host
+            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+        manager = DownloadManager(settings.download_dir, settings.workers, **manager_options(settings))
         display: ProgressDisplay | None = None
         finished = False
         results = None
@@ -114,13 +128,17 @@ def run(configs: Sequence[FileConfig], settings: RunSettings, console: Console) 
 _PASSED_WHEN_SET = {
     "timeout": "timeout", "max_segments": "max_segments", "max_per_host": "max_connections_per_host",
     "rate_limit": "rate_limit", "min_speed": "min_speed", "min_speed_window": "min_speed_window",
-    "deadline": "deadline", "state_file": "state_file",
+    "deadline": "deadline", "state_file": "state_file", "on_existing": "on_existing", "auth": "auth",
+    "cookies": "cookies",
 }
 
 
-def _manager_options(settings: RunSettings) -> dict[str, Any]:
+def manager_options(settings: RunSettings) -> dict[str, Any]:
+    """The DownloadManager options of ``settings`` (but the folder and the workers)."""
     # The command, unlike the library, takes proxies (and CA bundle, .netrc) from the environment.
     options: dict[str, Any] = {"retry_config": settings.retry_config, "trust_env": True}
+    if settings.verify is not True:
+        options["verify"] = settings.verify
     for name, option in _PASSED_WHEN_SET.items():
         value = getattr(settings, name)
         if value is not None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pydownloads import __version__
-from pydownloads.localserver import LocalServer, StallHeaders, Status
+from pydownloads.localserver import LocalServer, ResetAfter, StallHeaders, Status
 from tests.integration.clirun import cli_command, cli_env, run_cli
 from tests.integration.helpers import file_sha256, files_under, payload, sha256
 
@@ -50,7 +50,9 @@ def test_help_version_and_the_console_script(tmp_path: Path) -> None:
                  "--input-file", "--jobs", "--retries", "--timeout", "--header", "--user-agent", "--proxy",
                  "--quiet", "--progress", "--json", "exit status:", "130 interrupted", "key=value",
                  "--segments", "--max-per-host", "--limit-rate", "--min-speed", "--min-speed-time", "--deadline",
-                 "--checksum", "--state", "--no-state", "--retry-failed", "pydownloads status", "limit-rate=500K"):
+                 "--checksum", "--state", "--no-state", "--retry-failed", "pydownloads status", "limit-rate=500K",
+                 "--if-changed", "--on-existing", "--user", "--netrc-file", "--no-netrc", "--cookies", "--ca-bundle",
+                 "--insecure", "--dask-scheduler", "--shard-size", "if-changed=true", "<TAB>"):
         assert text in helped.stdout
     version = run_cli("--version", cwd=tmp_path)
     assert (version.returncode, version.stdout.strip()) == (0, f"pydownloads {__version__}")
@@ -93,8 +95,9 @@ def test_json_prints_one_record_per_download_in_input_order(local_server: LocalS
     assert result.returncode == 1
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["url"] for r in records] == [urls[1], missing, urls[0]]
-    assert set(records[0]) == {"url", "status", "path", "bytes", "total_bytes", "attempts", "error",
+    assert set(records[0]) == {"url", "status", "path", "bytes", "total_bytes", "attempts", "unchanged", "error",
                                "error_type", "elapsed"}
+    assert records[0]["unchanged"] is False
     assert records[0]["status"] == "completed" and records[0]["path"] == str(tmp_path / "f1.bin")
     assert (records[0]["bytes"], records[0]["total_bytes"], records[0]["attempts"]) == (20_000, 20_000, 1)
     assert records[0]["error"] is None and records[0]["elapsed"] >= 0
@@ -200,7 +203,8 @@ def test_malformed_input_lines_start_nothing(local_server: LocalServer, tmp_path
     result = run_cli("-i", "bad.txt", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        "bad.txt:2: unknown option 'colour'; known: checksum, dir, header, limit-rate, out, priority, segments",
+        "bad.txt:2: unknown option 'colour'; known: checksum, dir, header, if-changed, limit-rate, out, priority, "
+        "segments",
         "bad.txt:4: priority must be a whole number, not 'high'",
         "pydownloads: nothing was downloaded: fix the input and run again",
     ]
@@ -237,6 +241,14 @@ def test_usage_errors_exit_2(
         (url, local_server.url("/b"), "--checksum", "md5:" + "0" * 32): "--checksum needs exactly one URL, not 2",
         ("--no-state", "--retry-failed", url): "--retry-failed needs a state file: it cannot go with --no-state",
         ("--state", "s.db", "--no-state", url): "argument --no-state: not allowed with argument --state",
+        ("--on-existing", "keep", url): "argument --on-existing: invalid choice: 'keep'",
+        ("--shard-size", "10", url): "--shard-size needs --dask-scheduler",
+        ("--dask-scheduler", "tcp://127.0.0.1:1", "--state", "s.db", url):
+            "--state does not apply with --dask-scheduler: each shard keeps a state file of its own",
+        ("--dask-scheduler", "tcp://127.0.0.1:1", "--retry-failed", url): "--retry-failed does not apply with",
+        ("--dask-scheduler", "tcp://127.0.0.1:1", "--no-netrc", url): "do not reach the Dask workers",
+        ("--if-changed", "--state", "s.db", url): "a state file would skip the completed ones",
+        ("--netrc-file", "n", "--no-netrc", url): "argument --no-netrc: not allowed with argument --netrc-file",
     }
     for args, message in cases.items():
         assert main(list(args)) == 2, args
@@ -615,6 +627,115 @@ def test_an_unusable_state_file_is_a_clear_usage_error(
         assert main([url, "--state", "busy.db", "-q"]) == 2
     assert "busy.db is in use by another pydownloads process" in capsys.readouterr().err
     assert local_server.requests == [] and not (tmp_path / "f0.bin").exists()
+
+
+# -- mirrors, --if-changed, files already there -----------------------------------------------
+
+
+@pytest.fixture
+def other_server() -> Iterator[LocalServer]:
+    """A second origin, for mirrors."""
+    server = LocalServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_tab_separated_mirror_takes_over_a_file_that_breaks_off(
+    local_server: LocalServer, other_server: LocalServer, tmp_path: Path
+) -> None:
+    body = payload(1_000_000, 7)
+    # Throttled, so that the command has read what was sent when the connection is reset.
+    primary = local_server.add_file("/iso/image.bin", body, etag='"primary"', rate=4_000_000)
+    mirror = other_server.add_file("/pub/image.bin", body, etag='"mirror-has-its-own"')
+    local_server.add_faults("/iso/image.bin", ResetAfter(400_000), *[ResetAfter(0)] * 5)
+    (tmp_path / "list.txt").write_text(f"{primary}\t{mirror}\n  out=image.iso\n", encoding="utf-8")
+    result = run_cli("-i", "list.txt", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert file_sha256(tmp_path / "image.iso") == sha256(body)
+    record = json.loads(result.stdout)
+    assert (record["url"], record["status"], record["path"]) == (primary, "completed", str(tmp_path / "image.iso"))
+    [resumed] = other_server.requests  # the mirror carried on from the bytes the first one sent
+    assert resumed.range is not None and 0 < other_server.bytes_sent("/pub/image.bin") < len(body)
+    # JSON Lines: a dead first URL (404) is not asked again; its mirror serves the file.
+    dead = local_server.url("/gone.bin")
+    (tmp_path / "list.jsonl").write_text(json.dumps({"url": dead, "mirrors": [mirror], "filename": "b.iso"}) + "\n",
+                                         encoding="utf-8")
+    listed = run_cli("-i", "list.jsonl", "-d", "jsonl", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert file_sha256(tmp_path / "jsonl" / "b.iso") == sha256(body)
+    assert local_server.request_count("/gone.bin") == 1
+
+
+def test_if_changed_costs_a_304_and_no_body(local_server: LocalServer, tmp_path: Path) -> None:
+    urls = serve(local_server, 2, size=50_000)
+    first = run_cli(*urls, "--if-changed", cwd=tmp_path)
+    assert first.returncode == 0 and "2 completed, 0 failed" in first.stderr, first.stderr
+    assert not (tmp_path / STATE).exists()  # the server is asked instead of a state file
+    local_server.add_file("/f1.bin", payload(50_000, 99), last_modified=1_800_000_000)  # a newer version
+    assert local_server.wait_idle()
+    local_server.reset_stats()
+    second = run_cli(*urls, "--if-changed", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "2 completed (1 unchanged), 0 failed, 0 cancelled: 48.8 KiB in " in second.stderr
+    [asked] = [r for r in local_server.requests if r.path == "/f0.bin"]
+    assert asked.status == 304 and local_server.bytes_sent("/f0.bin") == 0
+    assert file_sha256(tmp_path / "f1.bin") == sha256(payload(50_000, 99))
+    # An input line may say otherwise than the option: f0 is downloaded again, f1 is asked about.
+    (tmp_path / "list.txt").write_text(f"{urls[0]}\n  if-changed=false\n{urls[1]}\n", encoding="utf-8")
+    third = run_cli("-i", "list.txt", "--if-changed", "--json", cwd=tmp_path)
+    assert third.returncode == 0, third.stderr
+    records = [json.loads(line) for line in third.stdout.splitlines()]
+    assert [(r["unchanged"], r["bytes"]) for r in records] == [(False, 50_000), (True, 0)]
+
+
+def test_on_existing_skip_and_rename(local_server: LocalServer, tmp_path: Path) -> None:
+    url = local_server.add_file("/doc.txt", b"from the server")
+    (tmp_path / "doc.txt").write_bytes(b"mine")
+    skip = run_cli(url, "--on-existing", "skip", "--no-state", cwd=tmp_path)
+    assert skip.returncode == 0, skip.stderr
+    assert "1 completed (1 unchanged), 0 failed" in skip.stderr
+    assert local_server.request_count("/doc.txt") == 0 and (tmp_path / "doc.txt").read_bytes() == b"mine"
+    rename = run_cli(url, "--on-existing", "rename", "--no-state", "--json", cwd=tmp_path)
+    assert rename.returncode == 0, rename.stderr
+    assert json.loads(rename.stdout)["path"] == str(tmp_path / "doc (1).txt")
+    assert (tmp_path / "doc.txt").read_bytes() == b"mine"
+    assert (tmp_path / "doc (1).txt").read_bytes() == b"from the server"
+
+
+# -- Dask -------------------------------------------------------------------------------------
+
+
+def test_dask_scheduler_runs_the_job_on_the_cluster(local_server: LocalServer, tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    from pydownloads.cli._args import DASK_SHARD_SIZE
+    from pydownloads.distributed import DEFAULT_SHARD_SIZE
+
+    assert DASK_SHARD_SIZE == DEFAULT_SHARD_SIZE  # what --help says is the library's default
+    urls = serve(local_server, 3)
+    # In this process, over TCP, so that the command (another process) can reach it.
+    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=":0", protocol="tcp",
+                                  host="127.0.0.1") as cluster:
+        result = run_cli(*urls, "--dask-scheduler", cluster.scheduler_address, "--shard-size", "2", "--json",
+                         "-d", "out", cwd=tmp_path, timeout=60)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["url"], r["status"], r["bytes"]) for r in records] == [(url, "completed", 20_000) for url in urls]
+    for i in range(3):
+        assert file_sha256(tmp_path / "out" / f"f{i}.bin") == sha256(payload(20_000, i))
+    assert len(list((tmp_path / "out" / ".pydownloads-shards").glob("*.db"))) == 2  # a state file per shard
+    assert not (tmp_path / "out" / STATE).exists()
+
+
+def test_dask_scheduler_without_dask_says_what_to_install(local_server: LocalServer, tmp_path: Path) -> None:
+    (url,) = serve(local_server, 1)
+    (tmp_path / "distributed.py").write_text("raise ImportError('no Dask here')\n", encoding="utf-8")
+    result = run_cli(url, "--dask-scheduler", "tcp://127.0.0.1:1", cwd=tmp_path,
+                     PYTHONPATH=f"{tmp_path}:{cli_env()['PYTHONPATH']}")
+    assert result.returncode == 2
+    assert "--dask-scheduler needs Dask's distributed scheduler: pip install 'pydownloads[dask]'" in result.stderr
+    assert local_server.requests == []
 
 
 # -- pydownloads status -----------------------------------------------------------------------

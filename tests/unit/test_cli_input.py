@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from pydownloads.cli import InputError, build_parser, parse_header, parse_input, parse_size, read_input
+from pydownloads.cli._access import AccessError, environment, environment_for, load_cookies, user_auth
 from pydownloads.cli._input import check_unique
-from pydownloads.cli._report import Outcome, interrupted_lines, summary_lines
+from pydownloads.cli._report import Outcome, interrupted_lines, record, redact_text, summary_lines
 from pydownloads.domain.models import DownloadInfo, DownloadStatus
 
 # -- parse_size -------------------------------------------------------------------------------
@@ -86,6 +87,24 @@ def test_url_list_checksum_segments_and_limit_rate() -> None:
     assert (item.config.segments, item.config.rate_limit) == (2, 1536)
 
 
+def test_tab_separated_urls_are_mirrors_and_the_options_below_apply_to_the_group() -> None:
+    (item, plain) = parse_input(
+        "https://e.com/a.iso\thttps://m1.org/a.iso\t\thttps://m2.net/pub/a.iso\t\n  out=a.iso\n  if-changed=TRUE\n"
+        "https://e.com/b\n  if-changed=false\n", "x")
+    assert (item.config.url, item.config.mirrors) == ("https://e.com/a.iso", ("https://m1.org/a.iso",
+                                                                              "https://m2.net/pub/a.iso"))
+    assert (item.config.filename, item.config.if_changed) == ("a.iso", True)
+    assert item.given == {"filename", "if_changed"}
+    assert (plain.config.mirrors, plain.config.if_changed, plain.given) == ((), False, {"if_changed"})
+
+
+def test_json_lines_mirrors_and_if_changed() -> None:
+    (item,) = parse_input('{"url": "https://e.com/a", "mirrors": ["https://m.org/a"], "if_changed": true}', "l",
+                          jsonl=True)
+    assert (item.config.mirrors, item.config.if_changed) == (("https://m.org/a",), True)
+    assert item.given == {"mirrors", "if_changed"}
+
+
 def test_empty_and_comment_only_inputs_have_no_entries() -> None:
     assert parse_input("", "x") == []
     assert parse_input("\n  \n# only a comment\n", "x") == []
@@ -113,6 +132,9 @@ def test_empty_and_comment_only_inputs_have_no_entries() -> None:
         ("https://e.com/a\n  segments=many\n", "x.txt:2: segments must be a whole number >= 1, not 'many'"),
         ("https://e.com/a\n  limit-rate=fast\n", "x.txt:2: limit-rate: invalid size 'fast'"),
         ("https://e.com/a\n  limit-rate=0\n", "x.txt:2: limit-rate must be more than 0 bytes per second"),
+        ("https://e.com/a\n  if-changed=yes\n", "x.txt:2: if-changed must be true or false, not 'yes'"),
+        ("https://e.com/a\tftp://m.org/a\n", "x.txt:1: only http and https URLs can be downloaded"),
+        ("https://e.com/a\thttps://m.org/a b\n", "x.txt:1: one URL a line (mirrors of the same file follow it"),
     ],
 )
 def test_a_malformed_url_list_line_is_reported_with_its_line_number(text: str, message: str) -> None:
@@ -179,6 +201,10 @@ def test_the_format_is_told_by_the_first_meaningful_line() -> None:
         ('{"url": "https://e.com/a", "segments": 0}', "l.jsonl:1: segments must be an int >= 1"),
         ('{"url": "https://e.com/a", "rate_limit": -1}', "l.jsonl:1: rate_limit must be bytes per second > 0"),
         ('{"url": "https://e.com/a", "checksum": "sha1:x"}', "l.jsonl:1: a sha1 checksum is 40 hex digits"),
+        ('{"url": "https://e.com/a", "mirrors": "https://m.org/a"}', "l.jsonl:1: mirrors must be a list of URLs"),
+        ('{"url": "https://e.com/a", "mirrors": {"https://m.org/a": 1}}', "l.jsonl:1: mirrors must be a list"),
+        ('{"url": "https://e.com/a", "mirrors": [1]}', "l.jsonl:1: url must be a str, not int"),
+        ('{"url": "https://e.com/a", "if_changed": "yes"}', 'l.jsonl:1: if_changed must be true or false, not "yes"'),
     ],
 )
 def test_a_malformed_json_line_is_reported_with_its_line_number(line: str, message: str) -> None:
@@ -240,6 +266,9 @@ def test_the_parser_defaults() -> None:
         4, 8, None, None, None)
     assert (args.deadline, args.checksum, args.state, args.no_state, args.retry_failed) == (
         None, None, None, False, False)
+    assert (args.if_changed, args.on_existing, args.user, args.netrc_file, args.no_netrc, args.cookies) == (
+        False, None, None, None, False, None)
+    assert (args.ca_bundle, args.insecure, args.dask_scheduler, args.shard_size) == (None, False, None, None)
 
 
 def test_the_parser_reads_sizes_seconds_and_checksums() -> None:
@@ -263,6 +292,9 @@ def test_the_parser_reads_sizes_seconds_and_checksums() -> None:
         (["--min-speed", "0", "u"], "argument --min-speed: '0' is not a number of bytes per second > 0"),
         (["--min-speed-time", "0", "u"], "argument --min-speed-time: 0 is not a number of seconds > 0"),
         (["--no-state", "--state", "x", "u"], "argument --state: not allowed with argument --no-state"),
+        (["--on-existing", "overwrite", "u"], "argument --on-existing: invalid choice: 'overwrite'"),
+        (["--insecure", "--ca-bundle", "c.pem", "u"], "argument --ca-bundle: not allowed with argument -k/--insecure"),
+        (["--shard-size", "0", "u"], "argument --shard-size: 0 is less than 1"),
     ],
 )
 def test_the_parser_refuses_bad_values_clearly(
@@ -310,3 +342,67 @@ def test_after_an_interruption_the_state_file_is_named() -> None:
         "Run the same command again to continue (the state is kept in d/.state.db).")
     without = Outcome(downloads=left, elapsed=1.0, interrupted=True)
     assert interrupted_lines(without)[-1] == "Run the same command again to download them (partial files resume)."
+
+
+def test_the_summary_counts_the_files_completed_unchanged() -> None:
+    unchanged = DownloadInfo(url="https://e.com/same", status=DownloadStatus.COMPLETED, started_at=2000.0,
+                             finished_at=2000.0, unchanged=True)
+    downloads = [unchanged, _info("https://e.com/new", DownloadStatus.COMPLETED, 2000.0),
+                 _info("https://e.com/old", DownloadStatus.COMPLETED, 500.0)]
+    outcome = Outcome(downloads=downloads, elapsed=1.0, started_at=1000.0)
+    assert summary_lines(outcome)[0].startswith("3 completed (1 skipped: already done; 1 unchanged), 0 failed")
+    assert record(unchanged)["unchanged"] is True and record(downloads[1])["unchanged"] is False
+
+
+# -- credentials ------------------------------------------------------------------------------
+
+
+def test_user_auth_takes_a_password_or_asks_for_it_on_a_terminal() -> None:
+    assert user_auth("alice:pa:ss@w", can_ask=False) == ("alice", "pa:ss@w")
+    assert user_auth("alice:", can_ask=False) == ("alice", "")
+    prompts: list[str] = []
+    assert user_auth("bob", can_ask=True, ask=lambda p: prompts.append(p) or "typed") == ("bob", "typed")
+    assert prompts == ["Password for bob: "]
+    with pytest.raises(AccessError, match="standard input is not a terminal"):
+        user_auth("bob", can_ask=False)
+    with pytest.raises(AccessError, match="needs a user name"):
+        user_auth(":secret", can_ask=True)
+
+
+def test_load_cookies_keeps_curl_session_cookies_and_drops_expired_ones(tmp_path: Path) -> None:
+    import pickle
+
+    path = tmp_path / "cookies.txt"
+    path.write_text("# Netscape HTTP Cookie File\n"
+                    ".e.com\tTRUE\t/\tTRUE\t0\tsession\ts\n"
+                    "e.com\tFALSE\t/\tFALSE\t\tblank\tb\n"
+                    "#HttpOnly_e.com\tFALSE\t/p\tFALSE\t2000\tlater\tl\n"
+                    "e.com\tFALSE\t/\tFALSE\t999\tgone\tg\n", encoding="utf-8")
+    jar = load_cookies(path, now=1000)
+    cookies = {c.name: c for c in jar}
+    assert sorted(cookies) == ["blank", "later", "session"]
+    assert cookies["session"].expires is None and cookies["session"].secure and cookies["session"].domain == ".e.com"
+    assert cookies["later"].path == "/p" and cookies["later"].has_nonstandard_attr("HTTPOnly")
+    assert sorted(c.name for c in pickle.loads(pickle.dumps(jar))) == sorted(cookies)  # fit for Dask workers
+
+
+def test_the_environment_of_a_run_is_restored(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    monkeypatch.setenv("NETRC", "/before")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/bundle.pem")
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    changes = environment_for(netrc_file=tmp_path / "n", no_netrc=False, verify_given=True)
+    assert changes == {"NETRC": str(tmp_path / "n"), "REQUESTS_CA_BUNDLE": None, "CURL_CA_BUNDLE": None}
+    with environment(changes):
+        assert os.environ["NETRC"] == str(tmp_path / "n") and "REQUESTS_CA_BUNDLE" not in os.environ
+    assert (os.environ["NETRC"], os.environ["REQUESTS_CA_BUNDLE"]) == ("/before", "/bundle.pem")
+    assert "CURL_CA_BUNDLE" not in os.environ
+    assert environment_for(netrc_file=None, no_netrc=True, verify_given=False) == {"NETRC": os.devnull}
+    assert environment_for(netrc_file=None, no_netrc=False, verify_given=False) == {}
+
+
+def test_redact_text_hides_the_userinfo_of_every_url() -> None:
+    text = "x.txt:2: 'https://al:p@ss@h.com/a' is already listed; ftp://u@h/ too; https://e.com/a@b stays"
+    assert redact_text(text) == (
+        "x.txt:2: 'https://***@h.com/a' is already listed; ftp://***@h/ too; https://e.com/a@b stays")

@@ -1,0 +1,70 @@
+"""``--dask-scheduler ADDRESS``: the same job, run by :func:`pydownloads.distributed.download_on_dask`.
+
+The results come back as a local run's do (one DownloadInfo per URL), so the summary,
+``--json`` and the exit status are the same code.  Each shard keeps a state file of its
+own on the workers: the command's state options do not apply.  Ctrl-C stops waiting
+(exit 130); shards already running on the workers finish there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from pydownloads.cli._report import Outcome
+from pydownloads.cli._run import RunSettings, manager_options
+from pydownloads.domain.models import DownloadInfo, DownloadStatus, FileConfig
+
+#: Seconds to wait for the scheduler to answer before giving up.
+CONNECT_TIMEOUT = 10.0
+
+
+class DaskUnavailableError(Exception):
+    """Dask is not installed, or its scheduler cannot be reached (the message says which)."""
+
+
+def run_on_dask(
+    configs: Sequence[FileConfig], settings: RunSettings, address: str, *, shard_size: int | None = None
+) -> Outcome:
+    """Download ``configs`` on the Dask cluster of the scheduler at ``address``.
+
+    :raises DaskUnavailableError: no ``distributed`` here, or no scheduler at ``address``.
+    :raises InvalidArgumentError: the settings or an item were refused (nothing started).
+    """
+    try:
+        import distributed
+
+        from pydownloads.distributed import download_on_dask
+    except ImportError:
+        raise DaskUnavailableError(
+            "--dask-scheduler needs Dask's distributed scheduler: pip install 'pydownloads[dask]'") from None
+    started = time.monotonic()
+    try:
+        client = distributed.Client(  # type: ignore[no-untyped-call]  # Dask's API is not annotated
+            address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, ValueError) as error:  # refused, timed out (TimeoutError is an OSError), bad address
+        raise DaskUnavailableError(f"cannot reach the Dask scheduler at {address}: {error}") from None
+    options = _options(settings)
+    if shard_size is not None:
+        options["shard_size"] = shard_size
+    with client:
+        results = download_on_dask(configs, settings.download_dir, client, progress=settings.progress, **options)
+    downloads = [_final(results.downloads.get(config.url), config.url) for config in configs]
+    # Each shard's state file is new: nothing was settled by an earlier run (started_at None).
+    return Outcome(downloads=downloads, elapsed=time.monotonic() - started)
+
+
+def _options(settings: RunSettings) -> dict[str, Any]:
+    options = manager_options(settings)
+    options["max_workers"] = settings.workers
+    options.pop("state_file", None)  # set per shard on the workers
+    options.pop("retry_failed", None)
+    return options
+
+
+def _final(info: DownloadInfo | None, url: str) -> DownloadInfo:
+    if info is None:
+        return DownloadInfo(url=url, status=DownloadStatus.CANCELLED)
+    return info if info.status.is_final else dataclasses.replace(info, status=DownloadStatus.CANCELLED)
