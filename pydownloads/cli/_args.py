@@ -66,8 +66,8 @@ state file:
   ones resume, failed ones stay failed unless --retry-failed. Unfinished
   downloads an earlier run left in that file are carried on too.
   "pydownloads status [DIR|FILE]" shows what a state file holds.
-  A run with --if-changed (or any if-changed=true line) keeps no state file:
-  it asks the server about every file instead, and partial files resume anyway.
+  With --if-changed, completed files are not skipped: the server is asked
+  whether each changed (a 304 costs no body).
 
 credentials:
   requests reads ~/.netrc (or the file in $NETRC) for the host of each request,

@@ -170,9 +170,6 @@ def _option_problem(args: argparse.Namespace, items: list[InputItem]) -> str | N
         if args.netrc_file is not None or args.no_netrc:
             return ("--netrc-file and --no-netrc do not reach the Dask workers: each reads its own ~/.netrc "
                     "(or $NETRC); use --user, or put the .netrc on the workers")
-    if (args.state is not None or args.retry_failed) and any(item.config.if_changed for item in items):
-        return ("--if-changed (or if-changed=true) asks the server about every file, and a state file would skip "
-                "the completed ones: drop --state/--retry-failed, or --if-changed")
     return None
 
 
@@ -184,8 +181,7 @@ def _settings(args: argparse.Namespace, items: list[InputItem]) -> RunSettings:
     headers = dict(args.header)
     if args.user_agent is not None:
         headers["User-Agent"] = args.user_agent
-    # With --if-changed the server is asked about every file; a journal would skip the completed ones.
-    stateless = args.no_state or args.dask_scheduler is not None or any(i.config.if_changed for i in items)
+    stateless = args.no_state or args.dask_scheduler is not None
     return RunSettings(
         download_dir=args.dir, workers=args.jobs, retry_config=RetryConfig(max_retries=args.retries),
         timeout=args.timeout, headers=headers, proxy=args.proxy,

@@ -51,11 +51,15 @@ CREATE TABLE IF NOT EXISTS downloads (
     error_type TEXT,
     started_at REAL,
     finished_at REAL,
+    unchanged INTEGER NOT NULL DEFAULT 0,
     UNIQUE (url, destination)
 );
 CREATE INDEX IF NOT EXISTS by_status_priority ON downloads (status, priority DESC, id);
 """
-_COLUMNS = "id, url, config, priority, status, bytes, total, attempts, path, error, error_type, started_at, finished_at"
+_COLUMNS = (
+    "id, url, config, priority, status, bytes, total, attempts, path, error, error_type, started_at, finished_at, "
+    "unchanged"
+)
 
 
 @dataclass(frozen=True)
@@ -214,8 +218,10 @@ class Journal:
     def _revisit(self, row: tuple[Any, ...], config: FileConfig, retry_failed: bool) -> tuple[int, str | None, str]:
         row_id, status, path, size = row
         status = "pending" if status == "queued" else status
+        # A completed download goes again if its file is gone or wrong, or if the caller wants
+        # the server asked whether it changed (if_changed: a 304 then costs no body).
         again = (status == "failed" and retry_failed) or (
-            status == "completed" and not _file_intact(path, size, config))
+            status == "completed" and (config.if_changed or not _file_intact(path, size, config)))
         if again:
             self._db.execute(
                 "UPDATE downloads SET status='pending', config=?, priority=?, error=NULL, error_type=NULL "
@@ -260,10 +266,10 @@ class Journal:
                 return
             self._db.execute(
                 "UPDATE downloads SET status=?, bytes=?, total=?, attempts=?, path=?, error=?, error_type=?, "
-                "started_at=?, finished_at=? WHERE id=?",
+                "started_at=?, finished_at=?, unchanged=? WHERE id=?",
                 (info.status.value, info.bytes_downloaded, info.total_bytes, info.attempts,
                  str(info.path) if info.path else None, info.error, info.error_type, info.started_at,
-                 info.finished_at, row_id))
+                 info.finished_at, int(info.unchanged), row_id))
             self._dirty = True
             # A cancelled download is picked up again anyway: it need not wait for a commit.
             self._maybe_commit(force=info.status is not DownloadStatus.CANCELLED)
@@ -359,12 +365,12 @@ def _read_version(db: sqlite3.Connection) -> int | None:
 
 
 def _info(row: tuple[Any, ...]) -> DownloadInfo:
-    _, url, _, _, status, size, total, attempts, path, error, error_type, started, finished = row
+    _, url, _, _, status, size, total, attempts, path, error, error_type, started, finished, unchanged = row
     status = "pending" if status == "queued" else status
     return DownloadInfo(
         url=url, status=DownloadStatus(status), bytes_downloaded=size, total_bytes=total,
         path=Path(path) if path else None, error=error, error_type=error_type, attempts=attempts,
-        started_at=started, finished_at=finished,
+        started_at=started, finished_at=finished, unchanged=bool(unchanged),
     )
 
 

@@ -207,6 +207,9 @@ class DownloadTracker:
             if path is not None:
                 record.path = path
             record.unchanged = unchanged
+            if unchanged:  # nothing was transferred this time, whatever an earlier run counted
+                self._bytes -= record.bytes_downloaded
+                record.bytes_downloaded = 0
             if error is not None:
                 record.error = str(error)
                 record.error_type = type(error).__name__

@@ -247,7 +247,6 @@ def test_usage_errors_exit_2(
             "--state does not apply with --dask-scheduler: each shard keeps a state file of its own",
         ("--dask-scheduler", "tcp://127.0.0.1:1", "--retry-failed", url): "--retry-failed does not apply with",
         ("--dask-scheduler", "tcp://127.0.0.1:1", "--no-netrc", url): "do not reach the Dask workers",
-        ("--if-changed", "--state", "s.db", url): "a state file would skip the completed ones",
         ("--netrc-file", "n", "--no-netrc", url): "argument --no-netrc: not allowed with argument --netrc-file",
     }
     for args, message in cases.items():
@@ -672,7 +671,7 @@ def test_if_changed_costs_a_304_and_no_body(local_server: LocalServer, tmp_path:
     urls = serve(local_server, 2, size=50_000)
     first = run_cli(*urls, "--if-changed", cwd=tmp_path)
     assert first.returncode == 0 and "2 completed, 0 failed" in first.stderr, first.stderr
-    assert not (tmp_path / STATE).exists()  # the server is asked instead of a state file
+    assert (tmp_path / STATE).exists()  # journaled, yet completed files are asked about again
     local_server.add_file("/f1.bin", payload(50_000, 99), last_modified=1_800_000_000)  # a newer version
     assert local_server.wait_idle()
     local_server.reset_stats()
@@ -684,7 +683,7 @@ def test_if_changed_costs_a_304_and_no_body(local_server: LocalServer, tmp_path:
     assert file_sha256(tmp_path / "f1.bin") == sha256(payload(50_000, 99))
     # An input line may say otherwise than the option: f0 is downloaded again, f1 is asked about.
     (tmp_path / "list.txt").write_text(f"{urls[0]}\n  if-changed=false\n{urls[1]}\n", encoding="utf-8")
-    third = run_cli("-i", "list.txt", "--if-changed", "--json", cwd=tmp_path)
+    third = run_cli("-i", "list.txt", "--if-changed", "--json", "--no-state", cwd=tmp_path)
     assert third.returncode == 0, third.stderr
     records = [json.loads(line) for line in third.stdout.splitlines()]
     assert [(r["unchanged"], r["bytes"]) for r in records] == [(False, 50_000), (True, 0)]
