@@ -256,6 +256,7 @@ class Transfer:
         last = state.total - 1 if len(holes) == 1 else end - 1
         headers = {**self._headers, "Range": f"bytes={start}-" if len(holes) == 1 else f"bytes={start}-{last}"}
         same_source = state.source in (None, self._source)
+        self._validators = (state.etag, state.last_modified)
         if state.validator and same_source:
             headers["If-Range"] = state.validator
         try:
@@ -274,6 +275,7 @@ class Transfer:
                 if not same_source:  # another mirror of the same size: its validators from now on
                     state.etag, state.last_modified = transport.validators(response)
                     state.source = self._source
+                    self._validators = (state.etag, state.last_modified)
                 first = FirstResponse(transport.BodyReader(response, self._source, last - start + 1), response,
                                       to_end=last == state.total - 1)
                 return self._fetch_ranges(final, state, self._lanes(state.total), first, fresh=False)

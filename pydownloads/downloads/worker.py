@@ -130,7 +130,8 @@ class DownloadWorker:
                 self.emitter.emit(DownloadRetrying(url=redact_url(url), attempt=attempt, delay=delay, reason=reason))
 
         def on_transport_retry(delay: float, reason: str, status: int | None) -> None:
-            if counter.count > self.retry_handler.config.max_retries:
+            if counter.count > self.retry_handler.config.max_retries or len(job.request.sources) > 1:
+                # With mirrors, the next attempt goes to another one instead of insisting here.
                 raise self._exhausted(url, reason, status)
             counter.count += 1
             on_retry(counter.count, delay, reason)

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import requests.cookies
 from requests.adapters import HTTPAdapter
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
@@ -157,7 +158,12 @@ class _Session(requests.Session):
     def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
         super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
         if _origin(response.request.url) != _origin(prepared_request.url):
+            # Only the session's own cookies for the new origin go on: none the old origin
+            # set during the redirects, none given as a header for the first URL.
             prepared_request.headers.pop("Cookie", None)
+            cookies = requests.cookies.get_cookie_header(self.cookies, prepared_request)  # type: ignore[no-untyped-call]
+            if cookies:
+                prepared_request.headers["Cookie"] = cookies
 
 
 def _origin(url: str | bytes | None) -> tuple[str, str | None, int | None]:

@@ -29,7 +29,7 @@ from pydownloads.domain.models import DownloadInfo, DownloadStatus, FileConfig
 
 _quote = json.encoder.encode_basestring_ascii
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the "unchanged" column
 COMMIT_INTERVAL = 0.5
 #: Statuses a new run picks up again (``queued`` means "handed to a worker thread").
 RESUMABLE = ("pending", "queued", "in_progress", "cancelled")
@@ -167,6 +167,9 @@ class Journal:
         if version is None:
             db.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
             db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif version == 1:  # add what version 2 has, keeping every row
+            db.execute("ALTER TABLE downloads ADD COLUMN unchanged INTEGER NOT NULL DEFAULT 0")
+            db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
         elif version > SCHEMA_VERSION:
             raise StateFileError(
                 f"{self.path} was written by a newer pydownloads (schema {version}, this one reads "

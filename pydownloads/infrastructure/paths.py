@@ -32,7 +32,9 @@ def safe_component(name: str) -> str | None:
 
     Only the part after the last ``/`` or ``\\`` is kept; control and reserved characters
     become ``_``; leading and trailing dots and spaces go; Windows device names get a ``_``
-    prefix; the result is NFC-normalised and at most 250 bytes of UTF-8 (the extension kept).
+    prefix; the result is NFC-normalised and at most 241 bytes of UTF-8 (the extension kept),
+    leaving room for the suffixes the library adds; a name ending like one of the library's
+    own files (``.part``, ``.part.json``) gets a ``_``.
     Returns None when nothing usable is left (``""``, ``"."``, ``".."``).
     """
     # Lone surrogates (from a caller's str or an odd charset) cannot be written: replaced.

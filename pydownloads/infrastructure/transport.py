@@ -43,7 +43,8 @@ def translate(error: BaseException, url: str) -> DownloadError:
     reason = getattr(error.args[0], "reason", None) if error.args else None
     if isinstance(error, rex.ConnectionError) and isinstance(reason, uex.ReadTimeoutError):
         return DownloadTimeoutError(f"timed out waiting for data from {shown}", url=shown, cause=error)
-    if isinstance(error, rex.ConnectionError) and isinstance(reason, uex.ConnectTimeoutError):
+    if isinstance(error, rex.ConnectionError) and isinstance(reason, uex.ConnectTimeoutError) and not isinstance(
+            reason, uex.NewConnectionError):  # NewConnectionError subclasses ConnectTimeoutError: refused isn't slow
         return DownloadTimeoutError(f"timed out connecting to {shown}", url=shown, cause=error)
     if isinstance(error, rex.ConnectTimeout):
         return DownloadTimeoutError(f"timed out connecting to {shown}", url=shown, cause=error)

@@ -82,3 +82,23 @@ def test_a_mirror_of_another_size_never_splices(
     info = m.tracker.get_download(primary)
     assert info is not None and info.status is DownloadStatus.COMPLETED
     assert file_sha256(tmp_path / "g.bin") == sha256(longer)  # restarted from zero on the mirror
+
+
+@pytest.mark.parametrize("trouble", ["refused", "busy"])
+def test_a_mirror_takes_over_when_the_first_url_never_answers(
+    local_server: LocalServer, other_server: LocalServer, tmp_path: Path, trouble: str
+) -> None:
+    from pydownloads.localserver import Status
+
+    body = payload(30_000, 7)
+    if trouble == "refused":
+        first = "http://127.0.0.1:9/nothing-listens-here.bin"
+    else:
+        first = local_server.add_file("/busy.bin", body)
+        local_server.add_faults("/busy.bin", *[Status(503)] * 20)
+    mirror = other_server.add_file("/ok.bin", body)
+    m = fetch(tmp_path, FileConfig(url=first, mirrors=[mirror], filename="file.bin"))
+    info = m.tracker.get_download(first)
+    assert info is not None and info.status is DownloadStatus.COMPLETED, info
+    assert (tmp_path / "file.bin").read_bytes() == body
+    assert other_server.request_count("/ok.bin") == 1
