@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from pydownloads.domain.errors import DestinationConflictError, InvalidArgumentE
 from pydownloads.domain.models import FileConfig
 from pydownloads.infrastructure.files import part_path
 from pydownloads.infrastructure.limits import TokenBucket
-from pydownloads.infrastructure.paths import contained_path, name_from_url, safe_component, subdir_parts
+from pydownloads.infrastructure.paths import contained_in, name_from_url, safe_component, subdir_parts
 from pydownloads.infrastructure.sidecar import ResumeState, sidecar_path
 
 
@@ -23,6 +24,8 @@ class DownloadRequest:
 
     url: str
     root: Path
+    #: ``root`` resolved once (``os.path.realpath``), for the per-file containment check.
+    base: str = ""
     subdir: tuple[str, ...] = ()
     filename: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -56,9 +59,10 @@ class DownloadRequest:
             filename = safe_component(config.filename)
             if filename is None:
                 raise InvalidArgumentError(f"filename {config.filename!r} has no usable name in it")
-        contained_path(root, *subdir)
+        base = os.path.realpath(root)
+        contained_in(base, *subdir)
         return cls(
-            url=config.url, root=root, subdir=subdir, filename=filename, headers=config.headers,
+            url=config.url, root=root, base=base, subdir=subdir, filename=filename, headers=config.headers,
             checksum=config.parsed_checksum, expected_size=config.expected_size, segments=config.segments,
             rate_limit=config.rate_limit, if_changed=config.if_changed, mirrors=config.mirrors,
         )
@@ -76,7 +80,7 @@ class DownloadRequest:
 
     def destination(self, name: str) -> Path:
         """The final path for file ``name``, checked to stay inside ``root``."""
-        return contained_path(self.root, *self.subdir, name)
+        return contained_in(self.base or os.path.realpath(self.root), *self.subdir, name)
 
 
 class Owner(enum.Enum):

@@ -103,7 +103,8 @@ class DownloadManager:
     :param min_segment_size: no range is smaller; files under twice this size use one
         connection.
     :param max_connections_per_host: connections open at once to one host, over files and
-        segments.
+        segments; default: 8, or ``max_workers`` when more (so that the workers asked for
+        are not silently halved on a single host).
     :param rate_limit: bytes per second over all downloads (``FileConfig.rate_limit`` adds
         a per-file limit).
     :param min_speed: a stream slower than this many bytes/s over ``min_speed_window``
@@ -152,7 +153,7 @@ class DownloadManager:
         verify: bool | str = True,
         max_segments: int = DEFAULT_MAX_SEGMENTS,
         min_segment_size: int = DEFAULT_MIN_SEGMENT_SIZE,
-        max_connections_per_host: int = DEFAULT_MAX_CONNECTIONS_PER_HOST,
+        max_connections_per_host: int | None = None,
         rate_limit: float | None = None,
         min_speed: float | None = DEFAULT_MIN_SPEED,
         min_speed_window: float = DEFAULT_MIN_SPEED_WINDOW,
@@ -169,6 +170,9 @@ class DownloadManager:
         if isinstance(cancel_grace, bool) or not isinstance(cancel_grace, (int, float)) or not (
                 0 <= cancel_grace < float("inf")):
             raise InvalidArgumentError(f"cancel_grace must be seconds >= 0, not {cancel_grace!r}")
+        if max_connections_per_host is None:
+            max_connections_per_host = max(DEFAULT_MAX_CONNECTIONS_PER_HOST, max_workers if isinstance(
+                max_workers, int) else 0)
         check_count("max_connections_per_host", max_connections_per_host, minimum=1)
         for name, value, kind in (("tracker", tracker, DownloadTracker), ("emitter", emitter, EventEmitter),
                                   ("session", session, requests.Session)):

@@ -71,6 +71,8 @@ class Transfer:
         self._ctx, self._job, self._attempts, self._deadline_at = ctx, job, attempts, deadline_at
         self._url = job.url  # the download's name: tracker, events, resume state
         self._source = job.request.sources[job.source]  # where this attempt fetches from
+        # Resolved once per attempt (each attempt checks again: a link planted meanwhile is caught).
+        self._predicted = job.request.predicted_destination()
         self._shown = redact_url(job.url)
         self._buckets = tuple(b for b in (ctx.bucket, job.bucket) if b is not None)
         self._headers = {"Accept-Encoding": "identity", **job.request.headers}
@@ -130,7 +132,7 @@ class Transfer:
         if job.sidecar_checked:
             return
         job.sidecar_checked = True
-        predicted = job.request.predicted_destination()
+        predicted = self._predicted
         state = sidecar.load(predicted, self._url) if predicted is not None else None
         if predicted is None or state is None:
             return
@@ -146,7 +148,9 @@ class Transfer:
         if name is None:
             disposition = response.headers.get("Content-Disposition")
             name = parse_content_disposition(disposition) if disposition else None
-        final = request.destination(name or name_from_url(request.url) or DEFAULT_NAME)
+        name = name or name_from_url(request.url) or DEFAULT_NAME
+        predicted = self._predicted
+        final = predicted if predicted is not None and predicted.name == name else request.destination(name)
         self._claim(final)
         return final
 
@@ -179,7 +183,7 @@ class Transfer:
         request = self._job.request
         if self._ctx.settings.on_existing != "skip" or request.if_changed:
             return None
-        predicted = request.predicted_destination()
+        predicted = self._predicted
         if predicted is None or not predicted.is_file():
             return None
         return self._unchanged(predicted)
@@ -196,7 +200,7 @@ class Transfer:
         ctx, job = self._ctx, self._job
         headers, existing = self._headers, None
         if job.request.if_changed:
-            predicted = job.request.predicted_destination()
+            predicted = self._predicted
             if predicted is not None and predicted.is_file():
                 existing, headers = predicted, {**headers, **conditional_headers(predicted)}
         response = transport.send_get(ctx.session, self._source, headers=headers, timeout=ctx.settings.timeout)
@@ -210,7 +214,7 @@ class Transfer:
                 if ctx.settings.on_existing == "skip":
                     return self._unchanged(final)
                 final = self._rename(final)
-            checked = job.request.predicted_destination()  # _load_saved_state looked there already
+            checked = self._predicted  # _load_saved_state looked there already
             saved = job.resume or (sidecar.load(final, self._url) if final != checked else None)
             etag, modified = transport.validators(response)
             total = transport.content_length(response)
@@ -234,7 +238,9 @@ class Transfer:
         self._validators = (etag, modified)
         self._check_size(total)
         reader = transport.BodyReader(response, self._source, total)
-        if total is None or not (etag or modified):
+        if total is None or not (etag or modified) or total <= self._ctx.settings.chunk_size:
+            # Unknown length or no validator: nothing to resume.  One read's worth: nothing
+            # worth resuming or splitting either, and the range machinery would cost more.
             return self._stream_whole(final, reader)
         state = job.resume = ResumeState(url=self._url, total=total, etag=etag, last_modified=modified,
                                          source=self._source)
@@ -326,8 +332,10 @@ class Transfer:
             part.close()
 
     def _stream_whole(self, final: Path, reader: transport.BodyReader) -> Path:
-        """A body of unknown length or with no validator: one pass from zero, no resume."""
-        sidecar.delete(final)
+        """A body of unknown length, with no validator, or small: one pass from zero, no resume.
+
+        (A stale resume state was dropped where it was found: ``_fresh``, ``_load_saved_state``.)
+        """
         self._job.resume = None
         part = PartFile(final, url=self._shown)
         try:

@@ -144,9 +144,14 @@ def contained_path(root: Path, *parts: str) -> Path:
 
     :raises InvalidArgumentError: the path would land outside ``root``.
     """
-    base = root.resolve()
-    candidate = base.joinpath(*parts)
-    resolved = Path(os.path.realpath(candidate))
-    if resolved != base and base not in resolved.parents:
+    return contained_in(os.path.realpath(root), *parts)
+
+
+def contained_in(base: str, *parts: str) -> Path:
+    """Like :func:`contained_path` for a root already resolved (``os.path.realpath``): only
+    the candidate is resolved, every symbolic link on its way included (the per-file check)."""
+    candidate = os.path.join(base, *parts)
+    resolved = os.path.realpath(candidate)
+    if resolved != base and not resolved.startswith(base.rstrip(os.sep) + os.sep):
         raise InvalidArgumentError(f"{candidate} resolves outside the download folder {base}")
-    return candidate
+    return Path(candidate)
