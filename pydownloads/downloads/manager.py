@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import requests
 import requests.auth
@@ -46,8 +46,10 @@ from pydownloads.infrastructure.journal import Journal
 from pydownloads.infrastructure.limits import HostLimiter
 from pydownloads.infrastructure.redact import redact_url
 from pydownloads.infrastructure.watch import ConnectionWatch
-from pydownloads.tracking.progress import ProgressDisplay
 from pydownloads.tracking.tracker import DownloadTracker
+
+if TYPE_CHECKING:
+    from pydownloads.tracking.progress import ProgressDisplay
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -330,6 +332,10 @@ class DownloadManager:
 
     def _start_workers(self) -> None:
         if self._show_progress and self._progress is None:
+            # Imported here: tqdm (and asyncio, which tqdm.auto loads) cost every process
+            # 20-35 ms and 2-3 MiB otherwise, bars or not.
+            from pydownloads.tracking.progress import ProgressDisplay
+
             self._progress = ProgressDisplay(self.emitter, self.tracker, max_bars=self.max_workers)
         # Daemon threads of our own rather than a ThreadPoolExecutor: the interpreter joins
         # executor threads at exit before any hook of ours could stop them, so a manager its
