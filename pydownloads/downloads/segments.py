@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import requests
 
 from pydownloads.domain.checksum import Hasher
-from pydownloads.domain.errors import DownloadCancelledError, ResumeMismatchError, TransferError
+from pydownloads.domain.errors import DownloadCancelledError, DownloadError, ResumeMismatchError, TransferError
 from pydownloads.downloads.pace import Pace
 from pydownloads.downloads.settings import TransferSettings
 from pydownloads.infrastructure import sidecar, transport
@@ -108,12 +108,15 @@ class RangeEngine:
         host: str = "",
         hasher: Hasher | None = None,
         deadline_at: float | None = None,
+        mirrors: tuple[str, ...] = (),
     ) -> None:
         self._session, self._url, self._headers = session, url, headers
         self._settings, self._part, self._state = settings, part, state
         self._lanes, self._count, self._buckets = lanes, count_bytes, buckets
         self._limiter, self._host, self._hasher = limiter, host, hasher
         self._deadline_at = deadline_at
+        #: Where lanes fetch from: ``url`` (whose validators the state holds), then mirrors.
+        self._sources = (url, *mirrors)
         self._lock = threading.Lock()
         self._saving = threading.Lock()
         self._failed = threading.Event()
@@ -140,15 +143,17 @@ class RangeEngine:
         missing = sum(s.remaining for s in self._segments)
         useful = max(len(self._segments), missing // self._settings.min_segment_size)
         for number in range(1, min(self._lanes, useful)):
+            source = self._sources[number % len(self._sources)]
+            host = transport.host_of(source)
             if self._limiter is not None and not self._limiter.acquire(
-                    self._host, self._settings.cancel_event, wait=False):
-                break  # the host's connection budget is spent: fewer lanes
-            thread = threading.Thread(target=self._lane, args=(None, True, None), name=f"pydownloads-seg{number}",
-                                      daemon=True)
+                    host, self._settings.cancel_event, wait=False):
+                continue  # that host's connection budget is spent: one lane fewer
+            thread = threading.Thread(target=self._lane, args=(None, host, None, source),
+                                      name=f"pydownloads-seg{number}", daemon=True)
             extra.append(thread)
         for thread in extra:
             thread.start()
-        self._lane(first, False, own)
+        self._lane(first, None, own, self._url)
         for thread in extra:
             thread.join()
         missing = sum(s.remaining for s in self._segments)
@@ -159,23 +164,32 @@ class RangeEngine:
         if missing:  # every lane ended without an error but bytes are missing: never commit
             raise ResumeMismatchError(f"{missing} bytes of {redact_url(self._url)} were not fetched")
 
-    def _lane(self, first: FirstResponse | None, holds_slot: bool, segment: Segment | None) -> None:
+    def _lane(self, first: FirstResponse | None, slot: str | None, segment: Segment | None, source: str) -> None:
+        """One connection's loop; ``slot`` is the host whose connection slot it holds."""
         try:
             if segment is None:
                 segment = self._await_segment()
             while segment is not None and not self._failed.is_set():
-                self._fetch(segment, first)
+                self._fetch(segment, first, source)
                 first = None
                 segment = self._await_segment()
+        except DownloadError as error:
+            if source == self._url or isinstance(error, DownloadCancelledError):
+                self._fail(error)
+            else:  # a mirror lane gives up: its ranges go to the other lanes
+                logger.info("mirror %s leaves %s: %s", redact_url(source), redact_url(self._url), error)
         except BaseException as error:
-            with self._lock:
-                if self._error is None:
-                    self._error = error
-            self._failed.set()
-            self._abort_all()
+            self._fail(error)
         finally:
-            if holds_slot and self._limiter is not None:
-                self._limiter.release(self._host)
+            if slot is not None and self._limiter is not None:
+                self._limiter.release(slot)
+
+    def _fail(self, error: BaseException) -> None:
+        with self._lock:
+            if self._error is None:
+                self._error = error
+        self._failed.set()
+        self._abort_all()
 
     def _await_segment(self) -> Segment | None:
         """The next segment for an idle lane, waiting while a running one may yet prove
@@ -239,11 +253,11 @@ class RangeEngine:
 
     # -- one segment -----------------------------------------------------------------------
 
-    def _fetch(self, segment: Segment, first: FirstResponse | None) -> None:
+    def _fetch(self, segment: Segment, first: FirstResponse | None, source: str) -> None:
         if first is not None:
             response, reader = first.response, first.reader
         else:
-            opened = self._request(segment)
+            opened = self._request(segment, source)
             if opened is None:
                 return
             response, reader = opened
@@ -259,28 +273,34 @@ class RangeEngine:
                 segment.active = False
             transport.close(response)
 
-    def _request(self, segment: Segment) -> tuple[requests.Response, transport.BodyReader] | None:
-        """Open the ranged response for ``segment``; None if another lane took it over."""
+    def _request(self, segment: Segment, source: str) -> tuple[requests.Response, transport.BodyReader] | None:
+        """Open the ranged response for ``segment``; None if another lane took it over.
+
+        From a mirror, ``If-Range`` cannot be used (its validators are its own): the exact
+        Content-Range with the same total decides, and the checksum, if any, at the end.
+        """
         last = segment.end - 1
         headers = {**self._headers, "Range": f"bytes={segment.pos}-{last}"}
-        if self._state.validator:
+        if self._state.validator and source == self._url:
             headers["If-Range"] = self._state.validator
-        response = transport.send_get(self._session, self._url, headers=headers, timeout=self._settings.timeout)
+        response = transport.send_get(self._session, source, headers=headers, timeout=self._settings.timeout)
         try:
-            transport.check_status(response, self._url, ranged=True)
+            transport.check_status(response, source, ranged=True)
             if response.status_code != 206:
                 transport.close(response)
+                if source != self._url:
+                    raise ResumeMismatchError(f"mirror {redact_url(source)} does not serve ranges")
                 self._refuse_full_body(segment)
                 return None
             got = transport.content_range(response)
             if got != (segment.pos, last, self._state.total):
                 raise ResumeMismatchError(
-                    f"asked {redact_url(self._url)} for bytes {segment.pos}-{last}/{self._state.total}, "
+                    f"asked {redact_url(source)} for bytes {segment.pos}-{last}/{self._state.total}, "
                     f"got {response.headers.get('Content-Range')!r}")
         except BaseException:
             transport.close(response)
             raise
-        return response, transport.BodyReader(response, self._url, last - segment.pos + 1)
+        return response, transport.BodyReader(response, source, last - segment.pos + 1)
 
     def _refuse_full_body(self, segment: Segment) -> None:
         """A 200 to a ranged request: ranges are ignored, or the file changed (If-Range).

@@ -307,6 +307,7 @@ class Transfer:
                 session=ctx.session, url=self._source, headers=self._headers, settings=ctx.settings, part=part,
                 state=state, lanes=lanes, count_bytes=self._count, buckets=self._buckets, limiter=ctx.limiter,
                 host=transport.host_of(self._source), hasher=hasher, deadline_at=self._deadline_at,
+                mirrors=self._parallel_mirrors(),
             )
             job.abort = engine.abort
             try:
@@ -375,6 +376,16 @@ class Transfer:
         if emitter.is_listening(ChunkDownloaded):
             emitter.emit(ChunkDownloaded(url=self._shown, bytes_downloaded=count, total_downloaded=done,
                                          total_bytes=self._total))
+
+    def _parallel_mirrors(self) -> tuple[str, ...]:
+        """Mirrors whose lanes may fetch ranges beside this source's: only with a checksum,
+        which proves at the end that every range came from the same bytes (equal sizes alone
+        could splice two versions); without one, mirrors take over one after another."""
+        request, job = self._job.request, self._job
+        if request.checksum is None:
+            return ()
+        return tuple(source for index, source in enumerate(request.sources)
+                     if source != self._source and index not in job.dead_sources)
 
     def _announce_restart(self, why: str) -> None:
         """Say that the bytes kept so far were dropped and the download starts over."""

@@ -102,3 +102,32 @@ def test_a_mirror_takes_over_when_the_first_url_never_answers(
     assert info is not None and info.status is DownloadStatus.COMPLETED, info
     assert (tmp_path / "file.bin").read_bytes() == body
     assert other_server.request_count("/ok.bin") == 1
+
+
+def test_with_a_checksum_ranges_come_from_several_mirrors_and_the_slow_one_serves_less(
+    local_server: LocalServer, other_server: LocalServer, tmp_path: Path
+) -> None:
+    body = payload(16 << 20, 8)
+    slow = local_server.add_file("/s.bin", body, rate=1_000_000)  # per connection
+    fast = other_server.add_file("/s.bin", body)
+    config = FileConfig(url=slow, mirrors=[fast], checksum=f"sha256:{sha256(body)}", segments=4)
+    with DownloadManager(tmp_path, retry_config=RETRY, min_segment_size=1 << 20) as m:
+        m.add_to_queue([config])
+        m.queue.join()
+    assert file_sha256(tmp_path / "s.bin") == sha256(body)
+    assert other_server.request_count("/s.bin") >= 1 and local_server.request_count("/s.bin") >= 1
+    local_server.wait_idle()
+    assert other_server.bytes_sent("/s.bin") > len(body) // 2  # the fast mirror took the slow one's ranges
+
+
+def test_without_a_checksum_mirrors_are_not_mixed_in_one_file(
+    local_server: LocalServer, other_server: LocalServer, tmp_path: Path
+) -> None:
+    body = payload(8 << 20, 9)
+    primary = local_server.add_file("/p.bin", body)
+    mirror = other_server.add_file("/p.bin", payload(8 << 20, 10))  # same size, other bytes
+    with DownloadManager(tmp_path, retry_config=RETRY, min_segment_size=1 << 20) as m:
+        m.add_to_queue([FileConfig(url=primary, mirrors=[mirror], segments=4)])
+        m.queue.join()
+    assert file_sha256(tmp_path / "p.bin") == sha256(body)
+    assert other_server.request_count("/p.bin") == 0
