@@ -110,6 +110,8 @@ class Tool:
     only: frozenset[str] = frozenset()
     #: glob patterns of files the tool leaves beside the downloads by design (not checked)
     leaves: tuple[str, ...] = ()
+    #: where the child imports pydownloads from (the repository unless ``--compare`` says)
+    python_path: Path = ROOT
 
     def applies(self, workload: Workload) -> bool:
         return not self.only or workload.key in self.only
@@ -202,12 +204,25 @@ def missing_reason(tool: Tool) -> str | None:
     return None
 
 
-def child_env(*, python_path: bool) -> dict[str, str]:
+def child_env(*, python_path: bool, root: Path = ROOT) -> dict[str, str]:
     """The environment without proxies (every tool must talk to 127.0.0.1 directly)."""
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower() and k != "PYTHONPATH"}
     if python_path:
-        env["PYTHONPATH"] = str(ROOT)
+        env["PYTHONPATH"] = str(root)
     return env
+
+
+def compared_tools(specs: list[str]) -> list[Tool]:
+    """``NAME=DIR``: the pydownloads API row again, importing the package found in DIR."""
+    tools = []
+    for spec in specs:
+        name, _, folder = spec.partition("=")
+        path = Path(folder).expanduser().resolve()
+        if not name or not (path / "pydownloads" / "__init__.py").exists():
+            raise SystemExit(f"--compare {spec!r}: expected NAME=DIR with DIR/pydownloads/__init__.py")
+        tools.append(Tool(f"pydownloads@{name}", "pydownloads", client="pydownloads", options=_pydownloads_options,
+                          python_path=path))
+    return tools
 
 
 # -- the data ---------------------------------------------------------------------------------
@@ -336,7 +351,7 @@ def run_tool(tool: Tool, w: Workload, urls: list[str], expected: dict[str, str],
             spec = scratch / "spec.json"
             spec.write_text(json.dumps({"urls": urls, "folder": str(out), "options": tool.options(w)}))
             argv = [tool.python, str(CLIENTS), str(tool.client), str(spec)]
-            env = child_env(python_path=tool.python == sys.executable)
+            env = child_env(python_path=tool.python == sys.executable, root=tool.python_path)
         sample = measure(argv, env, timeout, server_pids, rss_file)
         if sample.error is None:
             sample.error = verify(out, expected, tool.leaves)
@@ -473,6 +488,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "use more cores than this (default 0.5; with --quick: do not wait)")
     parser.add_argument("--max-wait", type=float, default=300.0, help="seconds to wait for a quiet machine")
     parser.add_argument("--json", type=Path, help="also write every sample to this file")
+    parser.add_argument("--compare", action="append", default=[], metavar="NAME=DIR",
+                        help="also run the pydownloads API row with the package in DIR (a copy with a change "
+                             "to measure), as tool pydownloads@NAME; repeatable")
     args = parser.parse_args(argv)
     unknown = set(args.tools.split(",")) - set(names)
     if unknown:
@@ -500,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
     items = [w for w in workloads(args.quick) if w.key in only]
     wanted = args.tools.split(",")
     tools = []
-    for tool in (t for t in all_tools() if t.name in wanted):
+    for tool in [t for t in all_tools() if t.name in wanted] + compared_tools(args.compare):
         reason = missing_reason(tool)
         if reason:
             print(f"skipping {tool.name}: {reason}", file=sys.stderr)
