@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import random
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from pydownloads.events import EventEmitter
@@ -48,3 +50,13 @@ class EventLog:
 def files_under(root: Path) -> list[Path]:
     """Every file below ``root`` (sorted), to check nothing stray was left."""
     return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 10.0) -> bool:
+    """Poll ``predicate`` until it is true (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False

@@ -17,7 +17,7 @@ import pytest
 from pydownloads import __version__
 from pydownloads.localserver import LocalServer, ResetAfter, StallHeaders, Status
 from tests.integration.clirun import cli_command, cli_env, run_cli
-from tests.integration.helpers import file_sha256, files_under, payload, sha256
+from tests.integration.helpers import file_sha256, files_under, payload, sha256, wait_until
 
 STATE = ".pydownloads-state.db"
 
@@ -31,13 +31,6 @@ def downloaded(root: Path) -> list[Path]:
     return [p for p in files_under(root) if not p.name.startswith(STATE)]
 
 
-def wait_until(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 # -- the basics -------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydownloads import DownloadManager, DownloadStatus, FileConfig, RetryConfig
 from pydownloads.localserver import IgnoreRange, LocalServer, ResetAfter, Slow
-from tests.integration.helpers import EventLog, file_sha256, files_under, payload, sha256
+from tests.integration.helpers import EventLog, file_sha256, files_under, payload, sha256, wait_until
 
 RETRY = RetryConfig(max_retries=4, base_delay=0.01, max_delay=0.05)
 MIB = 1 << 20
@@ -139,7 +139,7 @@ def test_connections_per_host_are_capped_over_files_and_segments(local_server: L
     with m:
         m.add_to_queue([local_server.url(p) for p in bodies])
         assert local_server.wait_for_requests("/h0.bin", 1, timeout=10)
-        assert _wait(lambda: len(local_server.requests) >= 3, timeout=10)
+        assert wait_until(lambda: len(local_server.requests) >= 3, timeout=10)
         time.sleep(0.2)  # room for a fourth request to (wrongly) arrive while three are held
         assert len(local_server.requests) == 3
         for path in bodies:
@@ -148,15 +148,6 @@ def test_connections_per_host_are_capped_over_files_and_segments(local_server: L
     assert peak == 3
     for path, body in bodies.items():
         assert file_sha256(tmp_path / path[1:]) == sha256(body)
-
-
-def _wait(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_rate_limit_is_shared_by_all_downloads(local_server: LocalServer, tmp_path: Path) -> None:

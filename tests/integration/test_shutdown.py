@@ -10,7 +10,7 @@ import pytest
 
 from pydownloads import DownloadManager, DownloadStatus, FileConfig, RetryConfig
 from pydownloads.localserver import LocalServer, StallHeaders
-from tests.integration.helpers import EventLog, file_sha256, files_under, payload, sha256
+from tests.integration.helpers import EventLog, file_sha256, files_under, payload, sha256, wait_until
 
 RETRY = RetryConfig(max_retries=1, base_delay=0.01, max_delay=0.05)
 
@@ -20,13 +20,6 @@ def slow_batch(server: LocalServer, count: int, *, size: int = 400_000, rate: in
     return [server.add_file(f"/slow{i}.bin", payload(size, i), rate=rate) for i in range(count)]
 
 
-def wait_until(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def assert_only_resumable_parts(folder: Path) -> None:
