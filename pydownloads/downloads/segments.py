@@ -21,7 +21,7 @@ import requests
 from pydownloads.domain.checksum import Hasher
 from pydownloads.domain.errors import DownloadCancelledError, DownloadError, ResumeMismatchError, TransferError
 from pydownloads.downloads.pace import Pace
-from pydownloads.downloads.settings import TransferSettings
+from pydownloads.downloads.settings import MANY_LANES, MANY_LANES_READ, TransferSettings
 from pydownloads.infrastructure import sidecar, transport
 from pydownloads.infrastructure.files import PartFile
 from pydownloads.infrastructure.limits import HostLimiter, TokenBucket
@@ -327,6 +327,8 @@ class RangeEngine:
         """Stream the response into the segment's bytes until it ends or is cut short."""
         write, read, count = self._part.write_at, reader.read, self._count
         chunk, buckets, hasher = self._settings.chunk_size, self._buckets, self._hasher
+        if self._lanes > MANY_LANES:
+            chunk = min(chunk, MANY_LANES_READ)
         cancelled, failed = self._settings.cancel_event.is_set, self._failed.is_set
         pace = Pace(self._settings, self._url, self._deadline_at)
         pos = segment.pos

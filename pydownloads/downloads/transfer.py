@@ -32,7 +32,7 @@ from pydownloads.downloads.job import DownloadJob, Owner, PathClaims
 from pydownloads.downloads.pace import Pace
 from pydownloads.downloads.retry import AttemptCounter
 from pydownloads.downloads.segments import FirstResponse, RangeEngine, hole_ranges
-from pydownloads.downloads.settings import TransferSettings
+from pydownloads.downloads.settings import SMALL_BODY, TransferSettings
 from pydownloads.events.emitter import EventEmitter
 from pydownloads.events.types import ChunkDownloaded, DownloadRetrying, DownloadStarted
 from pydownloads.infrastructure import sidecar, transport
@@ -238,7 +238,7 @@ class Transfer:
         self._validators = (etag, modified)
         self._check_size(total)
         reader = transport.BodyReader(response, self._source, total)
-        if total is None or not (etag or modified) or total <= self._ctx.settings.chunk_size:
+        if total is None or not (etag or modified) or total <= SMALL_BODY:
             # Unknown length or no validator: nothing to resume.  One read's worth: nothing
             # worth resuming or splitting either, and the range machinery would cost more.
             return self._stream_whole(final, reader)
