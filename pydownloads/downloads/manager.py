@@ -195,13 +195,13 @@ class DownloadManager:
         self.tracker = tracker if tracker is not None else DownloadTracker()
         self._retry_failed = bool(retry_failed)
         self._journal = Journal(Path(state_file)) if state_file is not None else None
-        try:
-            if self._journal is not None:
+        if self._journal is not None:
+            try:
                 self._journal.requeue_unfinished(retry_failed=self._retry_failed)
                 self.tracker.bind_store(self._journal)
-        except BaseException:
-            self._journal.close() if self._journal is not None else None
-            raise
+            except BaseException:
+                self._journal.close()  # the file stays unlocked for whoever fixes the cause
+                raise
         config = retry_config if retry_config is not None else RetryConfig()
         hooks = RetryHooks(config, self._cancel) if session is None else None
         self._owns_session = session is None
