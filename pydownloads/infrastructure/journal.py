@@ -351,6 +351,11 @@ class Journal:
                 return
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("COMMIT")
+            # Back to a rollback journal: the WAL is folded in and removed, and a read-only
+            # reader later (read_status, the tracker after the run) leaves no -wal/-shm files
+            # beside the state file.  A reader still attached keeps WAL mode: harmless.
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("PRAGMA journal_mode=DELETE")
             self._db.close()
             self._release_lock()
 
