@@ -194,14 +194,6 @@ class DownloadManager:
         self.max_workers = max_workers
         self.tracker = tracker if tracker is not None else DownloadTracker()
         self._retry_failed = bool(retry_failed)
-        self._journal = Journal(Path(state_file)) if state_file is not None else None
-        if self._journal is not None:
-            try:
-                self._journal.requeue_unfinished(retry_failed=self._retry_failed)
-                self.tracker.bind_store(self._journal)
-            except BaseException:
-                self._journal.close()  # the file stays unlocked for whoever fixes the cause
-                raise
         config = retry_config if retry_config is not None else RetryConfig()
         hooks = RetryHooks(config, self._cancel) if session is None else None
         self._owns_session = session is None
@@ -217,6 +209,23 @@ class DownloadManager:
                 session.close()
                 raise
         self._session = session
+        # The state file is opened last of all that can fail on the caller's options, so a
+        # bad option never leaves it locked (open until the garbage collector came by).
+        try:
+            self._journal = Journal(Path(state_file)) if state_file is not None else None
+        except BaseException:
+            if self._owns_session:
+                session.close()
+            raise
+        if self._journal is not None:
+            try:
+                self._journal.requeue_unfinished(retry_failed=self._retry_failed)
+                self.tracker.bind_store(self._journal)
+            except BaseException:
+                self._journal.close()  # the file stays unlocked for whoever fixes the cause
+                if self._owns_session:
+                    session.close()
+                raise
         emitter = emitter if emitter is not None else EventEmitter()
         self.worker = DownloadWorker(
             client=self._session, retry_handler=RetryHandler(config, emitter=emitter), emitter=emitter,
