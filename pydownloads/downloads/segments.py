@@ -169,8 +169,11 @@ class RangeEngine:
         try:
             if segment is None:
                 segment = self._await_segment()
+            buffer = None
             while segment is not None and not self._failed.is_set():
-                self._fetch(segment, first, source)
+                if buffer is None:  # one buffer per lane, reused for every read of every segment
+                    buffer = memoryview(bytearray(self._read_size()))
+                self._fetch(segment, first, source, buffer)
                 first = None
                 segment = self._await_segment()
         except DownloadError as error:
@@ -253,7 +256,15 @@ class RangeEngine:
 
     # -- one segment -----------------------------------------------------------------------
 
-    def _fetch(self, segment: Segment, first: FirstResponse | None, source: str) -> None:
+    def _read_size(self) -> int:
+        """Bytes asked for per read: ``chunk_size``, capped when many lanes share the
+        file (a buffer each), and never more than the file."""
+        size = self._settings.chunk_size
+        if self._lanes > MANY_LANES:
+            size = min(size, MANY_LANES_READ)
+        return max(1, min(size, self._state.total))
+
+    def _fetch(self, segment: Segment, first: FirstResponse | None, source: str, buffer: memoryview) -> None:
         if first is not None:
             response, reader = first.response, first.reader
         else:
@@ -266,7 +277,7 @@ class RangeEngine:
         with self._lock:
             self._open.add(response)
         try:
-            self._copy(segment, reader)
+            self._copy(segment, reader, buffer)
         finally:
             with self._lock:
                 self._open.discard(response)
@@ -323,12 +334,10 @@ class RangeEngine:
             f"{redact_url(self._url)} answered a range request with the whole file: "
             "it ignores ranges or the file changed")
 
-    def _copy(self, segment: Segment, reader: transport.BodyReader) -> None:
+    def _copy(self, segment: Segment, reader: transport.BodyReader, buffer: memoryview) -> None:
         """Stream the response into the segment's bytes until it ends or is cut short."""
-        write, read, count = self._part.write_at, reader.read, self._count
-        chunk, buckets, hasher = self._settings.chunk_size, self._buckets, self._hasher
-        if self._lanes > MANY_LANES:
-            chunk = min(chunk, MANY_LANES_READ)
+        write, read, count = self._part.write_at, reader.read_into, self._count
+        chunk, buckets, hasher = len(buffer), self._buckets, self._hasher
         cancelled, failed = self._settings.cancel_event.is_set, self._failed.is_set
         pace = Pace(self._settings, self._url, self._deadline_at)
         pos = segment.pos
@@ -338,7 +347,7 @@ class RangeEngine:
                 end = segment.end
             if pos >= end:
                 return
-            data = read(min(chunk, end - pos))
+            data = read(buffer[:min(chunk, end - pos)])
             if not data:  # the reader already checked the announced length: this is a server lie
                 raise TransferError(f"{redact_url(self._url)} ended before byte {end}", url=redact_url(self._url))
             write(pos, data)

@@ -344,7 +344,9 @@ class Transfer:
             hasher = self._new_hasher()
             settings, pos = self._ctx.settings, 0
             pace = Pace(settings, self._source, self._deadline_at)
-            while data := reader.read(settings.chunk_size):
+            size = settings.chunk_size if reader.expected is None else max(1, min(settings.chunk_size, reader.expected))
+            buffer = memoryview(bytearray(size))  # reused by every read of this body
+            while data := reader.read_into(buffer):
                 part.write_at(pos, data)
                 pos += len(data)
                 if hasher is not None:

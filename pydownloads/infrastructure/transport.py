@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import http.client
+import io
 import re
 import socket
+import ssl
 import time
 from collections.abc import Mapping
 from typing import NoReturn
@@ -17,6 +20,7 @@ from urllib.parse import urlsplit
 
 import requests
 import requests.exceptions as rex
+import urllib3
 import urllib3.exceptions as uex
 
 from pydownloads.domain.errors import (
@@ -177,18 +181,27 @@ def host_of(url: str) -> str:
 class BodyReader:
     """Reads a streamed body as the server sent it (no decoding), counting the bytes.
 
+    :meth:`read_into` fills a caller's reused buffer straight from the socket when the body
+    is framed by Content-Length alone (no copy through a fresh ``bytes`` per read); chunked
+    bodies and anything unusual go through urllib3's ``read1``.  Either way a read returns
+    what has arrived, the length is checked, and a body read to its end hands its
+    connection back to the pool.
+
     One thread at a time; :func:`abort` may be called from another thread to end it.
     """
 
-    __slots__ = ("_read", "_url", "expected", "received")
+    __slots__ = ("_file", "_left", "_raw", "_read", "_url", "expected", "received")
 
     def __init__(self, response: requests.Response, url: str, expected: int | None) -> None:
         # read1: return what has arrived instead of waiting for a full buffer, so that a
         # server dripping bytes still lets the caller check speed, deadline and cancel.
+        self._raw = response.raw
         self._read = response.raw.read1
         self._url = url
         self.expected = expected
         self.received = 0
+        self._file = _socket_file(response.raw, expected)
+        self._left = expected or 0
 
     def read(self, size: int) -> bytes:
         """Up to ``size`` bytes; ``b""`` at the end of the body.
@@ -203,9 +216,69 @@ class BodyReader:
         except (rex.RequestException, uex.HTTPError, OSError) as error:
             raise translate(error, self._url) from error
         self.received += len(data)
+        if self._file is not None:  # keep the direct path's count true if both are used
+            self._left -= len(data)
         if not data and self.expected is not None and self.received != self.expected:
             self._fail_short(None)
         return data
+
+    def read_into(self, buffer: memoryview) -> memoryview:
+        """Up to ``len(buffer)`` bytes, empty at the end of the body.
+
+        The result is a view of ``buffer`` (or of a fresh ``bytes`` on the fallback path),
+        valid until the next call: write or hash it, do not keep it.
+
+        :raises IncompleteDownloadError: the body ended before its announced length.
+        :raises TransferError: the connection broke or timed out.
+        """
+        file = self._file
+        if file is None:
+            return memoryview(self.read(len(buffer)))
+        want = min(len(buffer), self._left)
+        if want <= 0:
+            return buffer[:0]
+        try:
+            got = file.readinto1(buffer[:want])
+        except (OSError, ValueError) as error:  # ValueError: the file was closed under us
+            self._drop()
+            if isinstance(error, socket.timeout):
+                raise translate(error, self._url) from error
+            if isinstance(error, ssl.SSLError):
+                shown = redact_url(self._url)
+                raise TLSError(f"TLS failed for {shown}: {_short(error)}", url=shown, cause=error) from error
+            self._fail_short(error)
+        if not got:
+            self._drop()
+            self._fail_short(None)
+        self._advance(got)
+        return buffer[:got]
+
+    def _advance(self, count: int) -> None:
+        """Count ``count`` bytes read past urllib3 and http.client, in their books too;
+        at the end of the body, close http.client's response and release the connection
+        (what urllib3's own read does)."""
+        raw, response = self._raw, self._raw._fp
+        self.received += count
+        self._left -= count
+        raw._fp_bytes_read += count
+        if raw.length_remaining is not None:
+            raw.length_remaining -= count
+        if response is not None and response.length is not None:
+            response.length -= count
+        if not self._left:
+            self._file = None  # anything after this goes through urllib3, which sees the end
+            if response is not None:
+                response.close()
+            raw.release_conn()
+
+    def _drop(self) -> None:
+        """The connection is in an unknown state: close it so the pool never reuses it."""
+        self._file = None
+        with contextlib.suppress(OSError, AttributeError):
+            if self._raw._fp is not None:
+                self._raw._fp.close()
+            if self._raw.connection is not None:
+                self._raw.connection.close()
 
     def _fail_short(self, error: BaseException | None) -> NoReturn:
         shown = redact_url(self._url)
@@ -217,6 +290,27 @@ class BodyReader:
             f"{shown} sent {self.received} of {self.expected} bytes",
             expected=self.expected, received=self.received, url=shown, cause=error,
         ) from error
+
+
+def _socket_file(raw: object, expected: int | None) -> io.BufferedReader | None:
+    """The buffered socket file under ``raw`` when its body can be read from it directly:
+    an untouched identity body framed by a Content-Length that urllib3, http.client and we
+    all agree on.  None means: go through urllib3."""
+    if not expected or not isinstance(raw, urllib3.HTTPResponse):
+        return None
+    response = raw._fp
+    if (
+        not isinstance(response, http.client.HTTPResponse)
+        or response.chunked
+        or response.length != expected
+        or raw.length_remaining != expected
+        or raw._fp_bytes_read
+        or getattr(raw, "_has_decoded_content", True)
+        or len(getattr(raw, "_decoded_buffer", b"x"))
+    ):
+        return None
+    file = response.fp
+    return file if isinstance(file, io.BufferedReader) else None
 
 
 def abort(response: requests.Response) -> None:
