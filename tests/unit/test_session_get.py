@@ -1,0 +1,214 @@
+"""The manager's own Session prepares plain GETs itself: the request that goes out, and the
+settings it is sent with, must be exactly what ``requests.Session.request`` would make.
+
+A recording adapter stands in for the network: it keeps each PreparedRequest and the
+keyword arguments ``Session.send`` passes on.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from requests.adapters import BaseAdapter
+from requests.auth import AuthBase, HTTPDigestAuth
+
+from pydownloads.domain.retry import RetryConfig
+from pydownloads.infrastructure.http import RetryHooks, build_session
+
+URL = "http://files.example:8080/dir/a.bin"
+
+
+class _Recorder(BaseAdapter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[tuple[requests.PreparedRequest, dict[str, Any]]] = []
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        self.sent.append((request, kwargs))
+        response = requests.Response()
+        response.status_code = 200
+        response.url = request.url or ""
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def _session() -> tuple[requests.Session, _Recorder]:
+    config = RetryConfig()
+    session = build_session(pool_size=4, config=config, hooks=RetryHooks(config, threading.Event()))
+    recorder = _Recorder()
+    session.mount("http://", recorder)
+    session.mount("https://", recorder)
+    return session, recorder
+
+
+def _what_goes_out(request: requests.PreparedRequest, kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "method": request.method, "url": request.url, "headers": dict(request.headers), "body": request.body,
+        "hooks": {event: len(hooks) for event, hooks in request.hooks.items()},
+        "kwargs": {key: dict(value) if isinstance(value, dict) else value for key, value in kwargs.items()},
+    }
+
+
+def _both_ways(session: requests.Session, recorder: _Recorder, url: str = URL,
+               headers: dict[str, Any] | None = None, **extra: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(what our session sends for send_get's call, what requests' own Session.request sends)."""
+    options: dict[str, Any] = {"headers": headers if headers is not None else {"Accept-Encoding": "identity"},
+                               "timeout": (3, 7), "stream": True, "allow_redirects": True, **extra}
+    session.get(url, **options)
+    requests.Session.request(session, "GET", url, params=None, **options)
+    (ours, ours_kwargs), (theirs, theirs_kwargs) = recorder.sent[-2:]
+    return _what_goes_out(ours, ours_kwargs), _what_goes_out(theirs, theirs_kwargs)
+
+
+def test_a_plain_get_does_not_go_through_session_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    session, recorder = _session()
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the generic path was taken")
+
+    monkeypatch.setattr(requests.Session, "prepare_request", refuse)
+    monkeypatch.setattr(requests.Session, "merge_environment_settings", refuse)
+    session.get(URL, headers={"Range": "bytes=0-"}, timeout=5, stream=True, allow_redirects=True)
+    request, kwargs = recorder.sent[-1]
+    assert request.headers["Range"] == "bytes=0-"
+    assert kwargs["stream"] is True and kwargs["timeout"] == 5
+
+
+def test_defaults_are_what_requests_sends() -> None:
+    session, recorder = _session()
+    ours, theirs = _both_ways(session, recorder)
+    assert ours == theirs
+    assert ours["headers"]["User-Agent"].startswith("pydownloads/")
+
+
+def test_request_headers_override_session_headers_whatever_their_case_and_none_removes() -> None:
+    session, recorder = _session()
+    session.headers.update({"X-Team": "a", "X-Gone": "b", "Accept": "*/*"})
+    headers = {"user-agent": "mine/1", "X-Gone": None, "Range": "bytes=5-", "Accept-Encoding": "identity"}
+    ours, theirs = _both_ways(session, recorder, headers=headers)
+    assert ours == theirs
+    assert ours["headers"]["user-agent"] == "mine/1" and "X-Gone" not in ours["headers"]
+
+
+@pytest.mark.parametrize("auth", [("user", "pass"), HTTPDigestAuth("user", "pass")], ids=["basic", "digest"])
+def test_session_auth_is_applied_as_requests_applies_it(auth: Any) -> None:
+    session, recorder = _session()
+    session.auth = auth
+    ours, theirs = _both_ways(session, recorder)
+    assert ours == theirs  # Basic: the header; Digest: its response hooks are registered
+    if isinstance(auth, tuple):
+        assert ours["headers"]["Authorization"].startswith("Basic ")
+    else:
+        assert ours["hooks"]["response"] == 2
+
+
+def test_credentials_in_the_url_are_used_when_the_session_has_no_auth() -> None:
+    session, recorder = _session()
+    ours, theirs = _both_ways(session, recorder, url="http://joe:secret@files.example/a.bin")
+    assert ours == theirs
+    assert ours["headers"]["Authorization"].startswith("Basic ")
+
+
+def test_an_auth_callable_sees_the_prepared_request() -> None:
+    class Stamp(AuthBase):
+        def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+            request.headers["X-Stamp"] = f"{request.method} {request.url}"
+            return request
+
+    session, recorder = _session()
+    session.auth = Stamp()
+    ours, theirs = _both_ways(session, recorder)
+    assert ours == theirs
+    assert ours["headers"]["X-Stamp"] == f"GET {URL}"
+
+
+def test_cookies_of_the_jar_go_where_they_belong_only() -> None:
+    session, recorder = _session()
+    for name, domain, port in (("here", "files.example", "8080"), ("other_port", "files.example", "9090"),
+                               ("elsewhere", "other.example", None)):
+        session.cookies.set_cookie(http.cookiejar.Cookie(
+            0, name, "v", port, port is not None, domain, False, False, "/", False, False, None, False, None, None, {}))
+    ours, theirs = _both_ways(session, recorder)
+    assert ours == theirs
+    assert ours["headers"]["Cookie"] == "here=v"
+    ours, theirs = _both_ways(session, recorder, headers={"Cookie": "given=1"})
+    assert ours == theirs
+    assert ours["headers"]["Cookie"] == "given=1"
+
+
+def test_the_session_jar_is_not_changed_by_preparing() -> None:
+    session, _ = _session()
+    session.cookies.set("kept", "1", domain="files.example", path="/")
+    session.get(URL, headers={}, timeout=3, stream=True, allow_redirects=True)
+    assert [(c.name, c.value) for c in session.cookies] == [("kept", "1")]
+
+
+def test_proxies_verify_and_cert_of_the_session_are_passed_on() -> None:
+    session, recorder = _session()
+    session.proxies.update({"http": "http://proxy.example:3128", "https": None})  # type: ignore[dict-item]
+    session.verify = "/etc/ssl/bundle.pem"
+    session.cert = ("/c.pem", "/k.pem")
+    ours, theirs = _both_ways(session, recorder)
+    assert ours == theirs
+    assert ours["kwargs"]["proxies"] == {"http": "http://proxy.example:3128"}
+
+
+def test_with_trust_env_the_environment_is_read_as_requests_reads_it(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine files.example login envuser password envpass\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("HTTP_PROXY", "http://envproxy.example:8000")
+    monkeypatch.setenv("NO_PROXY", "skipped.example")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/env/bundle.pem")
+    session, recorder = _session()
+    session.trust_env = True
+    ours, theirs = _both_ways(session, recorder)
+    assert ours == theirs
+    assert ours["headers"]["Authorization"].startswith("Basic ")  # from .netrc
+    assert ours["kwargs"]["proxies"]["http"] == "http://envproxy.example:8000"
+    assert ours["kwargs"]["verify"] == "/env/bundle.pem"
+    ours, theirs = _both_ways(session, recorder, url="http://skipped.example/a.bin")
+    assert ours == theirs
+    assert "http" not in ours["kwargs"]["proxies"]
+
+
+def test_without_trust_env_the_environment_is_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://envproxy.example:8000")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/env/bundle.pem")
+    session, recorder = _session()
+    ours, theirs = _both_ways(session, recorder)
+    assert ours == theirs
+    assert ours["kwargs"]["proxies"] == {} and ours["kwargs"]["verify"] is True
+
+
+@pytest.mark.parametrize("change", ["hooks", "params", "post", "extra"])
+def test_anything_unusual_takes_requests_own_path(change: str) -> None:
+    session, recorder = _session()
+    seen: list[int] = []
+    if change == "hooks":
+        session.hooks["response"].append(lambda response, **kwargs: seen.append(response.status_code))
+    elif change == "params":
+        session.params = {"token": "t"}
+    if change == "post":
+        session.request("POST", URL, data=b"x", timeout=3)
+        requests.Session.request(session, "POST", URL, data=b"x", timeout=3)
+        (ours, ours_kwargs), (theirs, theirs_kwargs) = recorder.sent[-2:]
+        assert _what_goes_out(ours, ours_kwargs) == _what_goes_out(theirs, theirs_kwargs)
+        return
+    extra = {"verify": False} if change == "extra" else {}
+    ours, theirs = _both_ways(session, recorder, **extra)
+    assert ours == theirs
+    if change == "hooks":
+        assert seen == [200, 200]
+    if change == "params":
+        assert ours["url"].endswith("?token=t")
