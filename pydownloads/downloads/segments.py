@@ -21,7 +21,14 @@ import requests
 from pydownloads.domain.checksum import Hasher
 from pydownloads.domain.errors import DownloadCancelledError, DownloadError, ResumeMismatchError, TransferError
 from pydownloads.downloads.pace import Pace
-from pydownloads.downloads.settings import MANY_LANES, MANY_LANES_READ, TransferSettings
+from pydownloads.downloads.settings import (
+    FAST_LANE,
+    LANE_PROBE,
+    LANE_RECHECK,
+    MANY_LANES,
+    MANY_LANES_READ,
+    TransferSettings,
+)
 from pydownloads.infrastructure import sidecar, transport
 from pydownloads.infrastructure.files import PartFile
 from pydownloads.infrastructure.limits import HostLimiter, TokenBucket
@@ -120,6 +127,7 @@ class RangeEngine:
         self._lock = threading.Lock()
         self._saving = threading.Lock()
         self._failed = threading.Event()
+        self._first_done = threading.Event()
         self._error: BaseException | None = None
         self._segments = [Segment(a, a, b) for a, b in hole_ranges(state.ranges, state.total)]
         self._open: set[requests.Response] = set()
@@ -137,11 +145,54 @@ class RangeEngine:
         # The first response's segment is taken before any other lane can pick it.
         own = self._claim_first()
         self._first_to_end = first.to_end
+        watcher = None
+        if self._lanes > 1:
+            watcher = threading.Thread(target=self._add_lanes_when_slow, name="pydownloads-lanes", daemon=True)
+            watcher.start()
+        try:
+            self._lane(first, None, own, self._url)
+        finally:
+            self._first_done.set()
+        if watcher is not None:
+            watcher.join()
+        missing = sum(s.remaining for s in self._segments)
+        if self._error is not None or missing:
+            self.save()  # what was fetched stays usable for the next attempt or run
+        if self._error is not None:
+            raise self._error
+        if missing:  # every lane ended without an error but bytes are missing: never commit
+            raise ResumeMismatchError(f"{missing} bytes of {redact_url(self._url)} were not fetched")
+
+    def _add_lanes_when_slow(self) -> None:
+        """Start the extra lanes once the first connection proves slower than FAST_LANE
+        (after LANE_PROBE, then every LANE_RECHECK): a connection that copies as fast as
+        the machine can (loopback, a LAN) runs alone, since more lanes would only cost
+        memory and CPU.  Mirrors' lanes start at once: they add other hosts' bandwidth."""
+        extra: list[threading.Thread] = []
+        try:
+            window = 0.0 if len(self._sources) > 1 else LANE_PROBE
+            while True:
+                done, since = self._done_bytes(), time.monotonic()
+                if self._first_done.wait(window) or self._failed.is_set():
+                    return  # the first lane took every byte, or the download failed
+                rate = (self._done_bytes() - done) / max(time.monotonic() - since, 1e-9)
+                if rate < FAST_LANE:
+                    break
+                window = LANE_RECHECK
+            extra = self._start_lanes()
+        except BaseException as error:
+            self._fail(error)
+        finally:
+            for thread in extra:
+                thread.join()
+
+    def _start_lanes(self) -> list[threading.Thread]:
+        """Cut what is left into near-equal ranges and start a lane for each but the first."""
         with self._lock:
             self._presplit(self._lanes)
+            missing = sum(s.remaining for s in self._segments)
+            useful = max(len(self._segments), round(missing / self._settings.min_segment_size))
         extra: list[threading.Thread] = []
-        missing = sum(s.remaining for s in self._segments)
-        useful = max(len(self._segments), missing // self._settings.min_segment_size)
         for number in range(1, min(self._lanes, useful)):
             source = self._sources[number % len(self._sources)]
             host = transport.host_of(source)
@@ -150,19 +201,13 @@ class RangeEngine:
                 continue  # that host's connection budget is spent: one lane fewer
             thread = threading.Thread(target=self._lane, args=(None, host, None, source),
                                       name=f"pydownloads-seg{number}", daemon=True)
-            extra.append(thread)
-        for thread in extra:
             thread.start()
-        self._lane(first, None, own, self._url)
-        for thread in extra:
-            thread.join()
-        missing = sum(s.remaining for s in self._segments)
-        if self._error is not None or missing:
-            self.save()  # what was fetched stays usable for the next attempt or run
-        if self._error is not None:
-            raise self._error
-        if missing:  # every lane ended without an error but bytes are missing: never commit
-            raise ResumeMismatchError(f"{missing} bytes of {redact_url(self._url)} were not fetched")
+            extra.append(thread)
+        return extra
+
+    def _done_bytes(self) -> int:
+        with self._lock:
+            return sum(s.pos - s.start for s in self._segments)
 
     def _lane(self, first: FirstResponse | None, slot: str | None, segment: Segment | None, source: str) -> None:
         """One connection's loop; ``slot`` is the host whose connection slot it holds."""
@@ -246,12 +291,14 @@ class RangeEngine:
         return stolen
 
     def _presplit(self, lanes: int) -> None:
-        """Cut the work into ``lanes`` near-equal ranges before the lanes start, so that
-        none waits for a split and none is cut short later (lock held by the caller)."""
+        """Cut the work into up to ``lanes`` near-equal ranges, none much smaller than
+        ``min_segment_size``, so that no lane waits for a split and none is cut short
+        later (lock held by the caller).  A running segment gives up its tail."""
         missing = sum(s.remaining for s in self._segments)
-        size = max(self._settings.min_segment_size, -(-missing // lanes))
+        pieces = min(lanes, max(1, round(missing / self._settings.min_segment_size)))
+        size = -(-missing // pieces)
         for segment in list(self._segments):
-            while segment.remaining >= 2 * size and len(self._segments) < lanes:
+            while segment.remaining > size and len(self._segments) < pieces:
                 self._split(segment, segment.end - size).active = False
 
     # -- one segment -----------------------------------------------------------------------

@@ -15,6 +15,13 @@ DEFAULT_CHUNK_SIZE = 1 << 20
 #: buffers per connection then cost memory (16 lanes: +30 MiB) for no speed.
 MANY_LANES_READ = 256 << 10
 MANY_LANES = 4
+#: A file's first connection at least this fast (bytes/s) runs alone: on loopback or a LAN
+#: one connection copies about as fast as the machine can, and more lanes would only cost
+#: memory and CPU.  A slower one gets its extra lanes as soon as that shows: the rate is
+#: measured over its first LANE_PROBE seconds, then again every LANE_RECHECK seconds.
+FAST_LANE = 300_000_000
+LANE_PROBE = 0.02
+LANE_RECHECK = 0.5
 #: A body this small goes through one pass with no resume state (the range machinery would
 #: cost more than it could save).
 SMALL_BODY = 256 << 10

@@ -32,6 +32,8 @@ def serve_readme_files(server: LocalServer) -> None:
         server.add_file(path, body)
     server.add_faults("/flaky.bin", Status(404))  # the custom-policy example retries it
     server.add_file("/mirror/big.iso", FILES["/big.iso"])
+    # Slower than one fast connection (which would run alone), so that it is split.
+    server.add_file("/big.iso", FILES["/big.iso"], rate=48 << 20)
     for i in range(20):
         server.add_file(f"/file{i}.bin", payload(300_000, 100 + i), rate=1_000_000)
 
