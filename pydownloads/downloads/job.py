@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -12,10 +13,9 @@ from pathlib import Path
 from pydownloads.domain.checksum import Checksum
 from pydownloads.domain.errors import DestinationConflictError, InvalidArgumentError
 from pydownloads.domain.models import FileConfig
-from pydownloads.infrastructure.files import part_path
 from pydownloads.infrastructure.limits import TokenBucket
-from pydownloads.infrastructure.paths import contained_in, name_from_url, safe_component, subdir_parts
-from pydownloads.infrastructure.sidecar import ResumeState, sidecar_path
+from pydownloads.infrastructure.paths import PART_SUFFIX, contained_in, name_from_url, safe_component, subdir_parts
+from pydownloads.infrastructure.sidecar import SIDECAR_SUFFIX, ResumeState
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,8 +75,13 @@ class DownloadRequest:
     def predicted_destination(self) -> Path | None:
         """The final path if the response cannot change it (explicit filename), else the
         URL-derived one, which a Content-Disposition header may still override."""
-        name = self.filename or name_from_url(self.url)
+        name = self.filename or self.url_name
         return self.destination(name) if name else None
+
+    @functools.cached_property
+    def url_name(self) -> str | None:
+        """The URL's last path segment made safe (:func:`name_from_url`), computed once."""
+        return name_from_url(self.url)
 
     def destination(self, name: str) -> Path:
         """The final path for file ``name``, checked to stay inside ``root``."""
@@ -147,19 +152,19 @@ class PathClaims:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._owners: dict[Path, str] = {}
+        self._owners: dict[str, str] = {}  # final, part and state file paths -> URL
 
     def claim(self, path: Path, url: str) -> None:
         """Own ``path`` and the part and state files beside it for ``url``.
 
         :raises DestinationConflictError: another URL owns one of them in this run.
         """
-        paths = (path, part_path(path), sidecar_path(path))
+        keys = _keys(path)
         with self._lock:
-            owners = {self._owners.get(p, url) for p in paths} - {url}
+            owners = {self._owners.get(key, url) for key in keys} - {url}
             if not owners:
-                for p in paths:
-                    self._owners[p] = url
+                for key in keys:
+                    self._owners[key] = url
         if owners:
             owner = owners.pop()
             raise DestinationConflictError(
@@ -171,6 +176,12 @@ class PathClaims:
     def release(self, path: Path, url: str) -> None:
         """Give ``path`` up, if ``url`` owns it."""
         with self._lock:
-            for p in (path, part_path(path), sidecar_path(path)):
-                if self._owners.get(p) == url:
-                    del self._owners[p]
+            for key in _keys(path):
+                if self._owners.get(key) == url:
+                    del self._owners[key]
+
+
+def _keys(path: Path) -> tuple[str, str, str]:
+    """``path``, its part file and its state file, as text (cheaper than three Paths)."""
+    name = str(path)
+    return name, name + PART_SUFFIX, name + SIDECAR_SUFFIX

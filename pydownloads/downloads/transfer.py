@@ -38,7 +38,7 @@ from pydownloads.events.types import ChunkDownloaded, DownloadRetrying, Download
 from pydownloads.infrastructure import sidecar, transport
 from pydownloads.infrastructure.files import PartFile, part_path
 from pydownloads.infrastructure.limits import HostLimiter, TokenBucket
-from pydownloads.infrastructure.paths import DEFAULT_NAME, name_from_url, parse_content_disposition
+from pydownloads.infrastructure.paths import DEFAULT_NAME, parse_content_disposition
 from pydownloads.infrastructure.redact import redact_url
 from pydownloads.infrastructure.sidecar import ResumeState
 from pydownloads.tracking.tracker import DownloadTracker
@@ -148,7 +148,7 @@ class Transfer:
         if name is None:
             disposition = response.headers.get("Content-Disposition")
             name = parse_content_disposition(disposition) if disposition else None
-        name = name or name_from_url(request.url) or DEFAULT_NAME
+        name = name or request.url_name or DEFAULT_NAME
         predicted = self._predicted
         final = predicted if predicted is not None and predicted.name == name else request.destination(name)
         self._claim(final)
@@ -210,7 +210,7 @@ class Transfer:
                 return self._unchanged(existing)
             transport.check_status(response, self._source)
             final = self._destination(response)
-            if final.is_file() and not job.request.if_changed and ctx.settings.on_existing != "replace":
+            if ctx.settings.on_existing != "replace" and not job.request.if_changed and final.is_file():
                 if ctx.settings.on_existing == "skip":
                     return self._unchanged(final)
                 final = self._rename(final)

@@ -167,7 +167,7 @@ class DownloadWorker:
     def _attempt(self, job: DownloadJob, counter: AttemptCounter) -> Path:
         self._check_deadline(job, 0.0)
         deadline_at = self._deadline_at(job)
-        if self._watch is None:
+        if self._watch is None or deadline_at is None:  # the watch's own header timeout applies
             return Transfer(self._context, job, counter, deadline_at).run()
         with self._watch.deadline(deadline_at):
             return Transfer(self._context, job, counter, deadline_at).run()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import stat
 import unicodedata
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -149,9 +150,34 @@ def contained_path(root: Path, *parts: str) -> Path:
 
 def contained_in(base: str, *parts: str) -> Path:
     """Like :func:`contained_path` for a root already resolved (``os.path.realpath``): only
-    the candidate is resolved, every symbolic link on its way included (the per-file check)."""
+    the candidate below it is looked at, every symbolic link on its way included (the
+    per-file check).
+
+    Each component below ``base`` is ``lstat``-ed down to the first that does not exist (a
+    fresh download's name, usually): while none is a symbolic link, the candidate is
+    ``base`` plus plain names, inside by construction.  A link, or a part that is not one
+    plain name, sends the whole candidate through ``os.path.realpath``, compared as text.
+
+    :raises InvalidArgumentError: the path would land outside ``base``.
+    """
     candidate = os.path.join(base, *parts)
-    resolved = os.path.realpath(candidate)
-    if resolved != base and not resolved.startswith(base.rstrip(os.sep) + os.sep):
-        raise InvalidArgumentError(f"{candidate} resolves outside the download folder {base}")
+    if not _plain_below(base, parts):
+        resolved = os.path.realpath(candidate)
+        if resolved != base and not resolved.startswith(base.rstrip(os.sep) + os.sep):
+            raise InvalidArgumentError(f"{candidate} resolves outside the download folder {base}")
     return Path(candidate)
+
+
+def _plain_below(base: str, parts: tuple[str, ...]) -> bool:
+    """True when ``parts`` are plain names and no existing one below ``base`` is a link."""
+    if any(part in ("", ".", "..") or os.sep in part or (os.altsep and os.altsep in part) for part in parts):
+        return False
+    path = base
+    for part in parts:
+        path = os.path.join(path, part)
+        try:
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                return False
+        except OSError:  # missing (or not reachable): nothing below it can be a link either
+            return True
+    return True
