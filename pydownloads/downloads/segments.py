@@ -120,7 +120,10 @@ class RangeEngine:
         self._session, self._url, self._headers = session, url, headers
         self._settings, self._part, self._state = settings, part, state
         self._lanes, self._count, self._buckets = lanes, count_bytes, buckets
-        self._limiter, self._host, self._hasher = limiter, host, hasher
+        self._limiter, self._host = limiter, host
+        #: Fed by the first lane while it is the only one (its bytes then arrive in order
+        #: from zero); None once other lanes start: the file is then hashed at the end.
+        self.hasher = hasher
         self._deadline_at = deadline_at
         #: Where lanes fetch from: ``url`` (whose validators the state holds), then mirrors.
         self._sources = (url, *mirrors)
@@ -189,6 +192,7 @@ class RangeEngine:
     def _start_lanes(self) -> list[threading.Thread]:
         """Cut what is left into near-equal ranges and start a lane for each but the first."""
         with self._lock:
+            self.hasher = None  # bytes will no longer arrive in order
             self._presplit(self._lanes)
             missing = sum(s.remaining for s in self._segments)
             useful = max(len(self._segments), round(missing / self._settings.min_segment_size))
@@ -384,7 +388,7 @@ class RangeEngine:
     def _copy(self, segment: Segment, reader: transport.BodyReader, buffer: memoryview) -> None:
         """Stream the response into the segment's bytes until it ends or is cut short."""
         write, read, count = self._part.write_at, reader.read_into, self._count
-        chunk, buckets, hasher = len(buffer), self._buckets, self._hasher
+        chunk, buckets, hasher = len(buffer), self._buckets, self.hasher
         cancelled, failed = self._settings.cancel_event.is_set, self._failed.is_set
         pace = Pace(self._settings, self._url, self._deadline_at)
         pos = segment.pos

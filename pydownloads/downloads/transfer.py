@@ -302,7 +302,7 @@ class Transfer:
             self._started(final, state.total, state.done_bytes)
             if fresh and lanes > 1:
                 part.preallocate(state.total)
-            hasher = self._new_hasher() if fresh and lanes == 1 else None
+            hasher = self._new_hasher() if fresh else None
             engine = RangeEngine(
                 session=ctx.session, url=self._source, headers=self._headers, settings=ctx.settings, part=part,
                 state=state, lanes=lanes, count_bytes=self._count, buckets=self._buckets, limiter=ctx.limiter,
@@ -328,7 +328,7 @@ class Transfer:
                     job.lane_cap = max(1, lanes // 2)  # a segment failed: fewer connections next time
                 raise
             part.truncate(state.total)
-            return self._finish(part, state.total, hasher)
+            return self._finish(part, state.total, engine.hasher)
         finally:
             part.close()
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pydownloads import DownloadManager, RetryConfig
-from pydownloads.downloads import segments
+from pydownloads import ChecksumMismatchError, DownloadManager, FileConfig, RetryConfig
+from pydownloads.domain.checksum import Checksum
+from pydownloads.downloads import segments, transfer
 from pydownloads.localserver import LocalServer
 from tests.integration.helpers import file_sha256, payload, sha256
 
@@ -58,3 +59,32 @@ def test_lanes_join_when_a_fast_connection_slows_down(local_server: LocalServer,
     gets = [r for r in local_server.requests if r.path == "/drop.bin"]
     assert len(gets) > 1 and all(r.range for r in gets[1:])
     assert min(r.started_at for r in gets[1:]) - gets[0].started_at >= 0.4  # added later, not at once
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_the_checksum_is_computed_as_the_bytes_arrive_while_one_lane_runs(
+        local_server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast: bool) -> None:
+    if fast:
+        monkeypatch.setattr(segments, "FAST_LANE", 1_000_000)
+    reread: list[Path] = []
+    real_hash_file = transfer._hash_file
+
+    def hash_file(path: Path, checksum: Checksum) -> str:
+        reread.append(path)
+        return real_hash_file(path, checksum)
+
+    monkeypatch.setattr(transfer, "_hash_file", hash_file)
+    body = payload(8 * MIB, 24)
+    good = local_server.add_file("/sum.bin", body, rate=16 * MIB)
+    bad = local_server.add_file("/bad.bin", body, rate=16 * MIB)
+    with DownloadManager(tmp_path, max_segments=4, min_segment_size=MIB,
+                         retry_config=RetryConfig(max_retries=0)) as manager:
+        manager.add_to_queue([FileConfig(url=good, checksum=f"sha256:{sha256(body)}"),
+                              FileConfig(url=bad, checksum=f"sha256:{sha256(body[:-1])}")])
+        manager.queue.join()
+    assert file_sha256(tmp_path / "sum.bin") == sha256(body)
+    failed = manager.tracker.get_download(bad)
+    assert failed is not None and failed.error_type == ChecksumMismatchError.__name__, failed
+    assert not (tmp_path / "bad.bin").exists()
+    # One lane all along: hashed on the way, never read back; several lanes: read back.
+    assert len(reread) == (0 if fast else 2)
