@@ -175,8 +175,14 @@ class _Session(requests.Session):
             return super().request(method, url, *args, **kwargs)
         stream = kwargs.get("stream")
         prepared = self._prepare_get(url, kwargs.get("headers"))
-        if self.trust_env:  # the environment's proxies and CA bundle, exactly as requests reads them
+        if self.trust_env:  # the environment's proxies and CA bundle, as requests reads them ...
             settings = self.merge_environment_settings(prepared.url or url, {}, stream, None, None)
+            # ... except that a proxy set on the session (the manager's ``proxies``, the CLI's
+            # --proxy) wins over the environment's for its scheme: requests lets the
+            # environment win, so an explicit proxy was silently ignored where one was set.
+            explicit = {key: value for key, value in self.proxies.items() if value is not None}
+            if explicit:
+                settings["proxies"] = {**settings["proxies"], **explicit}
         else:
             proxies = self.proxies if isinstance(self.proxies, Mapping) else {}
             settings = {"proxies": {key: value for key, value in proxies.items() if value is not None},

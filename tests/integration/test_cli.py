@@ -312,6 +312,17 @@ def test_proxy_option_and_proxy_environment(local_server: LocalServer, tmp_path:
     assert len(local_server.requests) == 2
 
 
+def test_the_proxy_option_wins_over_the_proxy_environment(local_server: LocalServer, tmp_path: Path) -> None:
+    local_server.add_file("/via-proxy.bin", b"proxied bytes")
+    url = "http://files.example.invalid/via-proxy.bin"
+    dead = "http://127.0.0.1:9"  # the discard port: nothing listens there
+    result = run_cli(url, "--proxy", local_server.base_url, "-d", "option", "--retries", "0", cwd=tmp_path,
+                     http_proxy=dead, HTTP_PROXY=dead)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "option" / "via-proxy.bin").read_bytes() == b"proxied bytes"
+    assert [request.target for request in local_server.requests] == [url]
+
+
 # -- Ctrl-C -----------------------------------------------------------------------------------
 
 
