@@ -15,6 +15,7 @@ import math
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -29,18 +30,31 @@ from pydownloads.infrastructure.redact import redact_url
 _TICK = 0.1
 
 
+class _Slot:
+    """One thread's request waiting for its headers: guarded by its own lock, which only
+    that thread and the watchdog (every tick) take, so requests never contend for one."""
+
+    __slots__ = ("__weakref__", "connection", "deadline", "ended", "lock")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.connection: Any = None  # None: not waiting
+        self.deadline = math.inf
+        self.ended = False  # the watchdog shut this request's connection
+
+
 class ConnectionWatch:
     """Registry of connections waiting for response headers, and the thread that ends them.
 
-    Thread-safe.  The watchdog thread starts with the first request and ends with
-    :meth:`close`; it only ever shuts sockets down.
+    Thread-safe.  Each thread has a slot of its own (dropped with the thread); the watchdog
+    thread starts with the first request and ends with :meth:`close`; it only ever shuts
+    sockets down.
     """
 
     def __init__(self, header_timeout: float) -> None:
         self.header_timeout = header_timeout
-        self._lock = threading.Lock()
-        self._waiting: dict[int, tuple[Any, float]] = {}  # thread id -> (connection, deadline)
-        self._ended: set[int] = set()  # threads whose connection the watchdog shut
+        self._lock = threading.Lock()  # guards the registry and the watchdog's start
+        self._slots: weakref.WeakSet[_Slot] = weakref.WeakSet()
         self._local = threading.local()
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
@@ -55,28 +69,35 @@ class ConnectionWatch:
         finally:
             self._local.deadline = previous
 
+    def _slot(self) -> _Slot:
+        slot: _Slot | None = getattr(self._local, "slot", None)
+        if slot is None:  # once per thread: the thread-local keeps it alive as long as the thread
+            slot = self._local.slot = _Slot()
+            with self._lock:
+                self._slots.add(slot)
+                if self._thread is None and not self._closed.is_set():
+                    self._thread = threading.Thread(target=self._run, name="pydownloads-watch", daemon=True)
+                    self._thread.start()
+        return slot
+
     def waiting(self, connection: Any) -> None:
         """``connection`` was taken from the pool for this thread's request."""
         deadline = time.monotonic() + self.header_timeout
         own = getattr(self._local, "deadline", None)
         if own is not None:
             deadline = min(deadline, own)
-        with self._lock:
-            self._waiting[threading.get_ident()] = (connection, deadline)
-            if self._thread is None and not self._closed.is_set():
-                self._thread = threading.Thread(target=self._run, name="pydownloads-watch", daemon=True)
-                self._thread.start()
+        slot = self._slot()
+        with slot.lock:
+            slot.connection, slot.deadline = connection, deadline
 
     def answered(self) -> bool:
         """This thread's request has its response headers (or failed); True if the watchdog
         had to end it, in which case the headers read may be cut short and worthless."""
-        thread = threading.get_ident()
-        with self._lock:
-            self._waiting.pop(thread, None)
-            if thread in self._ended:
-                self._ended.discard(thread)
-                return True
-            return False
+        slot = self._slot()
+        with slot.lock:
+            slot.connection = None
+            ended, slot.ended = slot.ended, False
+        return ended
 
     def abort_all(self) -> None:
         """Unblock every request still waiting for its headers (hard shutdown)."""
@@ -85,9 +106,13 @@ class ConnectionWatch:
     def _end(self, now: float) -> None:
         """Shut the connections whose deadline is ``now`` or earlier."""
         with self._lock:
-            late = [(thread, connection) for thread, (connection, deadline) in self._waiting.items() if deadline <= now]
-            self._ended.update(thread for thread, _ in late)
-        for _, connection in late:
+            slots = list(self._slots)
+        for slot in slots:
+            with slot.lock:
+                connection = slot.connection
+                if connection is None or slot.deadline > now:
+                    continue
+                slot.ended = True
             _shut(connection)
 
     def close(self) -> None:
