@@ -35,9 +35,13 @@ class PartFile:
         self.final = final
         self.path = part_path(final)
         self._url = url
+        flags = _OPEN_FLAGS | (0 if keep else os.O_TRUNC)
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, _OPEN_FLAGS | (0 if keep else os.O_TRUNC), 0o644)
+            try:
+                self._fd = os.open(self.path, flags, 0o644)
+            except FileNotFoundError:  # its folder is not there yet (made only then: two calls saved per file)
+                final.parent.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(self.path, flags, 0o644)
         except OSError as error:
             raise self._error(f"cannot write {self.path}", error) from error
 
