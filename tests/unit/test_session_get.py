@@ -212,3 +212,15 @@ def test_anything_unusual_takes_requests_own_path(change: str) -> None:
         assert seen == [200, 200]
     if change == "params":
         assert ours["url"].endswith("?token=t")
+
+
+def test_with_trust_env_the_environment_is_read_once_per_origin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://first.example:8000")
+    session, recorder = _session()
+    session.trust_env = True
+    session.get(URL, stream=True)
+    monkeypatch.setenv("HTTP_PROXY", "http://second.example:8000")
+    session.get(URL, stream=True)  # the same origin: what was read for it holds
+    session.get("http://other.example/a.bin", stream=True)  # a new origin reads the environment now
+    assert [kwargs["proxies"].get("http") for _, kwargs in recorder.sent] == [
+        "http://first.example:8000", "http://first.example:8000", "http://second.example:8000"]
