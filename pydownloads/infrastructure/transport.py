@@ -304,7 +304,7 @@ def _socket_file(raw: object, expected: int | None) -> io.BufferedReader | None:
         or response.chunked
         or response.length != expected
         or raw.length_remaining != expected
-        or raw._fp_bytes_read
+        or getattr(raw, "_fp_bytes_read", None) != 0  # read already, or a urllib3 without this count
         or getattr(raw, "_has_decoded_content", True)
         or len(getattr(raw, "_decoded_buffer", b"x"))
     ):
