@@ -62,8 +62,21 @@ def translate(error: BaseException, url: str) -> DownloadError:
         return RedirectError(f"{shown} led to a URL that cannot be downloaded: {_short(error)}", url=shown,
                              cause=error)
     if isinstance(error, (rex.RequestException, uex.HTTPError, OSError)):
-        return TransferError(f"connection to {shown} failed: {_short(error)}", url=shown, cause=error)
+        return TransferError(f"connection to {shown} failed: {_why(error)}", url=shown, cause=error)
     raise TypeError(f"not a transport error: {error!r}") from error
+
+
+def _why(error: BaseException) -> str:
+    """What the operating system said (``Connection refused``, ``Name or service not
+    known``) when that is what failed under requests' and urllib3's wrappers; else the
+    error's own text.  ("WatchedHTTPConnectionPool(...): Max retries exceeded ... (Caused by
+    NewConnectionError(...))" tells a user less than "Connection refused".)"""
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    inner = reason if isinstance(reason, BaseException) else error
+    cause = inner.__cause__ or inner.__context__
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    return _short(error)
 
 
 _USERINFO = re.compile(r"(?<=//)[^/@\s'\"]+@")
