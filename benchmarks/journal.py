@@ -19,16 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.clients import peak_rss_mib  # noqa: E402
 from pydownloads import DownloadManager, FileConfig  # noqa: E402
 from pydownloads.localserver import LocalServer  # noqa: E402
-
-
-def peak_rss_mib() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def main() -> None:

@@ -18,3 +18,14 @@ def local_server() -> Iterator[LocalServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def other_server() -> Iterator[LocalServer]:
+    """A second origin (the same address, another port): mirrors, cross-origin redirects."""
+    server = LocalServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -12,13 +12,6 @@ from pydownloads import DownloadManager, InvalidArgumentError
 from pydownloads.localserver import LocalServer
 
 
-@pytest.fixture
-def other_server() -> LocalServer:
-    server = LocalServer().start()
-    yield server  # type: ignore[misc]
-    server.stop()
-
-
 def netscape_cookie_file(path: Path, domain: str, name: str, value: str) -> http.cookiejar.MozillaCookieJar:
     path.write_text(f"# Netscape HTTP Cookie File\n{domain}\tFALSE\t/\tFALSE\t4102444800\t{name}\t{value}\n")
     jar = http.cookiejar.MozillaCookieJar(str(path))

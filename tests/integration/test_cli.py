@@ -635,16 +635,6 @@ def test_an_unusable_state_file_is_a_clear_usage_error(
 # -- mirrors, --if-changed, files already there -----------------------------------------------
 
 
-@pytest.fixture
-def other_server() -> Iterator[LocalServer]:
-    """A second origin, for mirrors."""
-    server = LocalServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def test_a_tab_separated_mirror_takes_over_a_file_that_breaks_off(
     local_server: LocalServer, other_server: LocalServer, tmp_path: Path
 ) -> None:

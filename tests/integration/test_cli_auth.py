@@ -34,16 +34,6 @@ def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-@pytest.fixture
-def other_server() -> Iterator[LocalServer]:
-    """A second origin: the same address, another port."""
-    server = LocalServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def cli(*args: str, cwd: Path, **env: str):  # type: ignore[no-untyped-def]
     """The command with a home of its own (no ~/.netrc of whoever runs the tests) and no $NETRC."""
     return run_cli(*args, cwd=cwd, HOME=str(cwd), **{"NETRC": str(cwd / "no-netrc-here"), **env})

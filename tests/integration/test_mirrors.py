@@ -13,13 +13,6 @@ from tests.integration.helpers import file_sha256, payload, sha256
 RETRY = RetryConfig(max_retries=4, base_delay=0.01, max_delay=0.02)
 
 
-@pytest.fixture
-def other_server() -> LocalServer:
-    server = LocalServer().start()
-    yield server  # type: ignore[misc]
-    server.stop()
-
-
 def fetch(out: Path, config: FileConfig) -> DownloadManager:
     with DownloadManager(out, retry_config=RETRY, max_segments=1) as m:
         m.add_to_queue([config])
