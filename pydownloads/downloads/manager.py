@@ -49,7 +49,7 @@ from pydownloads.infrastructure.watch import ConnectionWatch
 from pydownloads.tracking.tracker import DownloadTracker
 
 if TYPE_CHECKING:
-    from pydownloads.tracking.progress import ProgressDisplay
+    from pydownloads.progress import ProgressDisplay
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -343,7 +343,7 @@ class DownloadManager:
         if self._show_progress and self._progress is None:
             # Imported here: tqdm (and asyncio, which tqdm.auto loads) cost every process
             # 20-35 ms and 2-3 MiB otherwise, bars or not.
-            from pydownloads.tracking.progress import ProgressDisplay
+            from pydownloads.progress import ProgressDisplay
 
             self._progress = ProgressDisplay(self.emitter, self.tracker, max_bars=self.max_workers)
         # Daemon threads of our own rather than a ThreadPoolExecutor: the interpreter joins
