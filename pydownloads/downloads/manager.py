@@ -27,6 +27,7 @@ from pydownloads.downloads.feeder import JournalQueue
 from pydownloads.downloads.job import DownloadJob, DownloadRequest, Owner
 from pydownloads.downloads.queue import PriorityDownloadQueue
 from pydownloads.downloads.retry import RetryHandler
+from pydownloads.downloads.revisit import add_to_journal
 from pydownloads.downloads.settings import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_MAX_CONNECTIONS_PER_HOST,
@@ -312,7 +313,7 @@ class DownloadManager:
                     configs.append(_as_config(item))
             with self._lock:
                 self._check_open()
-            results = journal.add(configs, retry_failed=self._retry_failed)
+            results = add_to_journal(journal, configs, retry_failed=self._retry_failed)
             moves: Counter[tuple[str | None, str]] = Counter((before, now) for _, before, now in results)
             moves.pop(("pending", "pending"), None)  # journaled already and waiting
             for (before, now), count in moves.items():
