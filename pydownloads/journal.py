@@ -10,6 +10,6 @@
 Reading never writes the file and is safe while a run is using it.
 """
 
-from pydownloads.infrastructure.journal import JournalStatus, read_status
+from pydownloads.infrastructure.journal_format import JournalStatus, read_status
 
 __all__ = ["JournalStatus", "read_status"]

@@ -24,7 +24,7 @@ from pydownloads.domain.errors import FileSystemError, InvalidArgumentError
 from pydownloads.domain.models import DownloadInfo, DownloadStatus, FileConfig
 from pydownloads.domain.retry import RetryConfig
 from pydownloads.localserver import Fault, LocalServer, Status
-from pydownloads.tracking.progress import format_bytes
+from pydownloads.progress import format_bytes
 
 KIB, MIB = 1024, 1024 * 1024
 RETRY = RetryConfig(max_retries=3, base_delay=0.5, max_delay=5.0)

@@ -14,7 +14,7 @@ from typing import TextIO
 from pydownloads.domain.models import DownloadInfo, DownloadStatus
 from pydownloads.events.types import DownloadRetrying
 from pydownloads.infrastructure.redact import redact_url
-from pydownloads.tracking.progress import ProgressDisplay, format_bytes
+from pydownloads.progress import ProgressDisplay, format_bytes
 
 #: Carriage return and ANSI "erase the whole line".
 _WIPE_LINE = "\r\x1b[2K"

@@ -33,7 +33,7 @@ from pydownloads.cli._report import Console, Outcome
 from pydownloads.domain.models import DownloadInfo, DownloadStatus, FileConfig
 from pydownloads.domain.retry import RetryConfig
 from pydownloads.downloads.manager import DownloadManager
-from pydownloads.tracking.progress import ProgressDisplay
+from pydownloads.progress import ProgressDisplay
 
 
 class _Message(enum.Enum):

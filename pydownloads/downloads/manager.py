@@ -27,6 +27,7 @@ from pydownloads.downloads.feeder import JournalQueue
 from pydownloads.downloads.job import DownloadJob, DownloadRequest, Owner
 from pydownloads.downloads.queue import PriorityDownloadQueue
 from pydownloads.downloads.retry import RetryHandler
+from pydownloads.downloads.revisit import add_to_journal
 from pydownloads.downloads.settings import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_MAX_CONNECTIONS_PER_HOST,
@@ -49,7 +50,7 @@ from pydownloads.infrastructure.watch import ConnectionWatch
 from pydownloads.tracking.tracker import DownloadTracker
 
 if TYPE_CHECKING:
-    from pydownloads.tracking.progress import ProgressDisplay
+    from pydownloads.progress import ProgressDisplay
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -312,7 +313,7 @@ class DownloadManager:
                     configs.append(_as_config(item))
             with self._lock:
                 self._check_open()
-            results = journal.add(configs, retry_failed=self._retry_failed)
+            results = add_to_journal(journal, configs, retry_failed=self._retry_failed)
             moves: Counter[tuple[str | None, str]] = Counter((before, now) for _, before, now in results)
             moves.pop(("pending", "pending"), None)  # journaled already and waiting
             for (before, now), count in moves.items():
@@ -343,7 +344,7 @@ class DownloadManager:
         if self._show_progress and self._progress is None:
             # Imported here: tqdm (and asyncio, which tqdm.auto loads) cost every process
             # 20-35 ms and 2-3 MiB otherwise, bars or not.
-            from pydownloads.tracking.progress import ProgressDisplay
+            from pydownloads.progress import ProgressDisplay
 
             self._progress = ProgressDisplay(self.emitter, self.tracker, max_bars=self.max_workers)
         # Daemon threads of our own rather than a ThreadPoolExecutor: the interpreter joins

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import sqlite3
 import threading
@@ -22,95 +21,42 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pydownloads.domain.errors import StateFileError
 from pydownloads.domain.models import DownloadInfo, DownloadStatus, FileConfig
+from pydownloads.infrastructure.journal_format import (
+    COLUMNS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    JournalRow,
+    JournalStatus,
+    config_from_json,
+    config_to_json,
+    info_from_row,
+    read_status,
+    read_version,
+    row_values,
+)
 
-_quote = json.encoder.encode_basestring_ascii
+__all__ = ["COMMIT_INTERVAL", "RESUMABLE", "Journal", "JournalRow", "JournalStatus", "StoredRow", "read_status"]
 
-SCHEMA_VERSION = 2  # 2: the "unchanged" column
 COMMIT_INTERVAL = 0.5
 #: Statuses a new run picks up again (``queued`` means "handed to a worker thread").
 RESUMABLE = ("pending", "queued", "in_progress", "cancelled")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS downloads (
-    id INTEGER PRIMARY KEY,
-    url TEXT NOT NULL,
-    destination TEXT NOT NULL,
-    config TEXT NOT NULL,
-    priority INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    bytes INTEGER NOT NULL DEFAULT 0,
-    total INTEGER,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    path TEXT,
-    error TEXT,
-    error_type TEXT,
-    started_at REAL,
-    finished_at REAL,
-    unchanged INTEGER NOT NULL DEFAULT 0,
-    UNIQUE (url, destination)
-);
-CREATE INDEX IF NOT EXISTS by_status_priority ON downloads (status, priority DESC, id);
-"""
-_COLUMNS = (
-    "id, url, config, priority, status, bytes, total, attempts, path, error, error_type, started_at, finished_at, "
-    "unchanged"
-)
 
+@dataclass(frozen=True, slots=True)
+class StoredRow:
+    """A download the journal held already when asked to insert it again.
 
-@dataclass(frozen=True)
-class JournalRow:
-    """One download as the journal holds it."""
+    ``status`` reads ``queued`` as ``pending``; ``path`` and ``size`` are what its last
+    attempt recorded.
+    """
 
     id: int
-    config: FileConfig
-    info: DownloadInfo
-
-
-def destination_key(config: FileConfig) -> str:
-    """What makes two queued items the same download: their folder and chosen name."""
-    return f"{config.destination_subdir or ''}\0{config.filename or ''}"
-
-
-def config_to_json(config: FileConfig) -> str:
-    """The FileConfig as compact JSON, only fields off their default (queueing millions)."""
-    parts = ['"url":' + _quote(config.url)]
-    if config.priority:
-        parts.append(f'"priority":{config.priority}')
-    for name in ("filename", "destination_subdir", "checksum"):
-        value = getattr(config, name)
-        if value is not None:
-            parts.append(f'"{name}":' + _quote(value))
-    if config.headers:
-        parts.append('"headers":' + json.dumps(dict(config.headers)))
-    for name in ("expected_size", "segments", "rate_limit"):
-        value = getattr(config, name)
-        if value is not None:
-            parts.append(f'"{name}":{json.dumps(value)}')
-    if config.if_changed:
-        parts.append('"if_changed":true')
-    if config.mirrors:
-        parts.append('"mirrors":' + json.dumps(list(config.mirrors)))
-    return "{" + ",".join(parts) + "}"
-
-
-_PLAIN_KEY = destination_key(FileConfig(url="http://placeholder/"))
-
-
-def _row(item: FileConfig | str) -> tuple[str, str, str, int]:
-    """The journal row of a FileConfig, or of a URL string (already validated) with defaults:
-    the common case of a huge list of plain URLs, which needs no FileConfig."""
-    if isinstance(item, str):
-        return item, _PLAIN_KEY, '{"url":' + _quote(item) + "}", 0
-    return item.url, destination_key(item), config_to_json(item), item.priority
-
-
-def config_from_json(text: str) -> FileConfig:
-    return FileConfig(**json.loads(text))
+    status: str
+    path: str | None
+    size: int
 
 
 class Journal:
@@ -163,9 +109,9 @@ class Journal:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=2000")
         db.execute("PRAGMA cache_size=-32768")  # 32 MiB of pages: queueing millions stays fast
-        version = _read_version(db)
+        version = read_version(db)
         if version is None:
-            db.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+            db.executescript("BEGIN;" + SCHEMA + "COMMIT;")
             db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         elif version == 1:  # add what version 2 has, keeping every row
             db.execute("ALTER TABLE downloads ADD COLUMN unchanged INTEGER NOT NULL DEFAULT 0")
@@ -179,16 +125,13 @@ class Journal:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def add(self, configs: Iterable[FileConfig | str], *, retry_failed: bool) -> list[tuple[int, str | None, str]]:
-        """Record ``configs`` (a plain string: a checked URL with default options);
-        returns ``(id or 0, status before or None if new, status now)`` for each.
-
-        An item already journaled for the same destination is not duplicated: a failed one
-        becomes pending again when ``retry_failed``; a completed one whose file is gone or
-        wrong (size, checksum) becomes pending; the others keep their status.
+    def insert(self, configs: Iterable[FileConfig | str]) -> list[StoredRow | None]:
+        """Record the ``configs`` not journaled yet (a plain string: a checked URL with
+        default options), as pending; returns, for each, None if it is new, else the row
+        held already for the same URL and destination (a repeat within ``configs``: the
+        pending row its first occurrence made).  What to do with those is the caller's.
         """
-        configs = list(configs)
-        rows = [_row(c) for c in configs]
+        rows = [row_values(c) for c in configs]
         with self._lock:
             self._check_open()
             newest = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM downloads").fetchone()[0]
@@ -197,40 +140,36 @@ class Journal:
                 "INSERT OR IGNORE INTO downloads (url, destination, config, priority, status) "
                 "VALUES (?, ?, ?, ?, 'pending')", rows)
             if self._db.total_changes - changes == len(rows):  # all new: the usual case
-                results: list[tuple[int, str | None, str]] = [(0, None, "pending")] * len(rows)
+                results: list[StoredRow | None] = [None] * len(rows)
             else:
                 seen: set[int] = set()
-                results = [self._lookup_added(row, config, newest, retry_failed, seen) for row, config in zip(
-                    rows, configs, strict=True)]
+                results = [self._stored(row, newest, seen) for row in rows]
             self._dirty = True
             self._maybe_commit(force=False)
         return results
 
-    def _lookup_added(self, row: tuple[Any, ...], config: FileConfig | str, newest: int,
-                      retry_failed: bool, seen: set[int]) -> tuple[int, str | None, str]:
+    def _stored(self, row: tuple[str, str, str, int], newest: int, seen: set[int]) -> StoredRow | None:
         found = self._db.execute(
             "SELECT id, status, path, bytes FROM downloads WHERE url = ? AND destination = ?",
             (row[0], row[1])).fetchone()
-        if found[0] > newest:  # added by this batch: new the first time, a repeat after
-            first = found[0] not in seen
-            seen.add(found[0])
-            return found[0], None if first else "pending", "pending"
-        return self._revisit(found, config if isinstance(config, FileConfig) else FileConfig(url=config),
-                             retry_failed)
+        row_id, status, path, size = found
+        if row_id > newest:  # added by this batch: new the first time, a repeat after
+            first = row_id not in seen
+            seen.add(row_id)
+            return None if first else StoredRow(row_id, "pending", path, size)
+        return StoredRow(row_id, "pending" if status == "queued" else status, path, size)
 
-    def _revisit(self, row: tuple[Any, ...], config: FileConfig, retry_failed: bool) -> tuple[int, str | None, str]:
-        row_id, status, path, size = row
-        status = "pending" if status == "queued" else status
-        # A completed download goes again if its file is gone or wrong, or if the caller wants
-        # the server asked whether it changed (if_changed: a 304 then costs no body).
-        again = (status == "failed" and retry_failed) or (
-            status == "completed" and (config.if_changed or not _file_intact(path, size, config)))
-        if again:
-            self._db.execute(
+    def requeue(self, row_id: int, config: FileConfig, *, status: str) -> bool:
+        """Make row ``row_id`` pending again with ``config``, its error forgotten, if its
+        status is still ``status``; False if it has changed meanwhile (nothing written)."""
+        with self._lock:
+            self._check_open()
+            cursor = self._db.execute(
                 "UPDATE downloads SET status='pending', config=?, priority=?, error=NULL, error_type=NULL "
-                "WHERE id=?", (config_to_json(config), config.priority, row_id))
-            return row_id, status, "pending"
-        return row_id, status, status
+                "WHERE id=? AND status=?", (config_to_json(config), config.priority, row_id, status))
+            self._dirty = True
+            self._maybe_commit(force=False)
+        return cursor.rowcount == 1
 
     def requeue_unfinished(self, *, retry_failed: bool) -> None:
         """At the start of a run: what an earlier run left unfinished is pending again."""
@@ -244,12 +183,12 @@ class Journal:
         """Up to ``limit`` pending downloads, highest priority first, marked as queued."""
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM downloads WHERE status='pending' "
+                f"SELECT {COLUMNS} FROM downloads WHERE status='pending' "
                 "ORDER BY priority DESC, id LIMIT ?", (limit,)).fetchall()
             self._db.executemany("UPDATE downloads SET status='queued' WHERE id=?", [(r[0],) for r in rows])
             self._dirty = True
             self._maybe_commit(force=False)
-        return [JournalRow(row[0], config_from_json(row[2]), _info(row)) for row in rows]
+        return [JournalRow(row[0], config_from_json(row[2]), info_from_row(row)) for row in rows]
 
     def started(self, row_id: int, *, path: Path, total: int | None, attempt: int, started_at: float) -> None:
         """A download began (not urgent: committed with the next batch)."""
@@ -330,19 +269,19 @@ class Journal:
         """The journaled state of ``url`` (its most recent row), or None."""
         with self._reading() as db:
             row = db.execute(
-                f"SELECT {_COLUMNS} FROM downloads WHERE url=? ORDER BY id DESC LIMIT 1", (url,)).fetchone()
-        return None if row is None else _info(row)
+                f"SELECT {COLUMNS} FROM downloads WHERE url=? ORDER BY id DESC LIMIT 1", (url,)).fetchone()
+        return None if row is None else info_from_row(row)
 
     def rows(self, status: str | None = None) -> Iterator[DownloadInfo]:
         """Every journaled download (or those with ``status``), in queue order."""
-        query = f"SELECT {_COLUMNS} FROM downloads"
+        query = f"SELECT {COLUMNS} FROM downloads"
         args: tuple[str, ...] = ()
         if status is not None:
             query += " WHERE status=?"
             args = (status,)
         with self._reading() as db:
             rows = db.execute(query + " ORDER BY id", args).fetchall()
-        return (_info(row) for row in rows)
+        return (info_from_row(row) for row in rows)
 
     def close(self) -> None:
         """Commit and close (idempotent)."""
@@ -358,88 +297,3 @@ class Journal:
                 self._db.execute("PRAGMA journal_mode=DELETE")
             self._db.close()
             self._release_lock()
-
-
-def _read_version(db: sqlite3.Connection) -> int | None:
-    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    if not tables:
-        return None
-    if "meta" not in tables or "downloads" not in tables:
-        raise sqlite3.DatabaseError("it holds other tables than a pydownloads journal")
-    row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-    if row is None or not str(row[0]).isdigit():
-        raise sqlite3.DatabaseError("it has no schema version")
-    return int(row[0])
-
-
-def _info(row: tuple[Any, ...]) -> DownloadInfo:
-    _, url, _, _, status, size, total, attempts, path, error, error_type, started, finished, unchanged = row
-    status = "pending" if status == "queued" else status
-    return DownloadInfo(
-        url=url, status=DownloadStatus(status), bytes_downloaded=size, total_bytes=total,
-        path=Path(path) if path else None, error=error, error_type=error_type, attempts=attempts,
-        started_at=started, finished_at=finished, unchanged=bool(unchanged),
-    )
-
-
-def _file_intact(path: str | None, size: int, config: FileConfig) -> bool:
-    """True when a completed download's file is still there with its size (and checksum)."""
-    if not path:
-        return False
-    try:
-        if os.stat(path).st_size != size:
-            return False
-    except OSError:
-        return False
-    checksum = config.parsed_checksum
-    if checksum is None:
-        return True
-    hasher = checksum.new_hasher()
-    with open(path, "rb") as file:
-        while block := file.read(1 << 20):
-            hasher.update(block)
-    return hasher.hexdigest() == checksum.hexdigest
-
-
-@dataclass(frozen=True)
-class JournalStatus:
-    """What a state file says: downloads by status, and each failure with its error."""
-
-    path: Path
-    counts: dict[str, int]
-    failures: list[DownloadInfo]
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-
-def read_status(path: Path) -> JournalStatus:
-    """Read a state file without writing it (safe while a run is using it).
-
-    :raises StateFileError: missing, corrupt, not a journal, or of a newer schema.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise StateFileError(f"no state file at {path}")
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    except sqlite3.Error as error:
-        raise StateFileError(f"{path} is not a usable state file: {error}", cause=error) from error
-    try:
-        version = _read_version(db)
-        if version is None:
-            raise StateFileError(f"{path} is empty: not a state file yet")
-        if version > SCHEMA_VERSION:
-            raise StateFileError(f"{path} was written by a newer pydownloads (schema {version})")
-        counts: dict[str, int] = {}
-        for status, count in db.execute("SELECT status, COUNT(*) FROM downloads GROUP BY status"):
-            key = "pending" if status == "queued" else status
-            counts[key] = counts.get(key, 0) + int(count)
-        failures = [_info(row) for row in db.execute(
-            f"SELECT {_COLUMNS} FROM downloads WHERE status='failed' ORDER BY id")]
-        return JournalStatus(path, counts, failures)
-    except sqlite3.DatabaseError as error:
-        raise StateFileError(f"{path} is not a usable state file: {error}", cause=error) from error
-    finally:
-        db.close()

@@ -14,7 +14,7 @@ def _beside(path: Path) -> list[str]:
 def test_reading_after_close_leaves_no_wal_files(tmp_path: Path) -> None:
     state = tmp_path / "state.db"
     journal = Journal(state)
-    journal.add(["http://127.0.0.1:1/a.bin", "http://127.0.0.1:1/b.bin"], retry_failed=False)
+    journal.insert(["http://127.0.0.1:1/a.bin", "http://127.0.0.1:1/b.bin"])
     journal.close()
     assert _beside(state) == ["state.db"]
     assert journal.counts() == {"pending": 2}  # a read-only connection after the run
@@ -25,11 +25,11 @@ def test_reading_after_close_leaves_no_wal_files(tmp_path: Path) -> None:
 def test_a_reopened_journal_writes_again(tmp_path: Path) -> None:
     state = tmp_path / "state.db"
     first = Journal(state)
-    first.add(["http://127.0.0.1:1/a.bin"], retry_failed=False)
+    first.insert(["http://127.0.0.1:1/a.bin"])
     first.close()
     second = Journal(state)
     try:
-        second.add(["http://127.0.0.1:1/b.bin"], retry_failed=False)
+        second.insert(["http://127.0.0.1:1/b.bin"])
         assert second.counts() == {"pending": 2}
     finally:
         second.close()

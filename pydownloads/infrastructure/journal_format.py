@@ -1,0 +1,171 @@
+"""What a state file holds: its schema, the rows of downloads, and a read-only look at it.
+
+The :class:`~pydownloads.infrastructure.journal.Journal` writes this format; :func:`read_status`
+reads it without writing, while a run is using the file or after.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydownloads.domain.errors import StateFileError
+from pydownloads.domain.models import DownloadInfo, DownloadStatus, FileConfig
+
+_quote = json.encoder.encode_basestring_ascii
+
+SCHEMA_VERSION = 2  # 2: the "unchanged" column
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS downloads (
+    id INTEGER PRIMARY KEY,
+    url TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    config TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    total INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    path TEXT,
+    error TEXT,
+    error_type TEXT,
+    started_at REAL,
+    finished_at REAL,
+    unchanged INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (url, destination)
+);
+CREATE INDEX IF NOT EXISTS by_status_priority ON downloads (status, priority DESC, id);
+"""
+COLUMNS = (
+    "id, url, config, priority, status, bytes, total, attempts, path, error, error_type, started_at, finished_at, "
+    "unchanged"
+)
+
+
+@dataclass(frozen=True)
+class JournalRow:
+    """One download as the journal holds it."""
+
+    id: int
+    config: FileConfig
+    info: DownloadInfo
+
+
+def destination_key(config: FileConfig) -> str:
+    """What makes two queued items the same download: their folder and chosen name."""
+    return f"{config.destination_subdir or ''}\0{config.filename or ''}"
+
+
+def config_to_json(config: FileConfig) -> str:
+    """The FileConfig as compact JSON, only fields off their default (queueing millions)."""
+    parts = ['"url":' + _quote(config.url)]
+    if config.priority:
+        parts.append(f'"priority":{config.priority}')
+    for name in ("filename", "destination_subdir", "checksum"):
+        value = getattr(config, name)
+        if value is not None:
+            parts.append(f'"{name}":' + _quote(value))
+    if config.headers:
+        parts.append('"headers":' + json.dumps(dict(config.headers)))
+    for name in ("expected_size", "segments", "rate_limit"):
+        value = getattr(config, name)
+        if value is not None:
+            parts.append(f'"{name}":{json.dumps(value)}')
+    if config.if_changed:
+        parts.append('"if_changed":true')
+    if config.mirrors:
+        parts.append('"mirrors":' + json.dumps(list(config.mirrors)))
+    return "{" + ",".join(parts) + "}"
+
+
+_PLAIN_KEY = destination_key(FileConfig(url="http://placeholder/"))
+
+
+def row_values(item: FileConfig | str) -> tuple[str, str, str, int]:
+    """The journal row of a FileConfig, or of a URL string (already validated) with defaults:
+    the common case of a huge list of plain URLs, which needs no FileConfig."""
+    if isinstance(item, str):
+        return item, _PLAIN_KEY, '{"url":' + _quote(item) + "}", 0
+    return item.url, destination_key(item), config_to_json(item), item.priority
+
+
+def config_from_json(text: str) -> FileConfig:
+    """The FileConfig that :func:`config_to_json` wrote."""
+    return FileConfig(**json.loads(text))
+
+
+def read_version(db: sqlite3.Connection) -> int | None:
+    """The schema version of an open journal; None for an empty file.
+
+    :raises sqlite3.DatabaseError: the file holds something else than a journal.
+    """
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not tables:
+        return None
+    if "meta" not in tables or "downloads" not in tables:
+        raise sqlite3.DatabaseError("it holds other tables than a pydownloads journal")
+    row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    if row is None or not str(row[0]).isdigit():
+        raise sqlite3.DatabaseError("it has no schema version")
+    return int(row[0])
+
+
+def info_from_row(row: tuple[Any, ...]) -> DownloadInfo:
+    """The DownloadInfo of a row read with ``COLUMNS`` (``queued`` read as pending)."""
+    _, url, _, _, status, size, total, attempts, path, error, error_type, started, finished, unchanged = row
+    status = "pending" if status == "queued" else status
+    return DownloadInfo(
+        url=url, status=DownloadStatus(status), bytes_downloaded=size, total_bytes=total,
+        path=Path(path) if path else None, error=error, error_type=error_type, attempts=attempts,
+        started_at=started, finished_at=finished, unchanged=bool(unchanged),
+    )
+
+
+
+@dataclass(frozen=True)
+class JournalStatus:
+    """What a state file says: downloads by status, and each failure with its error."""
+
+    path: Path
+    counts: dict[str, int]
+    failures: list[DownloadInfo]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def read_status(path: Path) -> JournalStatus:
+    """Read a state file without writing it (safe while a run is using it).
+
+    :raises StateFileError: missing, corrupt, not a journal, or of a newer schema.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise StateFileError(f"no state file at {path}")
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as error:
+        raise StateFileError(f"{path} is not a usable state file: {error}", cause=error) from error
+    try:
+        version = read_version(db)
+        if version is None:
+            raise StateFileError(f"{path} is empty: not a state file yet")
+        if version > SCHEMA_VERSION:
+            raise StateFileError(f"{path} was written by a newer pydownloads (schema {version})")
+        counts: dict[str, int] = {}
+        for status, count in db.execute("SELECT status, COUNT(*) FROM downloads GROUP BY status"):
+            key = "pending" if status == "queued" else status
+            counts[key] = counts.get(key, 0) + int(count)
+        failures = [info_from_row(row) for row in db.execute(
+            f"SELECT {COLUMNS} FROM downloads WHERE status='failed' ORDER BY id")]
+        return JournalStatus(path, counts, failures)
+    except sqlite3.DatabaseError as error:
+        raise StateFileError(f"{path} is not a usable state file: {error}", cause=error) from error
+    finally:
+        db.close()

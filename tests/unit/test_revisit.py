@@ -1,0 +1,113 @@
+"""The manager's policy for downloads a state file holds already (downloads/revisit.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pydownloads.domain.models import DownloadInfo, DownloadStatus, FileConfig
+from pydownloads.downloads import revisit
+from pydownloads.downloads.revisit import add_to_journal
+from pydownloads.infrastructure.journal import Journal
+
+URL = "http://127.0.0.1:1/a.bin"
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[Journal]:
+    opened = Journal(tmp_path / "state.db")
+    yield opened
+    opened.close()
+
+
+def finish(journal: Journal, row_id: int, status: DownloadStatus, path: Path | None, size: int) -> None:
+    journal.finished(row_id, DownloadInfo(url=URL, status=status, bytes_downloaded=size, path=path,
+                                          error="boom" if status is DownloadStatus.FAILED else None))
+
+
+def journaled(journal: Journal, status: DownloadStatus, path: Path | None = None, size: int = 0) -> int:
+    """The id of a row for URL, finished with ``status``."""
+    add_to_journal(journal, [URL], retry_failed=False)
+    (row,) = journal.next_pending(1)
+    finish(journal, row.id, status, path, size)
+    return row.id
+
+
+def test_new_downloads_and_repeats_within_a_batch(journal: Journal) -> None:
+    assert add_to_journal(journal, [URL, "http://127.0.0.1:1/b.bin"], retry_failed=False) == [
+        (0, None, "pending"), (0, None, "pending")]
+    other = "http://127.0.0.1:1/c.bin"
+    results = add_to_journal(journal, [other, other, URL], retry_failed=False)
+    assert [r[1:] for r in results] == [(None, "pending"), ("pending", "pending"), ("pending", "pending")]
+    assert journal.counts() == {"pending": 3}
+
+
+@pytest.mark.parametrize(("retry_failed", "now"), [(False, "failed"), (True, "pending")])
+def test_a_failed_download_goes_again_only_with_retry_failed(journal: Journal, retry_failed: bool,
+                                                             now: str) -> None:
+    row_id = journaled(journal, DownloadStatus.FAILED)
+    assert add_to_journal(journal, [URL], retry_failed=retry_failed) == [(row_id, "failed", now)]
+    assert journal.counts() == {now: 1}
+    if now == "pending":
+        assert journal.lookup(URL) == DownloadInfo(url=URL, status=DownloadStatus.PENDING)  # error forgotten
+
+
+def test_a_completed_download_goes_again_when_its_file_is_gone_or_wrong(journal: Journal, tmp_path: Path) -> None:
+    body = b"x" * 100
+    target = tmp_path / "a.bin"
+    target.write_bytes(body)
+    row_id = journaled(journal, DownloadStatus.COMPLETED, target, len(body))
+    assert add_to_journal(journal, [URL], retry_failed=False) == [(row_id, "completed", "completed")]
+    good = FileConfig(url=URL, checksum="sha256:" + hashlib.sha256(body).hexdigest())
+    assert add_to_journal(journal, [good], retry_failed=False) == [(row_id, "completed", "completed")]
+    bad = FileConfig(url=URL, checksum="sha256:" + hashlib.sha256(b"other").hexdigest())
+    assert add_to_journal(journal, [bad], retry_failed=False) == [(row_id, "completed", "pending")]
+    finish(journal, row_id, DownloadStatus.COMPLETED, target, len(body) + 1)  # the size is off
+    assert add_to_journal(journal, [URL], retry_failed=False) == [(row_id, "completed", "pending")]
+    finish(journal, row_id, DownloadStatus.COMPLETED, target, len(body))
+    target.unlink()
+    assert add_to_journal(journal, [URL], retry_failed=False) == [(row_id, "completed", "pending")]
+
+
+def test_if_changed_sends_a_completed_download_again_without_reading_it(journal: Journal, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    row_id = journaled(journal, DownloadStatus.COMPLETED, tmp_path / "a.bin", 1)
+    monkeypatch.setattr(revisit, "file_intact", lambda *args: pytest.fail("the file was read"))
+    assert add_to_journal(journal, [FileConfig(url=URL, if_changed=True)], retry_failed=False) == [
+        (row_id, "completed", "pending")]
+
+
+def test_files_are_checked_while_the_journal_is_free(journal: Journal, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hashing a big file must not stop the workers' journal writes: no lock is held."""
+    journaled(journal, DownloadStatus.COMPLETED, tmp_path / "gone.bin", 1)
+    answered = threading.Event()
+
+    def read() -> None:
+        journal.counts()
+        answered.set()
+
+    def check_while_another_thread_reads(path: str | None, size: int, config: FileConfig) -> bool:
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(5)
+        return False
+
+    monkeypatch.setattr(revisit, "file_intact", check_while_another_thread_reads)
+    add_to_journal(journal, [URL], retry_failed=False)
+    assert answered.is_set()
+
+
+def test_a_row_made_pending_meanwhile_is_not_counted_twice(journal: Journal) -> None:
+    row_id = journaled(journal, DownloadStatus.FAILED)
+    assert journal.requeue(row_id, FileConfig(url=URL), status="failed")  # another caller was first
+    assert not journal.requeue(row_id, FileConfig(url=URL), status="failed")
+    journal.finished(row_id, DownloadInfo(url=URL, status=DownloadStatus.FAILED))
+    (stored,) = journal.insert([URL])
+    assert stored is not None and stored.status == "failed"
+    journal.requeue(row_id, FileConfig(url=URL), status="failed")
+    assert revisit._revisit(journal, stored, URL, retry_failed=True) == (row_id, "pending", "pending")
