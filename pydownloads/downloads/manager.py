@@ -157,18 +157,6 @@ class DownloadManager:
         transfer = dataclasses.replace(settings.transfer, cancel_event=threading.Event())
         self._cancel = transfer.cancel_event
         emitter = emitter if emitter is not None else EventEmitter()
-        with contextlib.ExitStack() as opened:
-            connection = open_session(opened, settings, session, self._cancel)
-            self._session, self._watch = connection.session, connection.watch
-            # The state file is opened last of all that can fail, so that nothing leaves it locked.
-            self._journal = open_journal(opened, settings.journal, self.tracker)
-            self.worker = DownloadWorker(
-                client=self._session, retry_handler=RetryHandler(settings.retry_config, emitter=emitter),
-                emitter=emitter, tracker=self.tracker, settings=transfer, retry_hooks=connection.hooks,
-                watch=self._watch, limiter=HostLimiter(settings.connections_per_host),
-                rate_limit=settings.politeness.rate_limit,
-            )
-            self._resources = opened.pop_all()  # closed by the shutdown, in reverse order
         self._progress: ProgressDisplay | None = None  # made when the first downloads are queued
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -176,15 +164,29 @@ class DownloadManager:
         self._stopping = threading.Event()
         self._active: set[DownloadJob] = set()
         self._threads: list[threading.Thread] = []
-        self.queue: PriorityDownloadQueue[DownloadJob]
+        with contextlib.ExitStack() as opened:
+            connection = open_session(opened, settings, session, self._cancel)
+            self._session, self._watch = connection.session, connection.watch
+            # Every option was checked before: a bad one never leaves the state file locked,
+            # and a failure from here on closes it with the rest.
+            self._journal = open_journal(opened, settings.journal, self.tracker)
+            self.worker = DownloadWorker(
+                client=self._session, retry_handler=RetryHandler(settings.retry_config, emitter=emitter),
+                emitter=emitter, tracker=self.tracker, settings=transfer, retry_hooks=connection.hooks,
+                watch=self._watch, limiter=HostLimiter(settings.connections_per_host),
+                rate_limit=settings.politeness.rate_limit,
+            )
+            self.queue = self._new_queue()
+            self._resources = opened.pop_all()  # closed by the shutdown, in reverse order
+        if self._journal is not None and self.tracker.get_stats().pending:  # an earlier run left work
+            with self._lock:
+                self._start_workers()
+
+    def _new_queue(self) -> PriorityDownloadQueue[DownloadJob]:
         if self._journal is None:
-            self.queue = PriorityDownloadQueue()
-        else:
-            self.queue = JournalQueue(self._journal, self.tracker, self.download_dir,
-                                      window=max(_MIN_WINDOW, 4 * self.max_workers), stopping=self._stopping)
-            if self.tracker.get_stats().pending:  # an earlier run left work: go on with it
-                with self._lock:
-                    self._start_workers()
+            return PriorityDownloadQueue()
+        return JournalQueue(self._journal, self.tracker, self.download_dir,
+                            window=max(_MIN_WINDOW, 4 * self.max_workers), stopping=self._stopping)
 
     @property
     def emitter(self) -> EventEmitter:
