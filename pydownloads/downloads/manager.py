@@ -31,6 +31,8 @@ from pydownloads.downloads.resources import (
     resolve_settings,
 )
 from pydownloads.downloads.retry import RetryHandler
+from pydownloads.downloads.settings import DEFAULT_CANCEL_GRACE as DEFAULT_CANCEL_GRACE  # their old home
+from pydownloads.downloads.settings import DEFAULT_MAX_WORKERS as DEFAULT_MAX_WORKERS
 from pydownloads.downloads.settings import DownloadSettings
 from pydownloads.downloads.worker import DownloadWorker
 from pydownloads.events.emitter import EventEmitter
@@ -63,7 +65,7 @@ class DownloadManager:
     """Downloads queued files with ``max_workers`` threads, highest priority first.
 
     :param download_dir: every file lands below this folder (created if missing).
-    :param max_workers: downloads running at once; default 4.
+    :param max_workers: downloads running at once; default (or None) 4.
     :param settings: every setting at once, as a :class:`DownloadSettings` (what the command
         and Dask build); then no keyword setting may be given (nor ``max_workers``): vary it
         with ``dataclasses.replace`` instead.  Default: built from the keywords below, which
