@@ -92,3 +92,11 @@ def test_the_command_options_land_in_the_settings(
     assert settings.journal.state_file == state and settings.journal.retry_failed is True
     assert settings.session.headers == {"X-Team": "a", "User-Agent": "agent/1"}
     assert settings.progress is False  # the command draws its own bars
+
+
+def test_a_setting_the_library_refuses_is_said_as_a_run_would_say_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["http://127.0.0.1:9/a.bin", "-H", "X-Bad: a\nb", "--no-state", "-d", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pydownloads: error: ") and "usage:" not in err
+    assert not (tmp_path / "out").exists()  # refused before anything was created
