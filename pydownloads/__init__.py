@@ -36,6 +36,7 @@ from pydownloads.domain.errors import (
     VerificationError,
 )
 from pydownloads.downloads import DownloadManager, DownloadWorker, ErrorCategoriser, RetryHandler
+from pydownloads.downloads.settings import DownloadSettings
 from pydownloads.events import (
     ChunkDownloaded,
     DownloadCancelled,
@@ -64,6 +65,7 @@ __all__ = [
     "DownloadManager",
     "DownloadQueued",
     "DownloadRetrying",
+    "DownloadSettings",
     "DownloadStarted",
     "DownloadStats",
     "DownloadStatus",

@@ -7,6 +7,10 @@
         results = download_on_dask(urls, "/shared/downloads", shard_size=1000, max_workers=16)
     print(results.stats, results.failed)
 
+The shards' managers take the same settings as a local one: the DownloadManager keywords
+(``max_workers=16`` above), or one :class:`~pydownloads.DownloadSettings` (``settings=``),
+which travels to the workers pickled.
+
 The files are cut into shards; each shard is one Dask task running a regular
 :class:`~pydownloads.DownloadManager` on a worker, with its own threads, per-host limits and
 a state file of its own in ``download_dir/.pydownloads-shards/``.  ``download_dir`` must be a
@@ -24,6 +28,7 @@ workers.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -45,6 +50,7 @@ from tqdm.auto import tqdm
 from pydownloads.domain.errors import InvalidArgumentError
 from pydownloads.domain.models import DownloadInfo, DownloadStats, DownloadStatus, FileConfig
 from pydownloads.downloads.manager import DownloadManager
+from pydownloads.downloads.settings import DownloadSettings
 from pydownloads.events.types import ChunkDownloaded, DownloadCompleted, DownloadFailed
 
 __all__ = ["DEFAULT_SHARD_SIZE", "DistributedResults", "download_on_dask"]
@@ -94,27 +100,30 @@ def download_on_dask(
     shard_size: int = DEFAULT_SHARD_SIZE,
     *,
     progress: bool = False,
+    settings: DownloadSettings | None = None,
     **manager_options: Any,
 ) -> DistributedResults:
     """Download ``files`` with one Dask task per shard of ``shard_size`` files.
 
     :param client: default: the current Dask client (``distributed.get_client()``).
-    :param progress: show a tqdm bar of files and bytes in this process, fed by the workers.
-    :param manager_options: passed to each shard's DownloadManager (``max_workers``,
+    :param progress: show a tqdm bar of files and bytes in this process, fed by the workers
+        (the shards' own ``settings.progress`` bars are never shown on the workers).
+    :param settings: each shard's DownloadManager settings (without a state file: it is set
+        per shard); or give them as ``manager_options``, not both.
+    :param manager_options: the DownloadManager keywords of each shard (``max_workers``,
         ``max_segments``, ``retry_config``...); ``state_file`` is set per shard.
-    :raises InvalidArgumentError: bad files, shard size or options (before anything runs).
+    :raises InvalidArgumentError: bad files, shard size or settings (before anything runs).
     """
     if not isinstance(shard_size, int) or isinstance(shard_size, bool) or shard_size < 1:
         raise InvalidArgumentError(f"shard_size must be an int >= 1, not {shard_size!r}")
-    if "state_file" in manager_options or "tracker" in manager_options or "session" in manager_options:
-        raise InvalidArgumentError("state_file, tracker and session are set per shard on the workers")
+    settings = _shard_settings(settings, manager_options)
     configs = [item if isinstance(item, FileConfig) else FileConfig(url=item) for item in files]
     folder = Path(download_dir).expanduser().absolute()
     client = client if client is not None else distributed.get_client()
     run_id = uuid.uuid4().hex[:12]
     topic = f"pydownloads-progress-{run_id}" if progress else None
     futures = [
-        client.submit(_run_shard, shard, str(folder), f"{run_id}-{number}", topic, manager_options,
+        client.submit(_run_shard, shard, str(folder), f"{run_id}-{number}", topic, settings,
                       key=f"pydownloads-shard-{run_id}-{number}", pure=False)
         for number, shard in enumerate(_shards(configs, shard_size))
     ]
@@ -126,18 +135,34 @@ def download_on_dask(
     return DistributedResults(downloads)
 
 
+def _shard_settings(settings: DownloadSettings | None, options: dict[str, Any]) -> DownloadSettings:
+    """The settings every shard starts from, checked here rather than on each worker."""
+    if "state_file" in options or "tracker" in options or "session" in options or (
+            settings is not None and settings.journal.state_file is not None):
+        raise InvalidArgumentError("state_file, tracker and session are set per shard on the workers")
+    if settings is None:
+        return DownloadSettings.from_options(**options)
+    if not isinstance(settings, DownloadSettings):
+        raise InvalidArgumentError(f"settings must be a DownloadSettings, not {type(settings).__name__}")
+    if options:
+        raise InvalidArgumentError(f"give settings or {min(options)}, not both: vary settings with "
+                                   "dataclasses.replace")
+    return settings
+
+
 def _shards(configs: list[FileConfig], size: int) -> Iterator[list[FileConfig]]:
     for start in range(0, len(configs), size):
         yield configs[start:start + size]
 
 
 def _run_shard(
-    configs: list[FileConfig], folder: str, shard_id: str, topic: str | None, options: dict[str, Any]
+    configs: list[FileConfig], folder: str, shard_id: str, topic: str | None, settings: DownloadSettings
 ) -> dict[str, DownloadInfo]:
     """One shard on a worker: a regular manager with a state file of the shard's own."""
     state = Path(folder) / _SHARD_FOLDER / f"{shard_id}.db"
+    journal = dataclasses.replace(settings.journal, state_file=state)
     reporter = _Reporter(topic)
-    with DownloadManager(folder, state_file=state, **options) as manager:
+    with DownloadManager(folder, settings=dataclasses.replace(settings, journal=journal, progress=False)) as manager:
         reporter.attach(manager)
         manager.add_to_queue(configs)
         manager.queue.join()

@@ -3,10 +3,11 @@
 Nothing here ever puts a password or a cookie value into a message: errors name the file
 and the line, never their content.
 
-``.netrc``: the command runs the manager with ``trust_env=True``, so requests reads
-``~/.netrc`` (or the file in ``$NETRC``) itself for the host of every request, after a
-redirect too, as curl and wget do.  ``--netrc-file FILE`` points ``NETRC`` at FILE for the
-run, ``--no-netrc`` at the null device; the environment is restored afterwards.
+``.netrc``: the command runs the manager with ``trust_env=True``, so the session reads
+``~/.netrc`` (or the file in ``$NETRC``) for the host of every request, after a redirect
+too, as curl and wget do.  ``--netrc-file FILE`` and ``--no-netrc`` go into the session
+settings (``netrc=FILE`` or ``netrc=False``), as ``--ca-bundle`` and ``--insecure`` go into
+``verify``, which wins over the environment's CA bundle: the environment is never edited.
 """
 
 from __future__ import annotations
@@ -14,17 +15,12 @@ from __future__ import annotations
 import getpass
 import http.cookiejar
 import netrc
-import os
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import requests.cookies
-
-#: Where requests finds a CA bundle when trusting the environment; explicit options beat them.
-CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 
 class AccessError(ValueError):
@@ -97,37 +93,9 @@ def check_ca_bundle(path: Path) -> None:
         raise AccessError(f"--ca-bundle {path}: no such file")
 
 
-def environment_for(*, netrc_file: Path | None, no_netrc: bool, verify_given: bool) -> dict[str, str | None]:
-    """The environment variables a run sets (a value) or hides (None), for requests to read.
-
-    :param verify_given: ``--ca-bundle`` or ``--insecure``: requests would otherwise let a
-        CA bundle from the environment override them.
-    """
-    changes: dict[str, str | None] = {}
+def netrc_choice(*, netrc_file: Path | None, no_netrc: bool) -> bool | Path:
+    """The session's ``netrc`` for ``--netrc-file FILE`` (FILE, absolute: the run may change
+    folder) or ``--no-netrc`` (False); True, the environment's, without either."""
     if netrc_file is not None:
-        changes["NETRC"] = str(netrc_file.expanduser().absolute())
-    elif no_netrc:
-        changes["NETRC"] = os.devnull  # requests finds it, and no host in it
-    if verify_given:
-        changes.update(dict.fromkeys(CA_BUNDLE_VARIABLES))
-    return changes
-
-
-@contextmanager
-def environment(changes: Mapping[str, str | None]) -> Iterator[None]:
-    """Apply ``changes`` to ``os.environ`` while the block runs, then put back what was there."""
-    before = {name: os.environ.get(name) for name in changes}
-    try:
-        for name, value in changes.items():
-            _set(name, value)
-        yield
-    finally:
-        for name, value in before.items():
-            _set(name, value)
-
-
-def _set(name: str, value: str | None) -> None:
-    if value is None:
-        os.environ.pop(name, None)
-    else:
-        os.environ[name] = value
+        return netrc_file.expanduser().absolute()
+    return not no_netrc

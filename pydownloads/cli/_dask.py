@@ -11,11 +11,11 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
-from typing import Any
 
 from pydownloads.cli._report import Outcome
-from pydownloads.cli._run import RunSettings, manager_options
+from pydownloads.cli._run import RunSettings
 from pydownloads.domain.models import DownloadInfo, DownloadStatus, FileConfig
+from pydownloads.downloads.settings import JournalSettings
 
 #: Seconds to wait for the scheduler to answer before giving up.
 CONNECT_TIMEOUT = 10.0
@@ -36,7 +36,7 @@ def run_on_dask(
     try:
         import distributed
 
-        from pydownloads.distributed import download_on_dask
+        from pydownloads.distributed import DEFAULT_SHARD_SIZE, download_on_dask
     except ImportError:
         raise DaskUnavailableError(
             "--dask-scheduler needs Dask's distributed scheduler: pip install 'pydownloads[dask]'") from None
@@ -46,22 +46,15 @@ def run_on_dask(
             address, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, ValueError) as error:  # refused, timed out (TimeoutError is an OSError), bad address
         raise DaskUnavailableError(f"cannot reach the Dask scheduler at {address}: {error}") from None
-    options = _options(settings)
-    if shard_size is not None:
-        options["shard_size"] = shard_size
+    # The state is set per shard on the workers: the command's state options do not apply.
+    shards = dataclasses.replace(settings.download, journal=JournalSettings())
     with client:
-        results = download_on_dask(configs, settings.download_dir, client, progress=settings.progress, **options)
+        results = download_on_dask(configs, settings.download_dir, client,
+                                   DEFAULT_SHARD_SIZE if shard_size is None else shard_size,
+                                   progress=settings.progress, settings=shards)
     downloads = [_final(results.downloads.get(config.url), config.url) for config in configs]
     # Each shard's state file is new: nothing was settled by an earlier run (started_at None).
     return Outcome(downloads=downloads, elapsed=time.monotonic() - started)
-
-
-def _options(settings: RunSettings) -> dict[str, Any]:
-    options = manager_options(settings)
-    options["max_workers"] = settings.workers
-    options.pop("state_file", None)  # set per shard on the workers
-    options.pop("retry_failed", None)
-    return options
 
 
 def _final(info: DownloadInfo | None, url: str) -> DownloadInfo:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pydownloads.cli._args import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PROG, build_demo_parser
 from pydownloads.cli._report import Console, Outcome, report
-from pydownloads.cli._run import RunSettings, run
+from pydownloads.cli._run import RunSettings, command_settings, run
 from pydownloads.domain.errors import FileSystemError, InvalidArgumentError
 from pydownloads.domain.models import DownloadInfo, DownloadStatus, FileConfig
 from pydownloads.domain.retry import RetryConfig
@@ -76,7 +76,7 @@ def run_demo(argv: Sequence[str]) -> tuple[int, Outcome | None]:
     console = Console(sys.stdout, sys.stderr, quiet=args.quiet)
     plan = [_with_data(item, seed) for seed, item in enumerate(PLAN)]
     settings = RunSettings(
-        download_dir=args.dir, workers=args.jobs, retry_config=RETRY,
+        download_dir=args.dir, download=command_settings(args.jobs, retry_config=RETRY),
         progress=args.progress or (not args.quiet and sys.stderr.isatty()),
     )
     with LocalServer() as server:

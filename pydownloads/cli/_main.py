@@ -12,8 +12,8 @@ from typing import Any
 from pydownloads.cli._access import (
     check_ca_bundle,
     check_netrc,
-    environment_for,
     load_cookies,
+    netrc_choice,
     user_auth,
 )
 from pydownloads.cli._args import (
@@ -33,7 +33,7 @@ from pydownloads.cli._report import (
     redact_text,
     report,
 )
-from pydownloads.cli._run import RunSettings, run, threads_holding_exit
+from pydownloads.cli._run import RunSettings, command_settings, run, threads_holding_exit
 from pydownloads.cli._status import show_status
 from pydownloads.domain.errors import FileSystemError, InvalidArgumentError, StateFileError
 from pydownloads.domain.models import DownloadStatus, FileConfig
@@ -106,9 +106,12 @@ def _download(argv: list[str]) -> tuple[int, Outcome | None]:
         return EXIT_OK, None
     try:
         settings = _settings(args, items)  # reads credentials, and may ask for a password: last
+    except InvalidArgumentError as error:  # a value the library refuses, said as a run would say it
+        console.error(f"{PROG}: error: {redact_text(str(error))}")
+        return EXIT_USAGE, None
     except ValueError as error:  # an unusable credential, cookie, .netrc or CA file
         return _usage_error(parser, str(error)), None
-    if settings.verify is False:
+    if settings.download.session.verify is False:
         console.error(f"{PROG}: WARNING: --insecure: TLS certificates are not verified; anyone on the network "
                       "path can read or alter the downloads")
     try:
@@ -177,24 +180,28 @@ def _settings(args: argparse.Namespace, items: list[InputItem]) -> RunSettings:
     """The run's settings; credentials are read (and a password asked for) last.
 
     :raises AccessError: an unusable --user, --cookies, --netrc-file or --ca-bundle.
+    :raises InvalidArgumentError: a value the library refuses (a header, say).
     """
     headers = dict(args.header)
     if args.user_agent is not None:
         headers["User-Agent"] = args.user_agent
     stateless = args.no_state or args.dask_scheduler is not None
-    return RunSettings(
-        download_dir=args.dir, workers=args.jobs, retry_config=RetryConfig(max_retries=args.retries),
-        timeout=args.timeout, headers=headers, proxy=args.proxy,
-        progress=args.progress or (not args.quiet and sys.stderr.isatty()),
-        max_segments=args.segments, max_per_host=args.max_per_host, rate_limit=args.limit_rate,
-        min_speed=args.min_speed, min_speed_window=args.min_speed_time, deadline=args.deadline,
-        state_file=None if stateless else state_file_of(args.state, args.dir),
-        retry_failed=args.retry_failed, on_existing=args.on_existing, **_access(args),
-    )
+    given: dict[str, Any] = {  # None: the library's default
+        "timeout": args.timeout, "headers": headers or None, "max_segments": args.segments,
+        "max_connections_per_host": args.max_per_host, "rate_limit": args.limit_rate, "min_speed": args.min_speed,
+        "min_speed_window": args.min_speed_time, "deadline": args.deadline, "on_existing": args.on_existing,
+        "state_file": None if stateless else state_file_of(args.state, args.dir),
+        "proxies": None if args.proxy is None else {"http": args.proxy, "https": args.proxy},
+    }
+    options = {name: value for name, value in given.items() if value is not None}
+    download = command_settings(args.jobs, retry_config=RetryConfig(max_retries=args.retries),
+                                retry_failed=args.retry_failed, **options, **_access(args))
+    return RunSettings(download_dir=args.dir, download=download,
+                       progress=args.progress or (not args.quiet and sys.stderr.isatty()))
 
 
 def _access(args: argparse.Namespace) -> dict[str, Any]:
-    """The RunSettings fields of --user, --cookies, --netrc-file/--no-netrc, --ca-bundle/--insecure.
+    """The session settings of --user, --cookies, --netrc-file/--no-netrc, --ca-bundle/--insecure.
 
     :raises AccessError: one of them cannot be used (the message shows no secret).
     """
@@ -202,12 +209,10 @@ def _access(args: argparse.Namespace) -> dict[str, Any]:
         check_netrc(args.netrc_file)
     if args.ca_bundle is not None:
         check_ca_bundle(args.ca_bundle)
-    verify: bool | str = False if args.insecure else str(args.ca_bundle) if args.ca_bundle is not None else True
     return {
-        "verify": verify,
+        "verify": False if args.insecure else str(args.ca_bundle) if args.ca_bundle is not None else True,
         "cookies": None if args.cookies is None else load_cookies(args.cookies),
-        "environment": environment_for(netrc_file=args.netrc_file, no_netrc=args.no_netrc,
-                                       verify_given=verify is not True),
+        "netrc": netrc_choice(netrc_file=args.netrc_file, no_netrc=args.no_netrc),
         "auth": None if args.user is None else user_auth(args.user, can_ask=sys.stdin.isatty()),
     }
 

@@ -14,26 +14,30 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import http.cookiejar
 import queue
 import signal
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import urllib3.exceptions
 
-from pydownloads.cli._access import environment
+from pydownloads.cli._args import DEFAULT_WORKERS
 from pydownloads.cli._report import Console, Outcome
 from pydownloads.domain.models import DownloadInfo, DownloadStatus, FileConfig
-from pydownloads.domain.retry import RetryConfig
 from pydownloads.downloads.manager import DownloadManager
+from pydownloads.downloads.settings import DownloadSettings
 from pydownloads.progress import ProgressDisplay
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from pydownloads.downloads.settings import Options
 
 
 class _Message(enum.Enum):
@@ -41,36 +45,35 @@ class _Message(enum.Enum):
     DONE = "done"
 
 
+def command_settings(max_workers: int = DEFAULT_WORKERS, **options: Unpack[Options]) -> DownloadSettings:
+    """The DownloadSettings of a command run: the library's, from the same keywords, but
+    trusting the environment (proxies, CA bundle, ``.netrc``) as curl and wget do.
+
+    :raises InvalidArgumentError: a value the library refuses.
+    """
+    options.setdefault("trust_env", True)
+    return DownloadSettings.from_options(max_workers, **options)
+
+
 @dataclass(frozen=True, kw_only=True)
 class RunSettings:
-    """How the command runs a batch (the options that shape the DownloadManager).
-
-    An option left None takes the library's default.
-    """
+    """How the command runs a batch: the folder, the settings the DownloadManager gets, and
+    what only the command does (its own progress bars)."""
 
     download_dir: Path
-    workers: int
-    retry_config: RetryConfig = field(default_factory=RetryConfig)
-    timeout: float | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    proxy: str | None = None
+    download: DownloadSettings = field(default_factory=command_settings)
     progress: bool = False
-    max_segments: int | None = None
-    max_per_host: int | None = None
-    rate_limit: float | None = None
-    min_speed: float | None = None
-    min_speed_window: float | None = None
-    deadline: float | None = None
-    #: The journal that lets a rerun continue (None: keep no state).
-    state_file: Path | None = None
-    retry_failed: bool = False
-    on_existing: str | None = None
-    auth: tuple[str, str] | None = field(default=None, repr=False)
-    cookies: http.cookiejar.CookieJar | None = field(default=None, repr=False)
-    #: True, a CA bundle path, or False (--insecure).
-    verify: bool | str = True
-    #: Environment variables set (or hidden: None) while the batch runs, for requests to read.
-    environment: Mapping[str, str | None] = field(default_factory=dict)
+
+    @property
+    def workers(self) -> int:
+        """Downloads at once (``download.max_workers``)."""
+        return self.download.max_workers
+
+    @property
+    def state_file(self) -> Path | None:
+        """The journal that lets a rerun continue (None: no state is kept)."""
+        given = self.download.journal.state_file
+        return None if given is None else Path(given)
 
 
 @dataclass
@@ -92,10 +95,10 @@ def run(configs: Sequence[FileConfig], settings: RunSettings, console: Console) 
     started = time.monotonic()
     started_at = time.time()  # the tracker's clock: what finished before, an earlier run settled
     stops = _Stops()
-    with _interrupts_to(inbox), environment(settings.environment), warnings.catch_warnings():
-        if settings.verify is False:  # said once, loudly, before the run; not once per host
+    with _interrupts_to(inbox), warnings.catch_warnings():
+        if settings.download.session.verify is False:  # said once, loudly, before the run; not once per host
             warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
-        manager = DownloadManager(settings.download_dir, settings.workers, **manager_options(settings))
+        manager = DownloadManager(settings.download_dir, settings=settings.download)
         display: ProgressDisplay | None = None
         finished = False
         results = None
@@ -122,34 +125,6 @@ def run(configs: Sequence[FileConfig], settings: RunSettings, console: Console) 
     return Outcome(downloads=downloads, elapsed=time.monotonic() - started,
                    interrupted=stops.presses > 0, stopped_at_once=stops.presses > 1,
                    started_at=started_at, state_file=settings.state_file, carried_over=carried_over)
-
-
-#: RunSettings field → DownloadManager option, passed when set (None: the library's default).
-_PASSED_WHEN_SET = {
-    "timeout": "timeout", "max_segments": "max_segments", "max_per_host": "max_connections_per_host",
-    "rate_limit": "rate_limit", "min_speed": "min_speed", "min_speed_window": "min_speed_window",
-    "deadline": "deadline", "state_file": "state_file", "on_existing": "on_existing", "auth": "auth",
-    "cookies": "cookies",
-}
-
-
-def manager_options(settings: RunSettings) -> dict[str, Any]:
-    """The DownloadManager options of ``settings`` (but the folder and the workers)."""
-    # The command, unlike the library, takes proxies (and CA bundle, .netrc) from the environment.
-    options: dict[str, Any] = {"retry_config": settings.retry_config, "trust_env": True}
-    if settings.verify is not True:
-        options["verify"] = settings.verify
-    for name, option in _PASSED_WHEN_SET.items():
-        value = getattr(settings, name)
-        if value is not None:
-            options[option] = value
-    if settings.retry_failed:
-        options["retry_failed"] = True
-    if settings.headers:
-        options["headers"] = dict(settings.headers)
-    if settings.proxy is not None:
-        options["proxies"] = {"http": settings.proxy, "https": settings.proxy}
-    return options
 
 
 def _wait(manager: DownloadManager, inbox: queue.SimpleQueue[_Message], console: Console, stops: _Stops) -> None:

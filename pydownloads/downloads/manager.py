@@ -2,64 +2,53 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import enum
-import http.cookiejar
-import itertools
 import logging
-import os
 import queue as queue_module
 import threading
 import time
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import requests
-import requests.auth
 
-from pydownloads.domain.errors import DownloadCancelledError, FileSystemError, InvalidArgumentError
-from pydownloads.domain.models import DownloadStatus, FileConfig, check_count, check_rate, validate_url
-from pydownloads.domain.retry import RetryConfig
+from pydownloads.domain.errors import DownloadCancelledError, InvalidArgumentError
+from pydownloads.domain.models import DownloadStatus, FileConfig
 from pydownloads.downloads.feeder import JournalQueue
 from pydownloads.downloads.job import DownloadJob, DownloadRequest, Owner
+from pydownloads.downloads.journaled import add_journaled, as_config
 from pydownloads.downloads.queue import PriorityDownloadQueue
-from pydownloads.downloads.retry import RetryHandler
-from pydownloads.downloads.revisit import add_to_journal
-from pydownloads.downloads.settings import (
-    DEFAULT_CHUNK_SIZE,
-    DEFAULT_MAX_CONNECTIONS_PER_HOST,
-    DEFAULT_MAX_SEGMENTS,
-    DEFAULT_MIN_SEGMENT_SIZE,
-    DEFAULT_MIN_SPEED,
-    DEFAULT_MIN_SPEED_WINDOW,
-    DEFAULT_TIMEOUT,
-    TransferSettings,
+from pydownloads.downloads.resources import (
+    check_collaborators,
+    open_journal,
+    open_session,
+    prepare_folder,
+    resolve_settings,
 )
+from pydownloads.downloads.retry import RetryHandler
+from pydownloads.downloads.settings import DEFAULT_CANCEL_GRACE as DEFAULT_CANCEL_GRACE  # their old home
+from pydownloads.downloads.settings import DEFAULT_MAX_WORKERS as DEFAULT_MAX_WORKERS
+from pydownloads.downloads.settings import DownloadSettings
 from pydownloads.downloads.worker import DownloadWorker
 from pydownloads.events.emitter import EventEmitter
 from pydownloads.events.types import DownloadCancelled, DownloadQueued
-from pydownloads.infrastructure import transport
-from pydownloads.infrastructure.http import RetryHooks, build_session
-from pydownloads.infrastructure.journal import Journal
 from pydownloads.infrastructure.limits import HostLimiter
 from pydownloads.infrastructure.redact import redact_url
-from pydownloads.infrastructure.watch import ConnectionWatch
 from pydownloads.tracking.tracker import DownloadTracker
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from pydownloads.downloads.settings import Options
     from pydownloads.progress import ProgressDisplay
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
-DEFAULT_MAX_WORKERS = 4
-#: How long a hard shutdown lets in-flight downloads notice it before it cancels them.
-DEFAULT_CANCEL_GRACE = 1.0
-#: Downloads journaled per transaction by add_to_queue with a state file.
-_JOURNAL_BATCH = 5000
 #: Fewest downloads held in memory, ready for the workers, with a state file.
 _MIN_WINDOW = 64
 #: How often an idle worker thread checks whether it should stop (stop markers wake it sooner).
@@ -76,31 +65,41 @@ class DownloadManager:
     """Downloads queued files with ``max_workers`` threads, highest priority first.
 
     :param download_dir: every file lands below this folder (created if missing).
-    :param max_workers: downloads running at once.
+    :param max_workers: downloads running at once; default (or None) 4.
+    :param settings: every setting at once, as a :class:`DownloadSettings` (what the command
+        and Dask build); then no keyword setting may be given (nor ``max_workers``): vary it
+        with ``dataclasses.replace`` instead.  Default: built from the keywords below, which
+        :meth:`DownloadSettings.from_options` takes too.
     :param tracker: where state goes; default: a new DownloadTracker (``manager.tracker``).
-    :param retry_config: retries of both layers; default: RetryConfig().
     :param session: a requests Session to use as given (auth, proxies, adapters); the manager
         then leaves its retry adapter alone and does not close it.  Default: a pooled Session
         with urllib3 Retry built from ``retry_config``, closed with the manager.
     :param emitter: where events go (``manager.worker.emitter``); default: a new one.
+
+    Keyword settings (``settings.…`` says where each lands):
+
+    :param retry_config: retries of both layers; default: RetryConfig().
     :param timeout: seconds, or (connect, read) seconds; default (10, 60).
     :param chunk_size: bytes read and written at a time.
     :param cancel_grace: seconds ``shutdown(wait_for_current=False)`` waits for in-flight
         downloads to stop before it declares them cancelled.
     :param headers: headers for every request (a FileConfig's own headers win), e.g.
-        ``{"User-Agent": ...}``.  Not applied to a given ``session``.
-    :param proxies: ``{"http": url, "https": url}`` as requests takes them.  Not applied
-        to a given ``session``.
-    :param trust_env: let requests read proxies, CA bundle and ``.netrc`` from the
-        environment (off: explicit arguments only; the CLI turns it on).
+        ``{"User-Agent": ...}``.
+    :param proxies: ``{"http": url, "https": url}`` as requests takes them; they win over
+        the environment's.
+    :param trust_env: let the session read proxies, CA bundle and ``.netrc`` from the
+        environment (off: explicit arguments only; the command turns it on).
     :param auth: credentials for every request, as requests takes them (``(user, password)``
         for Basic); requests drops them on a redirect to another host, port or scheme.
     :param cookies: a cookie jar (e.g. a loaded ``http.cookiejar.MozillaCookieJar``); each
         cookie goes only where its domain and path say.
     :param verify: TLS certificates are verified (True, the default), against a CA bundle
-        (a path), or not at all (False: logged as a warning at every manager start).
+        (a path), or not at all (False: logged as a warning at every manager start).  A path
+        or False wins over a CA bundle of the environment.
+    :param netrc: credentials per host when ``auth`` is not given: True (the default) reads
+        ``$NETRC`` or ``~/.netrc`` with ``trust_env``; a path reads that file; False none.
     Not applied to a given ``session`` (configure it yourself): ``headers``, ``proxies``,
-    ``trust_env``, ``auth``, ``cookies``, ``verify``.
+    ``trust_env``, ``auth``, ``cookies``, ``verify``, ``netrc``.
     :param max_segments: most parallel ranges one file is split into when the server
         supports ranges (``FileConfig.segments`` overrides it per file).
     :param min_segment_size: no range is smaller; files under twice this size use one
@@ -128,6 +127,9 @@ class DownloadManager:
     :param progress: show tqdm progress bars (``tqdm.auto``: widgets in Jupyter, bars in a
         terminal) until the manager shuts down.  For options, attach
         ``pydownloads.progress.ProgressDisplay`` yourself instead.
+    :raises InvalidArgumentError: a bad setting or collaborator, or ``settings`` with a
+        keyword setting (checked before the folder is created or anything is opened).
+    :raises TypeError: a keyword that is not a setting.
 
     Use it as a context manager: leaving the block normally downloads everything queued and
     then stops; leaving it by an exception (Ctrl-C included) cancels at once.
@@ -139,118 +141,54 @@ class DownloadManager:
     def __init__(
         self,
         download_dir: str | PathLike[str] = Path("downloads"),
-        max_workers: int = DEFAULT_MAX_WORKERS,
+        max_workers: int | None = None,
         *,
+        settings: DownloadSettings | None = None,
         tracker: DownloadTracker | None = None,
-        retry_config: RetryConfig | None = None,
         session: requests.Session | None = None,
         emitter: EventEmitter | None = None,
-        timeout: transport.Timeout = DEFAULT_TIMEOUT,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        cancel_grace: float = DEFAULT_CANCEL_GRACE,
-        headers: Mapping[str, str] | None = None,
-        proxies: Mapping[str, str] | None = None,
-        trust_env: bool = False,
-        auth: tuple[str, str] | requests.auth.AuthBase | None = None,
-        cookies: http.cookiejar.CookieJar | None = None,
-        verify: bool | str = True,
-        max_segments: int = DEFAULT_MAX_SEGMENTS,
-        min_segment_size: int = DEFAULT_MIN_SEGMENT_SIZE,
-        max_connections_per_host: int | None = None,
-        rate_limit: float | None = None,
-        min_speed: float | None = DEFAULT_MIN_SPEED,
-        min_speed_window: float = DEFAULT_MIN_SPEED_WINDOW,
-        deadline: float | None = None,
-        progress: bool = False,
-        on_existing: str = "replace",
-        state_file: str | PathLike[str] | None = None,
-        retry_failed: bool = False,
+        **options: Unpack[Options],
     ) -> None:
-        if not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1:
-            raise InvalidArgumentError(f"max_workers must be an int >= 1, not {max_workers!r}")
-        if retry_config is not None and not isinstance(retry_config, RetryConfig):
-            raise InvalidArgumentError(f"retry_config must be a RetryConfig, not {type(retry_config).__name__}")
-        if isinstance(cancel_grace, bool) or not isinstance(cancel_grace, (int, float)) or not (
-                0 <= cancel_grace < float("inf")):
-            raise InvalidArgumentError(f"cancel_grace must be seconds >= 0, not {cancel_grace!r}")
-        if max_connections_per_host is None:
-            max_connections_per_host = max(DEFAULT_MAX_CONNECTIONS_PER_HOST, max_workers if isinstance(
-                max_workers, int) else 0)
-        check_count("max_connections_per_host", max_connections_per_host, minimum=1)
-        for name, value, kind in (("tracker", tracker, DownloadTracker), ("emitter", emitter, EventEmitter),
-                                  ("session", session, requests.Session)):
-            if value is not None and not isinstance(value, kind):
-                raise InvalidArgumentError(f"{name} must be a {kind.__name__}, not {type(value).__name__}")
-        for name, flag in (("trust_env", trust_env), ("progress", progress), ("retry_failed", retry_failed)):
-            if not isinstance(flag, bool):
-                raise InvalidArgumentError(f"{name} must be True or False, not {flag!r}")
-        check_rate("rate_limit", rate_limit)
-        self._cancel = threading.Event()
-        settings = TransferSettings(
-            timeout=timeout, chunk_size=chunk_size, max_segments=max_segments, min_segment_size=min_segment_size,
-            min_speed=min_speed, min_speed_window=min_speed_window, deadline=deadline, cancel_event=self._cancel,
-            on_existing=on_existing,
-        )
-        self.download_dir = _prepare_folder(download_dir)
-        self.max_workers = max_workers
+        self.settings = settings = resolve_settings(settings, max_workers, options)
+        check_collaborators(tracker=tracker, emitter=emitter, session=session)
+        self.download_dir = prepare_folder(download_dir)
+        self.max_workers = settings.max_workers
         self.tracker = tracker if tracker is not None else DownloadTracker()
-        self._retry_failed = bool(retry_failed)
-        config = retry_config if retry_config is not None else RetryConfig()
-        hooks = RetryHooks(config, self._cancel) if session is None else None
-        self._owns_session = session is None
-        connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
-        self._watch = ConnectionWatch(header_timeout=connect + read) if session is None else None
-        if session is None:
-            session = build_session(pool_size=max_connections_per_host, config=config, hooks=hooks,
-                                    watch=self._watch)
-            try:
-                _configure(session, headers, proxies, trust_env)
-                _secure(session, auth, cookies, verify)
-            except BaseException:
-                session.close()
-                raise
-        self._session = session
-        # The state file is opened last of all that can fail on the caller's options, so a
-        # bad option never leaves it locked (open until the garbage collector came by).
-        try:
-            self._journal = Journal(Path(state_file)) if state_file is not None else None
-        except BaseException:
-            if self._owns_session:
-                session.close()
-            raise
-        if self._journal is not None:
-            try:
-                self._journal.requeue_unfinished(retry_failed=self._retry_failed)
-                self.tracker.bind_store(self._journal)
-            except BaseException:
-                self._journal.close()  # the file stays unlocked for whoever fixes the cause
-                if self._owns_session:
-                    session.close()
-                raise
+        # An event of this manager's own: two managers built from the same settings must not
+        # cancel each other's downloads.
+        transfer = dataclasses.replace(settings.transfer, cancel_event=threading.Event())
+        self._cancel = transfer.cancel_event
         emitter = emitter if emitter is not None else EventEmitter()
-        self.worker = DownloadWorker(
-            client=self._session, retry_handler=RetryHandler(config, emitter=emitter), emitter=emitter,
-            tracker=self.tracker, settings=settings, retry_hooks=hooks, watch=self._watch,
-            limiter=HostLimiter(max_connections_per_host), rate_limit=rate_limit,
-        )
-        self._show_progress = bool(progress)
         self._progress: ProgressDisplay | None = None  # made when the first downloads are queued
-        self._cancel_grace = float(cancel_grace)
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._state = _State.OPEN
         self._stopping = threading.Event()
         self._active: set[DownloadJob] = set()
         self._threads: list[threading.Thread] = []
-        self.queue: PriorityDownloadQueue[DownloadJob]
+        with contextlib.ExitStack() as opened:
+            connection = open_session(opened, settings, session, self._cancel)
+            self._session, self._watch = connection.session, connection.watch
+            # Every option was checked before: a bad one never leaves the state file locked,
+            # and a failure from here on closes it with the rest.
+            self._journal = open_journal(opened, settings.journal, self.tracker)
+            self.worker = DownloadWorker(
+                client=self._session, retry_handler=RetryHandler(settings.retry_config, emitter=emitter),
+                emitter=emitter, tracker=self.tracker, settings=transfer, retry_hooks=connection.hooks,
+                watch=self._watch, limiter=HostLimiter(settings.connections_per_host),
+                rate_limit=settings.politeness.rate_limit,
+            )
+            self.queue = self._new_queue()
+            self._resources = opened.pop_all()  # closed by the shutdown, in reverse order
+        if self._journal is not None and self.tracker.get_stats().pending:  # an earlier run left work
+            with self._lock:
+                self._start_workers()
+
+    def _new_queue(self) -> PriorityDownloadQueue[DownloadJob]:
         if self._journal is None:
-            self.queue = PriorityDownloadQueue()
-        else:
-            self.queue = JournalQueue(self._journal, self.tracker, self.download_dir,
-                                      window=max(_MIN_WINDOW, 4 * max_workers), stopping=self._stopping)
-            if self.tracker.get_stats().pending:  # an earlier run left work: go on with it
-                with self._lock:
-                    self._start_workers()
+            return PriorityDownloadQueue()
+        return JournalQueue(self._journal, self.tracker, self.download_dir,
+                            window=max(_MIN_WINDOW, 4 * self.max_workers), stopping=self._stopping)
 
     @property
     def emitter(self) -> EventEmitter:
@@ -274,8 +212,10 @@ class DownloadManager:
         elif not isinstance(files, Iterable):
             raise InvalidArgumentError(f"add_to_queue takes FileConfigs or URLs, not {type(files).__name__}")
         if self._journal is not None:
-            return self._add_journaled(files, self._journal)
-        configs = [item if isinstance(item, FileConfig) else _as_config(item) for item in files]
+            return add_journaled(files, self._journal, tracker=self.tracker, emitter=self.emitter,
+                                 retry_failed=self.settings.journal.retry_failed, check_open=self._check_open_now,
+                                 start_workers=self._start_workers_if_open)
+        configs = [item if isinstance(item, FileConfig) else as_config(item) for item in files]
         jobs = [DownloadJob(DownloadRequest.from_config(c, self.download_dir), c.priority) for c in configs]
         with self._lock:
             self._check_open()
@@ -297,38 +237,14 @@ class DownloadManager:
             self._check_open()
         return len(queued)
 
-    def _add_journaled(self, files: Iterable[FileConfig | str], journal: Journal) -> int:
-        """Journal ``files`` in batches (any iterable, a generator over millions of lines
-        included); the workers read them back from the journal in priority order."""
-        queued = 0
-        for batch in _batches(files, _JOURNAL_BATCH):
-            configs: list[FileConfig | str] = []
-            for item in batch:  # URLs stay strings: a FileConfig each would double the cost
-                if isinstance(item, FileConfig):
-                    DownloadRequest.check(item)
-                    configs.append(item)
-                elif isinstance(item, str):
-                    configs.append(validate_url(item))
-                else:
-                    configs.append(_as_config(item))
-            with self._lock:
-                self._check_open()
-            results = add_to_journal(journal, configs, retry_failed=self._retry_failed)
-            moves: Counter[tuple[str | None, str]] = Counter((before, now) for _, before, now in results)
-            moves.pop(("pending", "pending"), None)  # journaled already and waiting
-            for (before, now), count in moves.items():
-                if before != now:  # not: completed and intact, or failed and not retried
-                    self.tracker.count_queued(before, now, count)
-                    queued += count
-            if self.emitter.is_listening(DownloadQueued):
-                for config, (_, before, now) in zip(configs, results, strict=True):
-                    if before != now:
-                        url, priority = (config, 0) if isinstance(config, str) else (config.url, config.priority)
-                        self.emitter.emit(DownloadQueued(url=redact_url(url), priority=priority))
-            with self._lock:
-                if self._state is _State.OPEN:
-                    self._start_workers()
-        return queued
+    def _check_open_now(self) -> None:
+        with self._lock:
+            self._check_open()
+
+    def _start_workers_if_open(self) -> None:
+        with self._lock:
+            if self._state is _State.OPEN:
+                self._start_workers()
 
     def _check_open(self) -> None:
         if self._state is not _State.OPEN:
@@ -341,7 +257,7 @@ class DownloadManager:
         return False
 
     def _start_workers(self) -> None:
-        if self._show_progress and self._progress is None:
+        if self.settings.progress and self._progress is None:
             # Imported here: tqdm (and asyncio, which tqdm.auto loads) cost every process
             # 20-35 ms and 2-3 MiB otherwise, bars or not.
             from pydownloads.progress import ProgressDisplay
@@ -426,7 +342,7 @@ class DownloadManager:
             abort = job.abort
             if abort is not None:
                 abort()
-        deadline = time.monotonic() + self._cancel_grace
+        deadline = time.monotonic() + float(self.settings.cancel_grace)
         with self._idle:
             while self._active and (left := deadline - time.monotonic()) > 0:
                 self._idle.wait(left)
@@ -446,12 +362,7 @@ class DownloadManager:
             self._state = _State.CLOSED
         if self._progress is not None:
             self._progress.close()
-        if self._journal is not None:
-            self._journal.close()
-        if self._owns_session:
-            self._session.close()
-        if self._watch is not None:
-            self._watch.close()
+        self._resources.close()  # the journal, then the session and its watch, if the manager opened them
 
     def close(self) -> None:
         """Download everything queued, then stop (what leaving the ``with`` block does)."""
@@ -472,63 +383,3 @@ class DownloadManager:
             self.close()
         else:
             self.shutdown(wait_for_current=False)
-
-
-def _configure(
-    session: requests.Session, headers: Mapping[str, str] | None, proxies: Mapping[str, str] | None, trust_env: bool
-) -> None:
-    session.trust_env = bool(trust_env)
-    if headers is not None:
-        FileConfig(url="http://headers.check/", headers=headers)  # same validation as per-file headers
-        session.headers.update(headers)
-    if proxies is not None:
-        if not isinstance(proxies, Mapping) or not all(isinstance(v, str) for v in proxies.values()):
-            raise InvalidArgumentError("proxies must map a scheme to a proxy URL string")
-        session.proxies.update(proxies)
-
-
-def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    iterator = iter(items)
-    while batch := list(itertools.islice(iterator, size)):
-        yield batch
-
-
-def _secure(
-    session: requests.Session, auth: object, cookies: http.cookiejar.CookieJar | None, verify: bool | str
-) -> None:
-    if auth is not None:
-        if not (isinstance(auth, requests.auth.AuthBase) or (
-                isinstance(auth, tuple) and len(auth) == 2 and all(isinstance(x, str) for x in auth))):
-            raise InvalidArgumentError("auth must be (user, password) or a requests AuthBase")
-        session.auth = auth
-    if cookies is not None:
-        if not isinstance(cookies, http.cookiejar.CookieJar):
-            raise InvalidArgumentError(f"cookies must be a CookieJar, not {type(cookies).__name__}")
-        for cookie in cookies:
-            session.cookies.set_cookie(cookie)
-    if not isinstance(verify, (bool, str)):
-        raise InvalidArgumentError(f"verify must be True, False or a CA bundle path, not {verify!r}")
-    if verify is False:
-        logger.warning("TLS certificate verification is OFF: anyone on the path can alter the downloads")
-    session.verify = verify
-
-
-def _as_config(item: object) -> FileConfig:
-    if isinstance(item, str):
-        return FileConfig(url=item)
-    raise InvalidArgumentError(f"add_to_queue takes FileConfig objects or URL strings, not {type(item).__name__}")
-
-
-def _prepare_folder(folder: str | PathLike[str]) -> Path:
-    if not isinstance(folder, (str, PathLike)):
-        raise InvalidArgumentError(f"download_dir must be a path, not {type(folder).__name__}")
-    path = Path(folder).expanduser().absolute()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise FileSystemError(f"cannot create download_dir {path}: {error.strerror or error}", cause=error) from error
-    if not path.is_dir():
-        raise FileSystemError(f"download_dir {path} is not a folder")
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise FileSystemError(f"download_dir {path} is not writable")
-    return path

@@ -1,13 +1,31 @@
-"""How downloads are carried out: one frozen object shared by the worker and its transfers."""
+"""A download run's settings: one frozen, validated object built once and handed down.
+
+:class:`DownloadSettings` is what the manager, the command and Dask all build; its groups go
+to the layer that uses them: :class:`TransferSettings` to the worker and its transfers,
+:class:`PolitenessSettings` to the host limiter and the rate limit,
+:class:`~pydownloads.infrastructure.http_settings.SessionSettings` to ``build_session``,
+:class:`JournalSettings` to the state file.  Vary one with ``dataclasses.replace``.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass, field
+from os import PathLike
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from pydownloads.domain.errors import InvalidArgumentError
 from pydownloads.domain.models import check_count, check_rate
+from pydownloads.domain.retry import RetryConfig
+from pydownloads.infrastructure.http_settings import Auth, SessionSettings
 from pydownloads.infrastructure.transport import Timeout
+
+if TYPE_CHECKING:
+    import http.cookiejar
+    from collections.abc import Mapping
+
+    from typing_extensions import Unpack
 
 DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 60.0)
 DEFAULT_CHUNK_SIZE = 1 << 20
@@ -28,6 +46,9 @@ SMALL_BODY = 256 << 10
 DEFAULT_MAX_SEGMENTS = 4
 DEFAULT_MIN_SEGMENT_SIZE = 4 << 20
 DEFAULT_MAX_CONNECTIONS_PER_HOST = 8
+DEFAULT_MAX_WORKERS = 4
+#: How long a hard shutdown lets in-flight downloads notice it before it cancels them.
+DEFAULT_CANCEL_GRACE = 1.0
 #: A stream under 1,000 bytes/s for a whole minute is stalled, not slow (curl users set
 #: --speed-limit 1000 --speed-time 60 for the same reason).
 DEFAULT_MIN_SPEED = 1000.0
@@ -50,7 +71,12 @@ def validate_timeout(timeout: object) -> Timeout:
 
 @dataclass(frozen=True, kw_only=True)
 class TransferSettings:
-    """Options of the byte-moving machinery (see DownloadManager for each meaning)."""
+    """Options of the byte-moving machinery (see DownloadManager for each meaning).
+
+    ``cancel_event`` is the run's own: a manager gives its transfers a new one (so two
+    managers built from the same settings never cancel each other), and a pickled copy
+    (on its way to a Dask worker) gets a new one, as an Event cannot cross processes.
+    """
 
     timeout: Timeout = DEFAULT_TIMEOUT
     chunk_size: int = DEFAULT_CHUNK_SIZE
@@ -74,3 +100,168 @@ class TransferSettings:
         check_rate("save_interval", self.save_interval)
         if self.on_existing not in ON_EXISTING:
             raise InvalidArgumentError(f"on_existing must be one of {', '.join(ON_EXISTING)}, not {self.on_existing!r}")
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["cancel_event"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, cancel_event=threading.Event())
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolitenessSettings:
+    """How hard one run may press on servers.
+
+    :param max_connections_per_host: connections open at once to one host, over files and
+        segments; None (the default): 8, or ``max_workers`` when more (see
+        :attr:`DownloadSettings.connections_per_host`).
+    :param rate_limit: bytes per second over all downloads; None: no limit.
+    """
+
+    max_connections_per_host: int | None = None
+    rate_limit: float | None = None
+
+    def __post_init__(self) -> None:
+        check_count("max_connections_per_host", self.max_connections_per_host, minimum=1)
+        check_rate("rate_limit", self.rate_limit)
+
+
+@dataclass(frozen=True, kw_only=True)
+class JournalSettings:
+    """The state file that lets a rerun continue (see DownloadManager's ``state_file``).
+
+    :param state_file: the SQLite journal; None (the default): keep no state.
+    :param retry_failed: with a state file, downloads that failed in an earlier run are
+        tried again.
+    """
+
+    state_file: str | PathLike[str] | None = None
+    retry_failed: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.retry_failed, bool):
+            raise InvalidArgumentError(f"retry_failed must be True or False, not {self.retry_failed!r}")
+
+
+def default_transfer() -> TransferSettings:
+    """The transfer settings of a manager built without any: a speed floor of
+    DEFAULT_MIN_SPEED, unlike a bare TransferSettings (which a lone DownloadWorker keeps)."""
+    return TransferSettings(min_speed=DEFAULT_MIN_SPEED)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DownloadSettings:
+    """Everything a DownloadManager is told, but its folder and its collaborators.
+
+    Build one with :meth:`from_options` (the manager's keywords, same defaults), or field by
+    field; vary it with ``dataclasses.replace``.  It pickles (for Dask workers) when its
+    ``auth`` and ``cookies`` do; the run's cancel event is not carried.
+
+    :param max_workers: downloads running at once.
+    :param retry_config: retries of both layers.
+    :param transfer: timeouts, chunk size, segments, speed floor, deadline, on_existing;
+        default :func:`default_transfer` (a speed floor of 1,000 bytes/s over 60 s).
+    :param politeness: connections per host and the overall rate limit.
+    :param session: headers, proxies, credentials, cookies, TLS, the environment.
+    :param journal: the state file.
+    :param cancel_grace: seconds a hard shutdown lets in-flight downloads stop.
+    :param progress: tqdm bars until the manager shuts down.
+    :raises InvalidArgumentError: a value out of range or of the wrong type.
+    """
+
+    max_workers: int = DEFAULT_MAX_WORKERS
+    retry_config: RetryConfig = field(default_factory=RetryConfig)
+    transfer: TransferSettings = field(default_factory=default_transfer)
+    politeness: PolitenessSettings = field(default_factory=PolitenessSettings)
+    session: SessionSettings = field(default_factory=SessionSettings)
+    journal: JournalSettings = field(default_factory=JournalSettings)
+    cancel_grace: float = DEFAULT_CANCEL_GRACE
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_workers, int) or isinstance(self.max_workers, bool) or self.max_workers < 1:
+            raise InvalidArgumentError(f"max_workers must be an int >= 1, not {self.max_workers!r}")
+        if not isinstance(self.retry_config, RetryConfig):
+            raise InvalidArgumentError(f"retry_config must be a RetryConfig, not {type(self.retry_config).__name__}")
+        if isinstance(self.cancel_grace, bool) or not isinstance(self.cancel_grace, (int, float)) or not (
+                0 <= self.cancel_grace < float("inf")):
+            raise InvalidArgumentError(f"cancel_grace must be seconds >= 0, not {self.cancel_grace!r}")
+        if not isinstance(self.progress, bool):
+            raise InvalidArgumentError(f"progress must be True or False, not {self.progress!r}")
+        for name, kind in _GROUPS.items():
+            value = getattr(self, name)
+            if not isinstance(value, kind):
+                raise InvalidArgumentError(f"{name} must be a {kind.__name__}, not {type(value).__name__}")
+
+    @property
+    def connections_per_host(self) -> int:
+        """``politeness.max_connections_per_host``, or by default 8 or ``max_workers`` if more
+        (so that the workers asked for are not silently halved on a single host)."""
+        given = self.politeness.max_connections_per_host
+        return given if given is not None else max(DEFAULT_MAX_CONNECTIONS_PER_HOST, self.max_workers)
+
+    @classmethod
+    def from_options(cls, max_workers: int = DEFAULT_MAX_WORKERS, **options: Unpack[Options]) -> DownloadSettings:
+        """The settings of the DownloadManager keywords ``options`` (same names, same defaults).
+
+        ``retry_config=None`` means the default RetryConfig().
+
+        :raises InvalidArgumentError: a value out of range or of the wrong type.
+        :raises TypeError: a keyword that is not a setting.
+        """
+        given: dict[str, Any] = dict(options)
+        unknown = given.keys() - OPTION_NAMES
+        if unknown:
+            raise TypeError(f"unexpected keyword argument {min(unknown)!r}")
+        if given.get("retry_config", RetryConfig) is None:
+            del given["retry_config"]
+        transfer = TransferSettings(**{"min_speed": DEFAULT_MIN_SPEED, **_pick(TransferSettings, given)})
+        return cls(max_workers=max_workers, transfer=transfer,
+                   politeness=PolitenessSettings(**_pick(PolitenessSettings, given)),
+                   session=SessionSettings(**_pick(SessionSettings, given)),
+                   journal=JournalSettings(**_pick(JournalSettings, given)), **given)
+
+
+class Options(TypedDict, total=False):
+    """The DownloadManager's keywords, one per setting (their defaults: DownloadSettings')."""
+
+    retry_config: RetryConfig | None
+    timeout: Timeout
+    chunk_size: int
+    cancel_grace: float
+    headers: Mapping[str, str] | None
+    proxies: Mapping[str, str] | None
+    trust_env: bool
+    auth: Auth | None
+    cookies: http.cookiejar.CookieJar | None
+    verify: bool | str
+    netrc: bool | str | PathLike[str]
+    max_segments: int
+    min_segment_size: int
+    max_connections_per_host: int | None
+    rate_limit: float | None
+    min_speed: float | None
+    min_speed_window: float
+    deadline: float | None
+    progress: bool
+    on_existing: str
+    state_file: str | PathLike[str] | None
+    retry_failed: bool
+
+
+_GROUPS: dict[str, type[Any]] = {
+    "transfer": TransferSettings, "politeness": PolitenessSettings, "session": SessionSettings,
+    "journal": JournalSettings,
+}
+#: Fields of the groups that are not the caller's to set through a keyword.
+_INTERNAL = frozenset({"cancel_event", "save_interval"})
+#: Every keyword ``from_options`` takes.
+OPTION_NAMES = frozenset(Options.__annotations__)
+
+
+def _pick(kind: type[Any], given: dict[str, Any]) -> dict[str, Any]:
+    """Remove from ``given`` and return the keywords that are fields of the group ``kind``."""
+    names = [f.name for f in dataclasses.fields(kind) if f.name not in _INTERNAL]
+    return {name: given.pop(name) for name in names if name in given}

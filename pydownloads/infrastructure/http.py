@@ -9,13 +9,15 @@ manager shuts down (urllib3's own ``Retry.sleep`` would block the thread).
 
 from __future__ import annotations
 
+import copy
 import http.cookiejar
+import logging
 import os
 import random
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
@@ -29,8 +31,14 @@ from urllib3.util.retry import Retry
 from pydownloads._version import __version__
 from pydownloads.domain.errors import DownloadCancelledError
 from pydownloads.domain.retry import RetryConfig
+from pydownloads.infrastructure.http_settings import Netrc, SessionSettings, netrc_auth
 from pydownloads.infrastructure.transport import parse_retry_after
 from pydownloads.infrastructure.watch import ConnectionWatch, WatchedAdapter
+
+logger = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from requests.sessions import _Settings
 
 USER_AGENT = f"pydownloads/{__version__}"
 DEFAULT_MAX_REDIRECTS = 10
@@ -168,7 +176,16 @@ class _Session(requests.Session):
     environment proxies when ``trust_env``, cookies, proxies, verify, cert) and goes
     through ``Session.send`` as usual: adapter, Retry, cookies set, redirects with
     :meth:`rebuild_auth`.  Anything else takes ``Session.request``.
+
+    The explicit settings win over the environment on both paths: ``netrc`` (False or a
+    file, see SessionSettings) replaces requests' ``$NETRC``/``~/.netrc`` lookup, after a
+    redirect too, and a ``verify`` that is a path or False wins over the environment's CA
+    bundle (requests lets the environment win).  Nothing edits ``os.environ`` to get there.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.netrc: Netrc = True
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         if (args or method != "GET" or not isinstance(url, str) or not kwargs.keys() <= _PLAIN_GET
@@ -184,7 +201,7 @@ class _Session(requests.Session):
             explicit = {key: value for key, value in self.proxies.items() if value is not None}
             settings: dict[str, Any] = {"proxies": {**environ_proxies, **explicit},
                         "stream": self.stream if stream is None else stream,
-                        "verify": bundle or self.verify, "cert": self.cert}
+                        "verify": (bundle or True) if self.verify is True else self.verify, "cert": self.cert}
         else:
             proxies = self.proxies if isinstance(self.proxies, Mapping) else {}
             settings = {"proxies": {key: value for key, value in proxies.items() if value is not None},
@@ -215,7 +232,7 @@ class _Session(requests.Session):
             merged.update(headers)
         for name in [name for name, value in merged.items() if value is None]:
             del merged[name]  # a None value removes a session header, as in requests
-        netrc = get_netrc_auth(url) if self.trust_env and not self.auth else None
+        netrc = self._netrc_for(url) if not self.auth else None
         prepared = requests.PreparedRequest()
         # The jar itself, not a copy: the Cookie header is computed from it here, and a
         # redirect works on a copy (PreparedRequest.copy) as it always does.
@@ -223,8 +240,37 @@ class _Session(requests.Session):
                          cookies=self.cookies)
         return prepared
 
+    def _netrc_for(self, url: str) -> tuple[str, str] | None:
+        """The credentials for ``url``'s host from this session's ``.netrc``, if any."""
+        if self.netrc is True:  # the environment's, as requests reads it
+            return get_netrc_auth(url) if self.trust_env else None
+        return None if self.netrc is False else netrc_auth(self.netrc, url)
+
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        if self.netrc is not True and not request.auth and not self.auth:
+            # Credentials of our choice of .netrc, or none: requests would read the environment's.
+            request = copy.copy(request)
+            request.auth = self._netrc_for(request.url) or _NO_AUTH
+        return super().prepare_request(request)
+
+    def merge_environment_settings(
+        self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> _Settings:
+        merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if verify is None and self.verify is not True:  # explicit beats the environment's CA bundle
+            merged["verify"] = self.verify
+        return merged
+
     def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
-        super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
+        # requests' own rule (strip Authorization when leaving the host, then the new host's
+        # .netrc credentials), with this session's choice of .netrc.
+        url = prepared_request.url or ""
+        if "Authorization" in prepared_request.headers and self.should_strip_auth(  # type: ignore[no-untyped-call]
+                response.request.url, url):
+            del prepared_request.headers["Authorization"]
+        found = self._netrc_for(url)
+        if found is not None:
+            prepared_request.prepare_auth(found)
         if _origin(response.request.url) != _origin(prepared_request.url):
             # Only the session's own cookies for the new origin go on: none the old origin
             # set during the redirects, none given as a header for the first URL.
@@ -239,6 +285,16 @@ _PLAIN_GET = frozenset({"params", "headers", "timeout", "allow_redirects", "stre
 _NO_HOOKS: dict[str, list[Any]] = {"response": []}
 
 
+class _NoAuth(requests.auth.AuthBase):
+    """Credentials that add nothing: where this session's .netrc has none for a host."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
+_NO_AUTH = _NoAuth()
+
+
 def _origin(url: str | bytes | None) -> tuple[str, str | None, int | None]:
     parts = urlsplit(url.decode() if isinstance(url, bytes) else url or "")
     try:
@@ -249,12 +305,14 @@ def _origin(url: str | bytes | None) -> tuple[str, str | None, int | None]:
 
 
 def build_session(
-    *, pool_size: int, config: RetryConfig, hooks: RetryHooks | None, watch: ConnectionWatch | None = None
+    *, pool_size: int, config: RetryConfig, hooks: RetryHooks | None, watch: ConnectionWatch | None = None,
+    settings: SessionSettings | None = None,
 ) -> requests.Session:
     """A Session with one pooled adapter sized for ``pool_size`` concurrent downloads.
 
     ``Accept-Encoding: identity`` makes the saved bytes the server's bytes; ``watch`` bounds
-    the wait for response headers.
+    the wait for response headers; ``settings`` (default: SessionSettings()) says what the
+    session sends and trusts.  ``verify=False`` is logged as a warning.
     """
     session = _Session()
     session.cookies.set_policy(_OriginCookiePolicy())
@@ -267,6 +325,24 @@ def build_session(
     session.headers["User-Agent"] = USER_AGENT
     session.headers["Accept-Encoding"] = "identity"
     session.max_redirects = DEFAULT_MAX_REDIRECTS
-    # Explicit arguments only: the environment (proxies, CA bundle, .netrc) is the CLI's call.
-    session.trust_env = False
+    _apply(session, settings if settings is not None else SessionSettings())
     return session
+
+
+def _apply(session: _Session, settings: SessionSettings) -> None:
+    # Explicit arguments only unless told: the environment (proxies, CA bundle, .netrc) is
+    # the caller's call (the command's).
+    session.trust_env = settings.trust_env
+    session.netrc = settings.netrc
+    if settings.headers is not None:
+        session.headers.update(settings.headers)
+    if settings.proxies is not None:
+        session.proxies.update(settings.proxies)
+    if settings.auth is not None:
+        session.auth = settings.auth
+    if settings.cookies is not None:
+        for cookie in settings.cookies:
+            session.cookies.set_cookie(cookie)
+    if settings.verify is False:
+        logger.warning("TLS certificate verification is OFF: anyone on the path can alter the downloads")
+    session.verify = settings.verify

@@ -17,7 +17,7 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from pydownloads import DownloadStatus, RetryConfig  # noqa: E402
+from pydownloads import DownloadSettings, DownloadStatus, InvalidArgumentError, RetryConfig  # noqa: E402
 from pydownloads.distributed import download_on_dask  # noqa: E402
 from pydownloads.localserver import LocalServer  # noqa: E402
 from tests.integration.helpers import file_sha256, payload, sha256  # noqa: E402
@@ -84,6 +84,32 @@ def test_a_worker_killed_mid_run_costs_no_completed_file(
     # when their progress was saved): 2 tasks x 2 downloads at most.
     again = [path for path, count in Counter(r.path for r in local_server.requests).items() if count > 1]
     assert len(again) <= 4, again
+
+
+def test_one_settings_object_reaches_the_worker_processes(
+    client: object, local_server: LocalServer, tmp_path: Path
+) -> None:
+    bodies = {f"/s{i}.bin": payload(2000, i) for i in range(6)}
+    urls = [local_server.add_file(path, body) for path, body in bodies.items()]
+    settings = DownloadSettings.from_options(2, retry_config=RETRY, headers={"X-Team": "dask"}, auth=("u", "pw"))
+
+    results = download_on_dask(urls, tmp_path, client=client, shard_size=3, settings=settings)  # type: ignore[arg-type]
+
+    assert results.stats.completed == 6
+    assert {r.headers.get("X-Team") for r in local_server.requests} == {"dask"}  # pickled, and applied
+    assert all((r.headers.get("Authorization") or "").startswith("Basic ") for r in local_server.requests)
+
+
+@pytest.mark.parametrize("wrong", [
+    {"settings": DownloadSettings(), "max_workers": 2},
+    {"settings": DownloadSettings.from_options(state_file=Path("s.db"))},
+    {"state_file": Path("s.db")},
+], ids=["settings-and-keywords", "settings-with-a-state-file", "a-state-file"])
+def test_wrong_settings_are_refused_before_anything_runs(
+        client: object, tmp_path: Path, wrong: dict[str, object]) -> None:
+    with pytest.raises(InvalidArgumentError):
+        download_on_dask(["http://127.0.0.1:9/a.bin"], tmp_path, client=client, **wrong)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_without_dask_the_import_says_how_to_install_it() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pydownloads.cli import InputError, build_parser, parse_header, parse_input, parse_size, read_input
-from pydownloads.cli._access import AccessError, environment, environment_for, load_cookies, user_auth
+from pydownloads.cli._access import AccessError, load_cookies, netrc_choice, user_auth
 from pydownloads.cli._input import check_unique
 from pydownloads.cli._report import Outcome, interrupted_lines, record, redact_text, summary_lines
 from pydownloads.domain.models import DownloadInfo, DownloadStatus
@@ -386,20 +386,11 @@ def test_load_cookies_keeps_curl_session_cookies_and_drops_expired_ones(tmp_path
     assert sorted(c.name for c in pickle.loads(pickle.dumps(jar))) == sorted(cookies)  # fit for Dask workers
 
 
-def test_the_environment_of_a_run_is_restored(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import os
-
-    monkeypatch.setenv("NETRC", "/before")
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/bundle.pem")
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-    changes = environment_for(netrc_file=tmp_path / "n", no_netrc=False, verify_given=True)
-    assert changes == {"NETRC": str(tmp_path / "n"), "REQUESTS_CA_BUNDLE": None, "CURL_CA_BUNDLE": None}
-    with environment(changes):
-        assert os.environ["NETRC"] == str(tmp_path / "n") and "REQUESTS_CA_BUNDLE" not in os.environ
-    assert (os.environ["NETRC"], os.environ["REQUESTS_CA_BUNDLE"]) == ("/before", "/bundle.pem")
-    assert "CURL_CA_BUNDLE" not in os.environ
-    assert environment_for(netrc_file=None, no_netrc=True, verify_given=False) == {"NETRC": os.devnull}
-    assert environment_for(netrc_file=None, no_netrc=False, verify_given=False) == {}
+def test_netrc_options_become_the_session_netrc_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert netrc_choice(netrc_file=Path("creds.netrc"), no_netrc=False) == tmp_path / "creds.netrc"  # absolute
+    assert netrc_choice(netrc_file=None, no_netrc=True) is False
+    assert netrc_choice(netrc_file=None, no_netrc=False) is True  # the environment's, as requests reads it
 
 
 def test_redact_text_hides_the_userinfo_of_every_url() -> None:

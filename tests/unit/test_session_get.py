@@ -7,6 +7,7 @@ keyword arguments ``Session.send`` passes on.
 
 from __future__ import annotations
 
+import base64
 import http.cookiejar
 import threading
 from pathlib import Path
@@ -14,11 +15,13 @@ from typing import Any
 
 import pytest
 import requests
+import requests.cookies
 from requests.adapters import BaseAdapter
 from requests.auth import AuthBase, HTTPDigestAuth
 
 from pydownloads.domain.retry import RetryConfig
 from pydownloads.infrastructure.http import RetryHooks, build_session
+from pydownloads.infrastructure.http_settings import SessionSettings
 
 URL = "http://files.example:8080/dir/a.bin"
 
@@ -224,3 +227,99 @@ def test_with_trust_env_the_environment_is_read_once_per_origin(monkeypatch: pyt
     session.get("http://other.example/a.bin", stream=True)  # a new origin reads the environment now
     assert [kwargs["proxies"].get("http") for _, kwargs in recorder.sent] == [
         "http://first.example:8000", "http://first.example:8000", "http://second.example:8000"]
+
+
+# -- explicit settings beat the environment ------------------------------------------------------
+
+
+def _session_with(settings: SessionSettings) -> tuple[requests.Session, _Recorder]:
+    config = RetryConfig()
+    session = build_session(pool_size=4, config=config, hooks=None, settings=settings)
+    recorder = _Recorder()
+    session.mount("http://", recorder)
+    session.mount("https://", recorder)
+    return session, recorder
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def _netrc(path: Path, host: str, login: str) -> Path:
+    path.write_text(f"machine {host} login {login} password {login}-pass\n", encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def _sent_both_ways(session: requests.Session, recorder: _Recorder) -> list[tuple[requests.PreparedRequest, Any]]:
+    """What our plain GET sends, then what requests' own path (taken for a GET with params) sends."""
+    session.get(URL, headers={}, timeout=3, stream=True, allow_redirects=True)
+    session.get(URL, params={"p": "1"}, headers={}, timeout=3, stream=True, allow_redirects=True)
+    return recorder.sent[-2:]
+
+
+@pytest.mark.parametrize("verify", ["/explicit/bundle.pem", False], ids=["bundle", "insecure"])
+def test_an_explicit_verify_wins_over_the_environment_bundle(monkeypatch: pytest.MonkeyPatch, verify: Any) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/env/bundle.pem")
+    monkeypatch.setenv("CURL_CA_BUNDLE", "/env/curl.pem")
+    session, recorder = _session_with(SessionSettings(trust_env=True, verify=verify))
+    assert [kwargs["verify"] for _, kwargs in _sent_both_ways(session, recorder)] == [verify, verify]
+
+
+def test_no_netrc_reads_none_even_trusting_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("NETRC", str(_netrc(tmp_path / "env.netrc", "files.example", "envuser")))
+    session, recorder = _session_with(SessionSettings(trust_env=True, netrc=False))
+    for request, _ in _sent_both_ways(session, recorder):
+        assert "Authorization" not in request.headers
+
+
+@pytest.mark.parametrize("trust_env", [True, False])
+def test_a_netrc_file_of_the_settings_is_read_instead_of_the_environment_one(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, trust_env: bool) -> None:
+    monkeypatch.setenv("NETRC", str(_netrc(tmp_path / "env.netrc", "files.example", "envuser")))
+    chosen = _netrc(tmp_path / "chosen.netrc", "files.example", "fileuser")
+    session, recorder = _session_with(SessionSettings(trust_env=trust_env, netrc=chosen))
+    expected = _basic("fileuser", "fileuser-pass")
+    for request, _ in _sent_both_ways(session, recorder):
+        assert request.headers["Authorization"] == expected
+
+
+class _Redirecting(_Recorder):
+    """Answers the first URL with a redirect to another host."""
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        response = super().send(request, **kwargs)
+        if request.url == URL:
+            response.status_code = 302
+            response.headers["Location"] = "http://other.example/b.bin"
+        return response
+
+
+@pytest.mark.parametrize("choice", ["file", "off"])
+def test_after_a_redirect_the_netrc_choice_holds(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                 choice: str) -> None:
+    monkeypatch.setenv("NETRC", str(_netrc(tmp_path / "env.netrc", "other.example", "envuser")))
+    netrc: Any = _netrc(tmp_path / "chosen.netrc", "other.example", "fileuser") if choice == "file" else False
+    session = build_session(pool_size=4, config=RetryConfig(), hooks=None,
+                            settings=SessionSettings(trust_env=True, netrc=netrc))
+    recorder = _Redirecting()
+    session.mount("http://", recorder)
+    session.get(URL, headers={}, timeout=3, stream=True, allow_redirects=True)
+    [(first, _), (moved, _)] = recorder.sent
+    assert "Authorization" not in first.headers and moved.url == "http://other.example/b.bin"
+    if choice == "file":
+        assert moved.headers["Authorization"] == _basic("fileuser", "fileuser-pass")
+    else:
+        assert "Authorization" not in moved.headers
+
+
+def test_session_settings_are_applied_to_the_session() -> None:
+    jar = requests.cookies.RequestsCookieJar()
+    jar.set("k", "v", domain="files.example", path="/")
+    settings = SessionSettings(headers={"X-Team": "a"}, proxies={"http": "http://proxy.example:3128"},
+                               trust_env=True, auth=("u", "s3cret"), cookies=jar, verify="/bundle.pem")
+    session, _ = _session_with(settings)
+    assert session.headers["X-Team"] == "a" and session.proxies == {"http": "http://proxy.example:3128"}
+    assert session.trust_env is True and session.auth == ("u", "s3cret") and session.verify == "/bundle.pem"
+    assert [(c.name, c.value) for c in session.cookies] == [("k", "v")]
+    assert "s3cret" not in repr(settings) and "proxy.example" not in repr(settings)  # credentials stay out of logs

@@ -1,0 +1,82 @@
+"""Queueing through the state file: downloads journaled in batches, read back by the workers."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
+
+from pydownloads.domain.errors import InvalidArgumentError
+from pydownloads.domain.models import FileConfig, validate_url
+from pydownloads.downloads.job import DownloadRequest
+from pydownloads.downloads.revisit import add_to_journal
+from pydownloads.events.emitter import EventEmitter
+from pydownloads.events.types import DownloadQueued
+from pydownloads.infrastructure.journal import Journal
+from pydownloads.infrastructure.redact import redact_url
+from pydownloads.tracking.tracker import DownloadTracker
+
+T = TypeVar("T")
+
+#: Downloads journaled per transaction by add_to_queue with a state file.
+JOURNAL_BATCH = 5000
+
+
+def add_journaled(
+    files: Iterable[FileConfig | str], journal: Journal, *, tracker: DownloadTracker, emitter: EventEmitter,
+    retry_failed: bool, check_open: Callable[[], None], start_workers: Callable[[], None],
+) -> int:
+    """Journal ``files`` in batches (any iterable, a generator over millions of lines
+    included); returns how many were queued.
+
+    :param check_open: raises RuntimeError once the manager is shut down (before each batch).
+    :param start_workers: starts the worker threads unless the manager is shutting down
+        (after each batch; the workers read the downloads back in priority order).
+    :raises InvalidArgumentError: an item of the batch being read is not a FileConfig or URL
+        (the batches before it stay queued).
+    """
+    queued = 0
+    for batch in _batches(files, JOURNAL_BATCH):
+        configs = [_checked(item) for item in batch]
+        check_open()
+        results = add_to_journal(journal, configs, retry_failed=retry_failed)
+        moves: Counter[tuple[str | None, str]] = Counter((before, now) for _, before, now in results)
+        moves.pop(("pending", "pending"), None)  # journaled already and waiting
+        for (before, now), count in moves.items():
+            if before != now:  # not: completed and intact, or failed and not retried
+                tracker.count_queued(before, now, count)
+                queued += count
+        if emitter.is_listening(DownloadQueued):
+            for config, (_, before, now) in zip(configs, results, strict=True):
+                if before != now:
+                    url, priority = (config, 0) if isinstance(config, str) else (config.url, config.priority)
+                    emitter.emit(DownloadQueued(url=redact_url(url), priority=priority))
+        start_workers()
+    return queued
+
+
+def _checked(item: object) -> FileConfig | str:
+    # URLs stay strings: a FileConfig each would double the cost.
+    if isinstance(item, FileConfig):
+        DownloadRequest.check(item)
+        return item
+    if isinstance(item, str):
+        return validate_url(item)
+    return as_config(item)
+
+
+def as_config(item: object) -> FileConfig:
+    """A URL string as a FileConfig with default options.
+
+    :raises InvalidArgumentError: ``item`` is not a string.
+    """
+    if isinstance(item, str):
+        return FileConfig(url=item)
+    raise InvalidArgumentError(f"add_to_queue takes FileConfig objects or URL strings, not {type(item).__name__}")
+
+
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
