@@ -69,8 +69,9 @@ class HostLimiter:
     handed to the first of them directly, so neither a newcomer nor a segment lane asking
     with ``wait=False`` can take it from a download that was waiting.
 
-    Thread-safe; the lock is held for O(log waiters) work.  A wait ends when the cancel
-    event is set (noticed within 0.1 s).
+    Thread-safe; the lock is held for O(log waiters) work (amortised: a cancelled waiter
+    is dropped by the next release).  A wait ends when the cancel event is set (noticed
+    within 0.1 s; a handed-over slot wakes its waiter at once).
     """
 
     def __init__(self, limit: int) -> None:
@@ -104,11 +105,12 @@ class HostLimiter:
             if waiter.woken.wait(_CANCEL_CHECK):
                 return True
         with self._lock:
-            if not waiter.granted:
+            handed_over = waiter.granted
+            if not handed_over:
                 waiter.gone = True
                 self._forget_waiter(host)
-                raise DownloadCancelledError("cancelled while waiting for a connection slot")
-        self.release(host)  # handed over as the cancel came: pass it on
+        if handed_over:
+            self.release(host)  # the slot came with the cancel: pass it on
         raise DownloadCancelledError("cancelled while waiting for a connection slot")
 
     def release(self, host: str) -> None:
