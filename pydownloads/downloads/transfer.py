@@ -86,7 +86,7 @@ class Transfer:
         limiter = self._ctx.limiter
         host = transport.host_of(self._source)
         if limiter is not None:
-            limiter.acquire(host, settings.cancel_event)
+            limiter.acquire(host, settings.cancel_event, priority=self._job.priority)
         try:
             self._load_saved_state()
             resume, final = self._job.resume, self._job.claimed_path

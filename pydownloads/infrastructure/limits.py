@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -43,47 +45,104 @@ class TokenBucket:
         return wait
 
 
+class _Waiter:
+    """One thread waiting for a host slot; ``granted`` is written under the limiter's lock."""
+
+    __slots__ = ("gone", "granted", "woken")
+
+    def __init__(self) -> None:
+        self.granted = False  # a release handed this waiter its slot
+        self.gone = False  # cancelled: releases skip it
+        self.woken = threading.Event()
+
+
+# How often a waiter looks at its cancel event: ``threading.Event`` cannot wake a thread
+# that waits on something else, so a cancel is noticed within this time (a slot handed
+# over wakes its waiter at once).
+_CANCEL_CHECK = 0.1
+
+
 class HostLimiter:
     """At most ``limit`` connections at once to each host, over files and segments.
 
-    Thread-safe; waits end at once when the cancel event is set.
+    Waiters are served by priority (higher first), then in order of arrival: a freed slot is
+    handed to the first of them directly, so neither a newcomer nor a segment lane asking
+    with ``wait=False`` can take it from a download that was waiting.
+
+    Thread-safe; the lock is held for O(log waiters) work (amortised: a cancelled waiter
+    is dropped by the next release).  A wait ends when the cancel event is set (noticed
+    within 0.1 s; a handed-over slot wakes its waiter at once).
     """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._lock = threading.Condition()
+        self._lock = threading.Lock()
         self._in_use: dict[str, int] = {}
+        # Per host, a heap of (-priority, arrival, waiter); cancelled waiters stay in it,
+        # marked gone, until a release pops them.
+        self._queues: dict[str, list[tuple[int, int, _Waiter]]] = {}
+        self._waiting: dict[str, int] = {}  # waiters not gone, per host
+        self._arrivals = itertools.count()
 
-    def acquire(self, host: str, cancel_event: threading.Event, *, wait: bool = True) -> bool:
+    def acquire(self, host: str, cancel_event: threading.Event, *, wait: bool = True, priority: int = 0) -> bool:
         """Take a connection slot for ``host``; with ``wait=False`` only if one is free.
 
+        :param priority: among threads waiting for ``host``, higher is served first, then
+            first come first served.
         :raises DownloadCancelledError: cancelled while waiting.
         """
         with self._lock:
-            while self._in_use.get(host, 0) >= self.limit:
-                if not wait:
-                    return False
-                if cancel_event.is_set():
-                    raise DownloadCancelledError("cancelled while waiting for a connection slot")
-                # Bounded wait: a cancel is noticed within this time even without a notify.
-                self._lock.wait(0.1)
-            self._in_use[host] = self._in_use.get(host, 0) + 1
-            return True
+            taken = self._in_use.get(host, 0)
+            if taken < self.limit:
+                self._in_use[host] = taken + 1
+                return True
+            if not wait:
+                return False
+            waiter = _Waiter()
+            heapq.heappush(self._queues.setdefault(host, []), (-priority, next(self._arrivals), waiter))
+            self._waiting[host] = self._waiting.get(host, 0) + 1
+        while not cancel_event.is_set():
+            if waiter.woken.wait(_CANCEL_CHECK):
+                return True
+        with self._lock:
+            handed_over = waiter.granted
+            if not handed_over:
+                waiter.gone = True
+                self._forget_waiter(host)
+        if handed_over:
+            self.release(host)  # the slot came with the cancel: pass it on
+        raise DownloadCancelledError("cancelled while waiting for a connection slot")
 
     def release(self, host: str) -> None:
-        """Give a slot back."""
+        """Give a slot back: to the first waiter for ``host`` if there is one."""
         with self._lock:
+            queue = self._queues.get(host)
+            while queue:
+                waiter = heapq.heappop(queue)[2]
+                if not waiter.gone:
+                    waiter.granted = True  # the slot changes hands: in_use stays as it is
+                    self._forget_waiter(host)
+                    waiter.woken.set()
+                    return
             left = self._in_use[host] - 1
             if left:
                 self._in_use[host] = left
             else:
                 del self._in_use[host]
-            self._lock.notify()
+
+    def _forget_waiter(self, host: str) -> None:
+        """One waiter for ``host`` fewer (lock held); drop the host's books when none is left."""
+        left = self._waiting[host] - 1
+        if left:
+            self._waiting[host] = left
+        else:  # only gone waiters remain queued, if any: nothing will ever pop them
+            del self._waiting[host]
+            del self._queues[host]
 
     @contextmanager
-    def slot(self, host: str, cancel_event: threading.Event) -> Iterator[None]:
+    def slot(self, host: str, cancel_event: threading.Event, *, priority: int = 0) -> Iterator[None]:
         """Hold one slot for ``host`` while the block runs."""
-        self.acquire(host, cancel_event)
+        self.acquire(host, cancel_event, priority=priority)
         try:
             yield
         finally:
@@ -93,3 +152,8 @@ class HostLimiter:
         """Slots taken for ``host`` now."""
         with self._lock:
             return self._in_use.get(host, 0)
+
+    def waiting(self, host: str) -> int:
+        """Threads waiting for a slot for ``host`` now."""
+        with self._lock:
+            return self._waiting.get(host, 0)

@@ -311,12 +311,13 @@ def _socket_file(raw: object, expected: int | None) -> io.BufferedReader | None:
     all agree on.  None means: go through urllib3."""
     if not expected or not isinstance(raw, urllib3.HTTPResponse):
         return None
-    response = raw._fp
+    # getattr throughout: a urllib3 or http.client keeping these books elsewhere means urllib3.
+    response = getattr(raw, "_fp", None)
     if (
         not isinstance(response, http.client.HTTPResponse)
         or response.chunked
-        or response.length != expected
-        or raw.length_remaining != expected
+        or getattr(response, "length", None) != expected
+        or getattr(raw, "length_remaining", None) != expected
         or getattr(raw, "_fp_bytes_read", None) != 0  # read already, or a urllib3 without this count
         or getattr(raw, "_has_decoded_content", True)
         or len(getattr(raw, "_decoded_buffer", b"x"))

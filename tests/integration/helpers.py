@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import random
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from pydownloads.events import EventEmitter
+from tests.support import wait_until
+
+__all__ = ["EventLog", "file_sha256", "files_under", "payload", "sha256", "wait_until"]  # wait_until: tests.support's
 
 
 def payload(size: int, seed: int = 0) -> bytes:
@@ -50,13 +51,3 @@ class EventLog:
 def files_under(root: Path) -> list[Path]:
     """Every file below ``root`` (sorted), to check nothing stray was left."""
     return sorted(p for p in root.rglob("*") if p.is_file())
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 10.0) -> bool:
-    """Poll ``predicate`` until it is true (True) or ``timeout`` seconds pass (False)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return False

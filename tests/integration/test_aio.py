@@ -11,6 +11,7 @@ from pydownloads import DownloadStatus, FileConfig, RetryConfig
 from pydownloads.aio import AsyncDownloadManager
 from pydownloads.localserver import LocalServer
 from tests.integration.helpers import file_sha256, payload, sha256
+from tests.support import wait_until
 
 
 def test_async_manager_downloads_and_runs_async_handlers_on_the_loop(local_server: LocalServer, tmp_path: Path) -> None:
@@ -30,11 +31,8 @@ def test_async_manager_downloads_and_runs_async_handlers_on_the_loop(local_serve
             manager.worker.emitter.on("worker.completed", on_completed)
             await manager.add_to_queue([FileConfig(url=local_server.url(p)) for p in bodies])
             await manager.queue.join()
-            await asyncio.sleep(0)  # let the scheduled handlers run
-            for _ in range(100):
-                if len(seen) == len(bodies):
-                    break
-                await asyncio.sleep(0.01)
+            # The handlers were scheduled on this loop: poll from a thread while it runs them.
+            assert await asyncio.to_thread(wait_until, lambda: len(seen) == len(bodies))
         return seen, threads
 
     seen, threads = asyncio.run(main())
@@ -57,10 +55,10 @@ def test_cancelling_the_task_cancels_the_downloads(local_server: LocalServer, tm
 
     async def main() -> None:
         task = asyncio.create_task(run())
-        for _ in range(200):
-            await asyncio.sleep(0.01)
-            if "m" in holder and holder["m"].tracker.get_stats().bytes_downloaded > 0:
-                break
+        def started() -> bool:
+            return "m" in holder and holder["m"].tracker.get_stats().bytes_downloaded > 0
+
+        assert await asyncio.to_thread(wait_until, started)  # the loop goes on running ``run`` meanwhile
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -17,7 +17,8 @@ import pytest
 from pydownloads import __version__
 from pydownloads.localserver import LocalServer, ResetAfter, StallHeaders, Status
 from tests.integration.clirun import cli_command, cli_env, run_cli
-from tests.integration.helpers import file_sha256, files_under, payload, sha256, wait_until
+from tests.integration.helpers import file_sha256, files_under, payload, sha256
+from tests.support import wait_until
 
 STATE = ".pydownloads-state.db"
 

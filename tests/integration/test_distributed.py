@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from pydownloads import DownloadSettings, DownloadStatus, InvalidArgumentError, 
 from pydownloads.distributed import download_on_dask  # noqa: E402
 from pydownloads.localserver import LocalServer  # noqa: E402
 from tests.integration.helpers import file_sha256, payload, sha256  # noqa: E402
+from tests.support import wait_until  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 RETRY = RetryConfig(max_retries=2, base_delay=0.01, max_delay=0.05)
@@ -63,9 +63,7 @@ def test_a_worker_killed_mid_run_costs_no_completed_file(
     killed = threading.Event()
 
     def kill_one_worker() -> None:
-        deadline = time.monotonic() + 30
-        while len(local_server.requests) < 60 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: len(local_server.requests) >= 60, timeout=30)  # the checks below say if it came
         os.kill(pids[0], signal.SIGKILL)
         killed.set()
 

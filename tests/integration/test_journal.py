@@ -8,7 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from pydownloads import DownloadManager, DownloadStatus, FileConfig, RetryConfig, StateFileError
 from pydownloads.localserver import LocalServer
 from tests.integration.helpers import file_sha256, payload, sha256
+from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 RETRY = RetryConfig(max_retries=1, base_delay=0.01, max_delay=0.02)
@@ -99,9 +99,7 @@ def test_pending_work_of_an_earlier_run_goes_on_without_being_queued_again(
     state = tmp_path / "state.db"
     first = DownloadManager(tmp_path / "out", max_workers=1, state_file=state, retry_config=RETRY)
     first.add_to_queue(urls)
-    deadline = time.monotonic() + 10
-    while first.tracker.get_stats().completed < 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert wait_until(lambda: first.tracker.get_stats().completed >= 1)
     first.shutdown(wait_for_current=False)
     stats = first.tracker.get_stats()
     assert stats.pending + stats.cancelled >= 4  # cancelled ones are picked up again too
@@ -183,9 +181,7 @@ def test_sigkill_mid_run_then_rerun_loses_nothing(local_server: LocalServer, tmp
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(out), str(state), *urls], cwd=ROOT,
                              env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
-        deadline = time.monotonic() + 30
-        while len(completed_in_journal(state)) < 60 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        assert wait_until(lambda: len(completed_in_journal(state)) >= 60, timeout=30)
         child.send_signal(signal.SIGKILL)
     finally:
         child.wait(10)

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ import pytest
 from pydownloads import DownloadManager, RetryConfig
 from pydownloads.localserver import LocalServer
 from tests.integration.helpers import file_sha256, files_under, payload, sha256
+from tests.support import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD = """
@@ -44,9 +44,7 @@ def test_sigkill_then_rerun_fetches_only_missing_bytes(
     child = subprocess.Popen([sys.executable, "-c", CHILD, url, str(tmp_path), str(segments)], cwd=ROOT,
                              env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
-        deadline = time.monotonic() + 15
-        while sum(b - a for a, b in saved_ranges(sidecar)) < (2 << 20) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        assert wait_until(lambda: sum(b - a for a, b in saved_ranges(sidecar)) >= 2 << 20, timeout=15)
         child.send_signal(signal.SIGKILL)
     finally:
         child.wait(10)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from pydownloads import DownloadManager, DownloadStatus, FileConfig, RetryConfig
 from pydownloads.localserver import IgnoreRange, LocalServer, ResetAfter, WrongRange
 from tests.integration.helpers import EventLog, file_sha256, files_under, payload, sha256
+from tests.support import wait_until
 
 RETRY = RetryConfig(max_retries=4, base_delay=0.01, max_delay=0.05)
 SIZE = 1_000_000
@@ -116,9 +116,7 @@ def test_a_cancelled_download_resumes_in_the_next_run(local_server: LocalServer,
     url = local_server.add_file("/big.bin", body, rate=2_000_000)
     first = DownloadManager(tmp_path, max_segments=1, retry_config=RETRY)
     first.add_to_queue([url])
-    deadline = time.monotonic() + 5
-    while first.tracker.get_stats().bytes_downloaded < 1_000_000 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert wait_until(lambda: first.tracker.get_stats().bytes_downloaded >= 1_000_000)
     first.shutdown(wait_for_current=False)
     assert sorted(p.name for p in files_under(tmp_path)) == ["big.bin.part", "big.bin.part.json"]
     sent_before = local_server.bytes_sent("/big.bin")
@@ -143,9 +141,7 @@ def test_a_part_file_of_another_version_is_not_resumed(local_server: LocalServer
     url = local_server.add_file("/o.bin", old, etag='"old"', rate=2_000_000)
     first = DownloadManager(tmp_path, max_segments=1, retry_config=RETRY)
     first.add_to_queue([url])
-    deadline = time.monotonic() + 5
-    while first.tracker.get_stats().bytes_downloaded < 300_000 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert wait_until(lambda: first.tracker.get_stats().bytes_downloaded >= 300_000)
     first.shutdown(wait_for_current=False)
     local_server.add_file("/o.bin", new, etag='"new"')
     assert local_server.wait_idle()

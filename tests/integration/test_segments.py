@@ -6,8 +6,11 @@ import time
 from pathlib import Path
 
 from pydownloads import DownloadManager, DownloadStatus, FileConfig, RetryConfig
+from pydownloads.infrastructure import transport
+from pydownloads.infrastructure.limits import HostLimiter
 from pydownloads.localserver import IgnoreRange, LocalServer, ResetAfter, Slow
-from tests.integration.helpers import EventLog, file_sha256, files_under, payload, sha256, wait_until
+from tests.integration.helpers import EventLog, file_sha256, files_under, payload, sha256
+from tests.support import wait_until
 
 RETRY = RetryConfig(max_retries=4, base_delay=0.01, max_delay=0.05)
 MIB = 1 << 20
@@ -96,9 +99,7 @@ def test_segments_resume_across_runs_fetching_only_missing_bytes(local_server: L
     url = local_server.add_file("/res.bin", body, rate=3 * MIB)
     first = manager(tmp_path, max_segments=4)
     first.add_to_queue([url])
-    deadline = time.monotonic() + 10
-    while first.tracker.get_stats().bytes_downloaded < 4 * MIB and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert wait_until(lambda: first.tracker.get_stats().bytes_downloaded >= 4 * MIB)
     first.shutdown(wait_for_current=False)
     import json
 
@@ -118,34 +119,68 @@ def test_segments_resume_across_runs_fetching_only_missing_bytes(local_server: L
     assert files_under(tmp_path) == [tmp_path / "res.bin"]
 
 
+def _host_limiter(m: DownloadManager) -> HostLimiter:
+    limiter = m.worker._context.limiter
+    assert limiter is not None
+    return limiter
+
+
 def test_connections_per_host_are_capped_over_files_and_segments(local_server: LocalServer, tmp_path: Path) -> None:
     bodies = {f"/h{i}.bin": payload(3 * MIB, 10 + i) for i in range(4)}
     for path, body in bodies.items():
         local_server.add_file(path, body, rate=6 * MIB)
         local_server.hold(path)
     m = manager(tmp_path, max_workers=4, max_segments=4, max_connections_per_host=3)
-    limiter = m.worker._context.limiter
-    assert limiter is not None
+    limiter, host = _host_limiter(m), transport.host_of(local_server.url("/"))
     peak = 0
     original = limiter.acquire
 
-    def watched(host, cancel_event, *, wait=True):  # type: ignore[no-untyped-def]
+    def watched(host, cancel_event, *, wait=True, priority=0):  # type: ignore[no-untyped-def]
         nonlocal peak
-        taken = original(host, cancel_event, wait=wait)
+        taken = original(host, cancel_event, wait=wait, priority=priority)
         peak = max(peak, limiter.in_use(host))
         return taken
 
     limiter.acquire = watched  # type: ignore[method-assign]
     with m:
         m.add_to_queue([local_server.url(p) for p in bodies])
-        assert local_server.wait_for_requests("/h0.bin", 1, timeout=10)
-        assert wait_until(lambda: len(local_server.requests) >= 3, timeout=10)
-        time.sleep(0.2)  # room for a fourth request to (wrongly) arrive while three are held
+        # Which three downloads reach the limiter first is up to the scheduler (equal
+        # priorities); once three requests are held and the fourth download waits for a
+        # slot, nothing can move until a release, so the count below is final.
+        assert wait_until(lambda: len(local_server.requests) == 3 and limiter.waiting(host) == 1)
         assert len(local_server.requests) == 3
         for path in bodies:
             local_server.release(path)
         m.queue.join()
     assert peak == 3
+    for path, body in bodies.items():
+        assert file_sha256(tmp_path / path[1:]) == sha256(body)
+
+
+def test_a_freed_host_slot_goes_to_the_highest_priority_download_waiting(
+        local_server: LocalServer, tmp_path: Path) -> None:
+    paths = ["/a.bin", "/b.bin", "/low.bin", "/high.bin"]
+    bodies = {path: payload(MIB, 20 + i) for i, path in enumerate(paths)}
+    for path, body in bodies.items():
+        local_server.add_file(path, body)
+        local_server.hold(path)
+    m = manager(tmp_path, max_workers=4, max_segments=4, max_connections_per_host=2)
+    limiter, host = _host_limiter(m), transport.host_of(local_server.url("/"))
+    with m:
+        m.add_to_queue([local_server.url("/a.bin"), local_server.url("/b.bin")])
+        assert wait_until(lambda: len(local_server.requests) == 2)  # both slots held at the server
+        # The low-priority download comes first to the limiter, the high-priority one after it.
+        m.add_to_queue([FileConfig(url=local_server.url("/low.bin"), priority=0)])
+        assert wait_until(lambda: limiter.waiting(host) == 1)
+        m.add_to_queue([FileConfig(url=local_server.url("/high.bin"), priority=5)])
+        assert wait_until(lambda: limiter.waiting(host) == 2)
+        local_server.release("/a.bin")  # a.bin completes and frees its slot
+        assert local_server.wait_for_requests("/high.bin", 1, timeout=10)
+        # b.bin and high.bin (held) have both slots: low.bin still waits, and never asked.
+        assert limiter.waiting(host) == 1 and local_server.request_count("/low.bin") == 0
+        for path in paths:
+            local_server.release(path)
+        m.queue.join()
     for path, body in bodies.items():
         assert file_sha256(tmp_path / path[1:]) == sha256(body)
 

@@ -10,7 +10,8 @@ import pytest
 
 from pydownloads import DownloadManager, DownloadStatus, FileConfig, RetryConfig
 from pydownloads.localserver import LocalServer, StallHeaders
-from tests.integration.helpers import EventLog, file_sha256, files_under, payload, sha256, wait_until
+from tests.integration.helpers import EventLog, file_sha256, files_under, payload, sha256
+from tests.support import wait_until
 
 RETRY = RetryConfig(max_retries=1, base_delay=0.01, max_delay=0.05)
 

@@ -1,0 +1,194 @@
+"""HostLimiter: connections per host, waiters served by priority then arrival, no sockets.
+
+Each test lines the waiters up one at a time (``waiting`` says when a thread is queued)
+before the first slot is freed, so the order seen is the limiter's, not the scheduler's.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+
+from pydownloads.domain.errors import DownloadCancelledError
+from pydownloads.infrastructure.limits import HostLimiter
+from tests.support import wait_until
+
+HOST = "example.com:443"
+
+
+def _start(target: Callable[[], object]) -> tuple[threading.Thread, dict[str, object]]:
+    """Run ``target`` in a daemon thread; its result or exception lands in the dict."""
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = target()
+        except BaseException as error:  # handed to the test to assert on
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def _queue_up(limiter: HostLimiter, priority: int, order: list[str], name: str, *,
+              cancel: threading.Event | None = None,
+              leave: threading.Event | None = None) -> tuple[threading.Thread, dict[str, object]]:
+    """A thread that waits for a slot, notes ``name`` in ``order`` and gives the slot back
+    (once ``leave`` is set, if given); returns once the thread is queued."""
+    queued = limiter.waiting(HOST)
+
+    def take_note_and_leave() -> None:
+        limiter.acquire(HOST, cancel or threading.Event(), priority=priority)
+        order.append(name)
+        if leave is not None:
+            leave.wait(5)
+        limiter.release(HOST)
+
+    started = _start(take_note_and_leave)
+    assert wait_until(lambda: limiter.waiting(HOST) == queued + 1)
+    return started
+
+
+def _join(*threads: threading.Thread) -> None:
+    for thread in threads:
+        thread.join(5)
+        assert not thread.is_alive()
+
+
+def test_a_free_slot_is_taken_at_once_and_a_full_host_refuses_without_waiting() -> None:
+    limiter = HostLimiter(2)
+    never = threading.Event()
+    assert limiter.acquire(HOST, never) and limiter.acquire(HOST, never, wait=False)
+    assert not limiter.acquire(HOST, never, wait=False)
+    assert (limiter.in_use(HOST), limiter.waiting(HOST)) == (2, 0)
+    assert limiter.acquire("other:80", never, wait=False)  # hosts do not share slots
+    for host in (HOST, HOST, "other:80"):
+        limiter.release(host)
+    assert (limiter.in_use(HOST), limiter.in_use("other:80")) == (0, 0)
+
+
+def test_waiters_are_served_by_priority_then_in_order_of_arrival() -> None:
+    limiter = HostLimiter(1)
+    limiter.acquire(HOST, threading.Event())
+    order: list[str] = []
+    arrivals = [("low-1", 0), ("high-1", 5), ("low-2", 0), ("top", 9), ("high-2", 5), ("negative", -1)]
+    threads = [_queue_up(limiter, priority, order, name)[0] for name, priority in arrivals]
+    limiter.release(HOST)
+    _join(*threads)
+    assert order == ["top", "high-1", "high-2", "low-1", "low-2", "negative"]
+    assert (limiter.in_use(HOST), limiter.waiting(HOST)) == (0, 0)
+
+
+def test_a_freed_slot_goes_to_the_waiter_not_to_a_newcomer_or_a_lane() -> None:
+    limiter = HostLimiter(1)
+    never = threading.Event()
+    limiter.acquire(HOST, never)
+    order: list[str] = []
+    leave = threading.Event()  # keeps the waiter on its slot until the checks are done
+    waiter, outcome = _queue_up(limiter, 0, order, "waiter", leave=leave)
+    limiter.release(HOST)
+    # The slot changed hands inside release: a lane asking right after finds none free.
+    assert not limiter.acquire(HOST, never, wait=False, priority=100)
+    assert limiter.in_use(HOST) == 1 and wait_until(lambda: order == ["waiter"])
+    leave.set()
+    _join(waiter)
+    assert order == ["waiter"] and outcome == {"result": None}
+    assert limiter.in_use(HOST) == 0
+
+
+def test_cancelling_a_wait_ends_it_at_once_and_takes_no_slot() -> None:
+    limiter = HostLimiter(1)
+    limiter.acquire(HOST, threading.Event())
+    cancel = threading.Event()
+    order: list[str] = []
+    thread, outcome = _queue_up(limiter, 0, order, "cancelled", cancel=cancel)
+    started = time.monotonic()
+    cancel.set()
+    _join(thread)
+    assert time.monotonic() - started < 1.0
+    assert isinstance(outcome.get("error"), DownloadCancelledError) and order == []
+    assert limiter.waiting(HOST) == 0
+    limiter.release(HOST)
+    assert limiter.in_use(HOST) == 0  # nobody was handed the slot
+
+
+def test_a_cancelled_waiter_is_skipped_and_the_next_one_served() -> None:
+    limiter = HostLimiter(1)
+    limiter.acquire(HOST, threading.Event())
+    cancel = threading.Event()
+    order: list[str] = []
+    first, first_outcome = _queue_up(limiter, 9, order, "cancelled", cancel=cancel)
+    second, _ = _queue_up(limiter, 0, order, "served")
+    cancel.set()
+    _join(first)
+    assert isinstance(first_outcome.get("error"), DownloadCancelledError)
+    limiter.release(HOST)
+    _join(second)
+    assert order == ["served"] and (limiter.in_use(HOST), limiter.waiting(HOST)) == (0, 0)
+
+
+class _CancelledAsTheSlotArrives(threading.Event):
+    """A cancel event that, once armed, hands the waiter its slot just before it reads as set:
+    the slot and the cancel arrive together."""
+
+    def __init__(self, limiter: HostLimiter) -> None:
+        super().__init__()
+        self.limiter = limiter
+        self.armed = False
+
+    def is_set(self) -> bool:
+        if self.armed and not super().is_set():
+            self.limiter.release(HOST)  # the test's own slot, handed to the waiter
+            self.set()
+        return super().is_set()
+
+
+def test_a_waiter_cancelled_as_its_slot_arrives_passes_the_slot_on() -> None:
+    limiter = HostLimiter(1)
+    limiter.acquire(HOST, threading.Event())
+    cancel = _CancelledAsTheSlotArrives(limiter)
+    order: list[str] = []
+    first, first_outcome = _queue_up(limiter, 9, order, "cancelled", cancel=cancel)
+    second, _ = _queue_up(limiter, 0, order, "next")
+    cancel.armed = True
+    _join(first, second)
+    assert isinstance(first_outcome.get("error"), DownloadCancelledError)
+    assert order == ["next"] and (limiter.in_use(HOST), limiter.waiting(HOST)) == (0, 0)
+
+
+def test_many_threads_never_exceed_the_limit_and_leave_no_books_behind() -> None:
+    limiter = HostLimiter(3)
+    lock = threading.Lock()
+    held, peak = 0, 0
+    chooser = random.Random(4)
+    plan = [(chooser.choice(["a", "b"]), chooser.randint(-2, 2)) for _ in range(60)]
+
+    def use(host: str, priority: int) -> None:
+        nonlocal held, peak
+        for _ in range(20):
+            limiter.acquire(host, threading.Event(), priority=priority)
+            with lock:
+                held += host == "a"
+                peak = max(peak, held)
+            with lock:
+                held -= host == "a"
+            limiter.release(host)
+
+    threads = [_start(lambda h=host, p=priority: use(h, p))[0] for host, priority in plan]
+    _join(*threads)
+    assert 0 < peak <= 3
+    for host in ("a", "b"):
+        assert (limiter.in_use(host), limiter.waiting(host)) == (0, 0)
+    assert not limiter._queues  # no host's queue outlives its waiters
+
+
+def test_a_slot_is_held_for_a_block_and_given_back() -> None:
+    limiter = HostLimiter(1)
+    with limiter.slot(HOST, threading.Event(), priority=3):
+        assert limiter.in_use(HOST) == 1
+        assert not limiter.acquire(HOST, threading.Event(), wait=False)
+    assert limiter.in_use(HOST) == 0
+    assert limiter.acquire(HOST, threading.Event(), wait=False)
