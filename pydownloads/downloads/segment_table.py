@@ -58,8 +58,9 @@ class SegmentTable:
     Not thread-safe: one lock around every call (each is O(segments), and a lane's
     :meth:`advance` is O(1)).  Invariants (tested): the ranges still to fetch never overlap,
     together with :meth:`done_ranges` they cover ``[0, total)`` exactly, a segment's
-    position never moves back nor past its end, and a split never leaves a piece smaller
-    than ``max(STEAL_MIN_BYTES, chunk_size)``.
+    position never moves back nor past its end, and a steal never leaves a piece smaller
+    than ``max(STEAL_MIN_BYTES, chunk_size)``.  Done and still-to-fetch ranges overlap only
+    after :meth:`take_over`, whose first response writes again what other lanes wrote.
 
     :param chunk_size: the most bytes one read asks for; no split leaves less than this.
     """
