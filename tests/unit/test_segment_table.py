@@ -8,6 +8,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from pydownloads.domain.errors import InvalidArgumentError
 from pydownloads.downloads.segment_table import (
     STEAL_MIN_BYTES,
     STEAL_MIN_SECONDS,
@@ -19,6 +20,7 @@ from pydownloads.downloads.segment_table import (
 )
 from pydownloads.downloads.segments import hole_ranges as old_hole_ranges
 from pydownloads.downloads.segments import merge as old_merge
+from pydownloads.downloads.settings import FAST_LANE, TransferSettings
 
 MIB = 1 << 20
 CHUNK = 256 << 10
@@ -182,6 +184,13 @@ def test_without_a_first_body_to_the_end_a_refused_range_fails_the_attempt(case:
     assert table.ranges_unsupported and other.end == 10 * MIB  # nothing was handed over
 
 
+def test_the_fast_lane_threshold_is_a_rate() -> None:
+    assert TransferSettings().fast_lane == FAST_LANE
+    for bad in (0, -1.0, float("inf"), True):
+        with pytest.raises(InvalidArgumentError):
+            TransferSettings(fast_lane=bad)
+
+
 # -- properties ----------------------------------------------------------------------------
 
 
@@ -212,7 +221,7 @@ def _check(table: SegmentTable, written: list[tuple[int, int]], history: dict[in
 
 
 #: Weighted: time passing and idle lanes asking for work make steals; a refused range ends them.
-_ACTIONS = ["time", "time", "next", "next", "advance", "advance", "advance", "release", "presplit", "refused"]
+_ACTIONS = [*["time", "next", "advance"] * 3, "started", "release", "presplit", "refused"]
 
 
 @settings(max_examples=300, deadline=None, database=None, derandomize=True)  # the same examples every run
@@ -246,6 +255,8 @@ def test_random_work_never_overlaps_loses_bytes_or_moves_back(
             end = table.advance(segment, before + data.draw(st.integers(0, chunk)))  # may overrun a cut tail
             assert end == segment.end
             written = merge([*written, (before, segment.pos)])
+        elif action == "started" and lanes:  # a lane opened a new response for its segment
+            table.started(data.draw(st.sampled_from(lanes)), now)
         elif action == "release" and lanes:
             segment = data.draw(st.sampled_from(lanes))
             lanes.remove(segment)
