@@ -1,11 +1,21 @@
 """Byte ranges of one file fetched over one or more connections, written in place.
 
-The file is a set of segments ``[pos, end)``.  Each lane (a thread with its own pooled
-connection) takes a segment nobody works on, or splits the largest one still running
-(work stealing), so a slow connection never becomes the tail of the download.  Every
-ranged response must be a 206 whose ``Content-Range`` is exactly what was asked, under
-``If-Range``, so bytes of two versions of a file are never spliced.  Done ranges are saved
-beside the part file as the lanes go, so a failure or a crash keeps what was fetched.
+:class:`RangeEngine` runs a file's *lanes*: threads with a connection each, acting on one
+:class:`~pydownloads.downloads.segment_table.SegmentTable` behind one lock.  The first lane
+is the response the transfer already opened; it runs alone while it copies faster than
+``TransferSettings.fast_lane`` (loopback, a LAN), measured after LANE_PROBE seconds and
+then every LANE_RECHECK.  Once it proves slower, or at once when mirrors can serve ranges,
+what is left is cut into near-equal pieces and up to ``lanes`` connections fetch them (each
+within the host's connection budget); a lane that runs out of work takes half of the
+running range that would take longest (work stealing), so a slow connection never becomes
+the tail of the download.  Every ranged response must be a 206 whose ``Content-Range`` is
+exactly what was asked, under ``If-Range`` (from a mirror: the same total, the checksum
+deciding at the end), so bytes of two versions of a file are never spliced; a 200 instead
+lets the first response take over every later byte if its body runs to the end, else the
+attempt fails.  Bytes go through :class:`~pydownloads.downloads.chunks.ChunkCopy`, the loop
+a single stream uses too.  The first lane hashes while it is alone.  Done ranges are saved
+beside the part file every ``save_interval`` and when the engine stops short, so a failure
+or a crash keeps what was fetched.
 """
 
 from __future__ import annotations
@@ -13,22 +23,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import requests
 
 from pydownloads.domain.checksum import Hasher
 from pydownloads.domain.errors import DownloadCancelledError, DownloadError, ResumeMismatchError, TransferError
+from pydownloads.downloads.chunks import ByteCounter, ChunkCopy
 from pydownloads.downloads.pace import Pace
-from pydownloads.downloads.settings import (
-    FAST_LANE,
-    LANE_PROBE,
-    LANE_RECHECK,
-    MANY_LANES,
-    MANY_LANES_READ,
-    TransferSettings,
-)
+from pydownloads.downloads.segment_table import YOUNG, Segment, SegmentTable
+from pydownloads.downloads.segment_table import hole_ranges as hole_ranges  # re-exported: older imports
+from pydownloads.downloads.segment_table import merge as merge  # re-exported: older imports
+from pydownloads.downloads.settings import LANE_PROBE, LANE_RECHECK, MANY_LANES, MANY_LANES_READ, TransferSettings
 from pydownloads.infrastructure import sidecar, transport
 from pydownloads.infrastructure.files import PartFile
 from pydownloads.infrastructure.limits import HostLimiter, TokenBucket
@@ -36,47 +42,6 @@ from pydownloads.infrastructure.redact import redact_url
 from pydownloads.infrastructure.sidecar import ResumeState
 
 logger = logging.getLogger(__name__)
-
-#: Called with the number of body bytes just written (counts them for tracker and events).
-ByteCounter = Callable[[int], None]
-
-
-@dataclass
-class Segment:
-    """Bytes ``[pos, end)`` still to fetch of a range that began at ``start``.
-
-    ``began``/``began_at`` note when and where the current response started, for its speed.
-    """
-
-    start: int
-    pos: int
-    end: int
-    active: bool = False
-    began: float = 0.0
-    began_at: int = 0
-
-    @property
-    def remaining(self) -> int:
-        return max(0, self.end - self.pos)
-
-    def seconds_left(self, now: float) -> float:
-        """How long the current response needs for the rest, at its speed so far: zero
-        while too young to tell (not split yet), infinite if nothing came since."""
-        elapsed, done = now - self.began, self.pos - self.began_at
-        if elapsed < _YOUNG:
-            return 0.0
-        if done <= 0:
-            return float("inf")
-        return self.remaining / (done / elapsed)
-
-
-#: A response younger than this has no meaningful speed yet.
-_YOUNG = 0.1
-#: Splitting a running range costs a new connection and the bytes already in flight on the
-#: old one, so it is only done when the running lane would need longer than this.
-STEAL_MIN_SECONDS = 0.5
-#: ... and never leaves pieces smaller than this.
-STEAL_MIN_BYTES = 1 << 20
 
 
 @dataclass
@@ -96,7 +61,8 @@ class RangeEngine:
     """Fetches the holes of ``state`` into ``part`` with up to ``lanes`` connections.
 
     Thread-safe by design: the segment table is guarded by one lock held for O(1) work per
-    chunk; the first error stops every lane and is raised from :meth:`run`.
+    chunk; the first error stops every lane and is raised from :meth:`run`;
+    :meth:`abort` may be called from any thread.
     """
 
     def __init__(
@@ -119,35 +85,40 @@ class RangeEngine:
     ) -> None:
         self._session, self._url, self._headers = session, url, headers
         self._settings, self._part, self._state = settings, part, state
-        self._lanes, self._count, self._buckets = lanes, count_bytes, buckets
-        self._limiter, self._host = limiter, host
+        self._lanes, self._limiter, self._host = lanes, limiter, host
+        self._shown = redact_url(url)
+        self._copy = ChunkCopy(part=part, count=count_bytes, buckets=buckets,
+                               cancel_event=settings.cancel_event, shown=self._shown)
         #: Fed by the first lane while it is the only one (its bytes then arrive in order
         #: from zero); None once other lanes start: the file is then hashed at the end.
         self.hasher = hasher
         self._deadline_at = deadline_at
         #: Where lanes fetch from: ``url`` (whose validators the state holds), then mirrors.
         self._sources = (url, *mirrors)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the table, _open and _error
         self._saving = threading.Lock()
         self._failed = threading.Event()
         self._first_done = threading.Event()
         self._error: BaseException | None = None
-        self._segments = [Segment(a, a, b) for a, b in hole_ranges(state.ranges, state.total)]
+        self._table = SegmentTable(state.ranges, state.total, chunk_size=settings.chunk_size)
         self._open: set[requests.Response] = set()
         self._last_save = time.monotonic()
-        self._first: Segment | None = None
-        self._first_to_end = False
-        self.ranges_unsupported = False
+
+    @property
+    def ranges_unsupported(self) -> bool:
+        """True once a ranged request got the whole file: later attempts use one lane."""
+        with self._lock:
+            return self._table.ranges_unsupported
 
     # -- orchestration ---------------------------------------------------------------------
 
     def run(self, first: FirstResponse) -> None:
         """Fetch every missing byte; raise the first lane's error if any lane failed."""
-        if not self._segments:
-            return
-        # The first response's segment is taken before any other lane can pick it.
-        own = self._claim_first()
-        self._first_to_end = first.to_end
+        with self._lock:
+            if not self._table.segments:
+                return
+            # The first response's segment is taken before any other lane can pick it.
+            own = self._table.claim_first(time.monotonic(), to_end=first.to_end)
         watcher = None
         if self._lanes > 1:
             watcher = threading.Thread(target=self._add_lanes_when_slow, name="pydownloads-lanes", daemon=True)
@@ -158,16 +129,17 @@ class RangeEngine:
             self._first_done.set()
         if watcher is not None:
             watcher.join()
-        missing = sum(s.remaining for s in self._segments)
+        with self._lock:
+            missing = self._table.missing()
         if self._error is not None or missing:
             self.save()  # what was fetched stays usable for the next attempt or run
         if self._error is not None:
             raise self._error
         if missing:  # every lane ended without an error but bytes are missing: never commit
-            raise ResumeMismatchError(f"{missing} bytes of {redact_url(self._url)} were not fetched")
+            raise ResumeMismatchError(f"{missing} bytes of {self._shown} were not fetched")
 
     def _add_lanes_when_slow(self) -> None:
-        """Start the extra lanes once the first connection proves slower than FAST_LANE
+        """Start the extra lanes once the first connection proves slower than ``fast_lane``
         (after LANE_PROBE, then every LANE_RECHECK): a connection that copies as fast as
         the machine can (loopback, a LAN) runs alone, since more lanes would only cost
         memory and CPU.  Mirrors' lanes start at once: they add other hosts' bandwidth."""
@@ -175,11 +147,11 @@ class RangeEngine:
         try:
             window = 0.0 if len(self._sources) > 1 else LANE_PROBE
             while True:
-                done, since = self._done_bytes(), time.monotonic()
+                done, since = self._fetched(), time.monotonic()
                 if self._first_done.wait(window) or self._failed.is_set():
                     return  # the first lane took every byte, or the download failed
-                rate = (self._done_bytes() - done) / max(time.monotonic() - since, 1e-9)
-                if rate < FAST_LANE:
+                rate = (self._fetched() - done) / max(time.monotonic() - since, 1e-9)
+                if rate < self._settings.fast_lane:
                     break
                 window = LANE_RECHECK
             extra = self._start_lanes()
@@ -193,9 +165,9 @@ class RangeEngine:
         """Cut what is left into near-equal ranges and start a lane for each but the first."""
         with self._lock:
             self.hasher = None  # bytes will no longer arrive in order
-            self._presplit(self._lanes)
-            missing = sum(s.remaining for s in self._segments)
-            useful = max(len(self._segments), round(missing / self._settings.min_segment_size))
+            table = self._table
+            table.presplit(self._lanes, self._settings.min_segment_size, time.monotonic())
+            useful = max(len(table.segments), round(table.missing() / self._settings.min_segment_size))
         extra: list[threading.Thread] = []
         for number in range(1, min(self._lanes, useful)):
             source = self._sources[number % len(self._sources)]
@@ -209,9 +181,9 @@ class RangeEngine:
             extra.append(thread)
         return extra
 
-    def _done_bytes(self) -> int:
+    def _fetched(self) -> int:
         with self._lock:
-            return sum(s.pos - s.start for s in self._segments)
+            return self._table.fetched()
 
     def _lane(self, first: FirstResponse | None, slot: str | None, segment: Segment | None, source: str) -> None:
         """One connection's loop; ``slot`` is the host whose connection slot it holds."""
@@ -229,7 +201,7 @@ class RangeEngine:
             if source == self._url or isinstance(error, DownloadCancelledError):
                 self._fail(error)
             else:  # a mirror lane gives up: its ranges go to the other lanes
-                logger.info("mirror %s leaves %s: %s", redact_url(source), redact_url(self._url), error)
+                logger.info("mirror %s leaves %s: %s", redact_url(source), self._shown, error)
         except BaseException as error:
             self._fail(error)
         finally:
@@ -247,63 +219,14 @@ class RangeEngine:
         """The next segment for an idle lane, waiting while a running one may yet prove
         slow enough to split; None once nothing is left to take."""
         while not self._failed.is_set():
-            segment = self._next_segment()
-            if segment is not None or not self._may_split_later():
-                return segment
-            if self._settings.cancel_event.is_set():
-                raise DownloadCancelledError("cancelled", url=redact_url(self._url))
-            self._failed.wait(_YOUNG / 2)
-        return None
-
-    def _may_split_later(self) -> bool:
-        smallest = max(STEAL_MIN_BYTES, self._settings.chunk_size)
-        with self._lock:
-            return not self.ranges_unsupported and any(
-                s.active and s.remaining >= 2 * smallest for s in self._segments)
-
-    def _claim_first(self) -> Segment:
-        with self._lock:
-            segment = self._first = self._segments[0]
-            segment.active = True
-            segment.began, segment.began_at = time.monotonic(), segment.pos
-            return segment
-
-    def _next_segment(self) -> Segment | None:
-        """A segment nobody works on, else the second half of the running one that would
-        take longest (work stealing), or None when no split is worth it."""
-        with self._lock:
-            now = time.monotonic()
-            for segment in self._segments:
-                if not segment.active and segment.remaining:
-                    segment.active = True
-                    segment.began, segment.began_at = now, segment.pos  # young until its bytes flow
+            with self._lock:
+                segment = self._table.next_segment(time.monotonic())
+                if segment is not None or not self._table.may_split_later():
                     return segment
-            if self.ranges_unsupported:
-                return None
-            smallest = max(STEAL_MIN_BYTES, self._settings.chunk_size)
-            candidates = [s for s in self._segments if s.remaining >= 2 * smallest]
-            victim = max(candidates, key=lambda s: (s.seconds_left(now), s.remaining), default=None)
-            if victim is None or victim.seconds_left(now) < STEAL_MIN_SECONDS:
-                return None
-            return self._split(victim, victim.pos + victim.remaining // 2)
-
-    def _split(self, segment: Segment, at: int) -> Segment:
-        """Give ``[at, end)`` of ``segment`` to a new active segment (lock held)."""
-        stolen = Segment(at, at, segment.end, active=True, began=time.monotonic(), began_at=at)
-        segment.end = at
-        self._segments.append(stolen)
-        return stolen
-
-    def _presplit(self, lanes: int) -> None:
-        """Cut the work into up to ``lanes`` near-equal ranges, none much smaller than
-        ``min_segment_size``, so that no lane waits for a split and none is cut short
-        later (lock held by the caller).  A running segment gives up its tail."""
-        missing = sum(s.remaining for s in self._segments)
-        pieces = min(lanes, max(1, round(missing / self._settings.min_segment_size)))
-        size = -(-missing // pieces)
-        for segment in list(self._segments):
-            while segment.remaining > size and len(self._segments) < pieces:
-                self._split(segment, segment.end - size).active = False
+            if self._settings.cancel_event.is_set():
+                raise DownloadCancelledError("cancelled", url=self._shown)
+            self._failed.wait(YOUNG / 2)
+        return None
 
     # -- one segment -----------------------------------------------------------------------
 
@@ -324,15 +247,15 @@ class RangeEngine:
                 return
             response, reader = opened
             with self._lock:
-                segment.began, segment.began_at = time.monotonic(), segment.pos
+                self._table.started(segment, time.monotonic())
         with self._lock:
             self._open.add(response)
         try:
-            self._copy(segment, reader, buffer)
+            self._copy_segment(segment, reader, buffer)
         finally:
             with self._lock:
                 self._open.discard(response)
-                segment.active = False
+                self._table.release(segment)
             transport.close(response)
 
     def _request(self, segment: Segment, source: str) -> tuple[requests.Response, transport.BodyReader] | None:
@@ -341,8 +264,9 @@ class RangeEngine:
         From a mirror, ``If-Range`` cannot be used (its validators are its own): the exact
         Content-Range with the same total decides, and the checksum, if any, at the end.
         """
-        last = segment.end - 1
-        headers = {**self._headers, "Range": f"bytes={segment.pos}-{last}"}
+        with self._lock:
+            pos, last = segment.pos, segment.end - 1
+        headers = {**self._headers, "Range": f"bytes={pos}-{last}"}
         if self._state.validator and source == self._url:
             headers["If-Range"] = self._state.validator
         response = transport.send_get(self._session, source, headers=headers, timeout=self._settings.timeout)
@@ -355,14 +279,14 @@ class RangeEngine:
                 self._refuse_full_body(segment)
                 return None
             got = transport.content_range(response)
-            if got != (segment.pos, last, self._state.total):
+            if got != (pos, last, self._state.total):
                 raise ResumeMismatchError(
-                    f"asked {redact_url(source)} for bytes {segment.pos}-{last}/{self._state.total}, "
+                    f"asked {redact_url(source)} for bytes {pos}-{last}/{self._state.total}, "
                     f"got {response.headers.get('Content-Range')!r}")
         except BaseException:
             transport.close(response)
             raise
-        return response, transport.BodyReader(response, source, last - segment.pos + 1)
+        return response, transport.BodyReader(response, source, last - pos + 1)
 
     def _refuse_full_body(self, segment: Segment) -> None:
         """A 200 to a ranged request: ranges are ignored, or the file changed (If-Range).
@@ -372,56 +296,36 @@ class RangeEngine:
         fails and the download restarts cleanly.
         """
         with self._lock:
-            self.ranges_unsupported = True
-            first = self._first
-            if first is not None and self._first_to_end and first.active and first is not segment:
-                first.end = self._state.total
-                for other in self._segments:
-                    if other is not first:
-                        other.end = other.pos
-                segment.active = False
+            if self._table.take_over(segment):
                 return
         raise ResumeMismatchError(
-            f"{redact_url(self._url)} answered a range request with the whole file: "
+            f"{self._shown} answered a range request with the whole file: "
             "it ignores ranges or the file changed")
 
-    def _copy(self, segment: Segment, reader: transport.BodyReader, buffer: memoryview) -> None:
+    def _copy_segment(self, segment: Segment, reader: transport.BodyReader, buffer: memoryview) -> None:
         """Stream the response into the segment's bytes until it ends or is cut short."""
-        write, read, count = self._part.write_at, reader.read_into, self._count
-        chunk, buckets, hasher = len(buffer), self._buckets, self.hasher
-        cancelled, failed = self._settings.cancel_event.is_set, self._failed.is_set
+        with self._lock:
+            pos, end = segment.pos, segment.end
+        step, hasher = _Cursor(self, segment).step, self.hasher
         pace = Pace(self._settings, self._url, self._deadline_at)
-        pos = segment.pos
-        while True:
+        while pos < end:
+            reached = self._copy.run(reader, buffer, pos, end, pace=pace, hasher=hasher, step=step)
+            if self._failed.is_set():
+                return
             with self._lock:
-                segment.pos = pos
-                end = segment.end
-            if pos >= end:
-                return
-            data = read(buffer[:min(chunk, end - pos)])
-            if not data:  # the reader already checked the announced length: this is a server lie
-                raise TransferError(f"{redact_url(self._url)} ended before byte {end}", url=redact_url(self._url))
-            write(pos, data)
-            if hasher is not None:
-                hasher.update(data)
-            pos += len(data)
-            count(len(data))
-            waited = sum(bucket.consume(len(data), self._settings.cancel_event) for bucket in buckets)
-            pace.check(len(data), paused=waited)
-            if cancelled():
-                raise DownloadCancelledError("cancelled", url=redact_url(self._url))
-            if failed():
-                return
-            if time.monotonic() - self._last_save >= self._settings.save_interval:
-                self.save()
+                end = self._table.advance(segment, reached)
+            # Short of the end: the body ended (the reader checked its announced length,
+            # so the server lied), or the segment grew since the last chunk (a takeover).
+            if reached < end and reached == pos:
+                raise TransferError(f"{self._shown} ended before byte {end}", url=self._shown)
+            pos = reached
 
     # -- state -----------------------------------------------------------------------------
 
     def done_ranges(self) -> list[tuple[int, int]]:
         """The byte ranges written so far, merged."""
         with self._lock:
-            spans = list(self._state.ranges) + [(s.start, s.pos) for s in self._segments if s.pos > s.start]
-        return merge(spans)
+            return self._table.done_ranges()
 
     def save(self) -> None:
         """Record the done ranges in memory and beside the part file (one lane at a time;
@@ -447,24 +351,24 @@ class RangeEngine:
         self._abort_all()
 
 
-def merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Sorted, non-overlapping, non-empty ``[start, end)`` ranges covering ``spans``."""
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(s for s in spans if s[1] > s[0]):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
+class _Cursor:
+    """The per-chunk step of one lane's response: records the position its segment has
+    reached and learns where the segment now ends (a split may have cut it), under the
+    engine's lock; stops when the download failed; saves the done ranges when due."""
 
+    __slots__ = ("_advance", "_engine", "_failed", "_interval", "_lock", "_segment")
 
-def hole_ranges(done: list[tuple[int, int]], total: int) -> list[tuple[int, int]]:
-    """The ``[start, end)`` ranges of ``[0, total)`` not covered by ``done``."""
-    holes, cursor = [], 0
-    for start, end in merge(done):
-        if start > cursor:
-            holes.append((cursor, start))
-        cursor = max(cursor, end)
-    if cursor < total:
-        holes.append((cursor, total))
-    return holes
+    def __init__(self, engine: RangeEngine, segment: Segment) -> None:
+        self._engine, self._segment = engine, segment
+        self._lock, self._advance = engine._lock, engine._table.advance
+        self._failed, self._interval = engine._failed.is_set, engine._settings.save_interval
+
+    def step(self, pos: int) -> int:
+        with self._lock:
+            end = self._advance(self._segment, pos)
+        if self._failed():
+            return pos
+        engine = self._engine
+        if time.monotonic() - engine._last_save >= self._interval:
+            engine.save()
+        return end

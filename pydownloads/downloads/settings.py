@@ -87,6 +87,8 @@ class TransferSettings:
     deadline: float | None = None
     save_interval: float = DEFAULT_SAVE_INTERVAL
     on_existing: str = "replace"
+    #: A file's first connection at least this fast (bytes/s) runs alone (see FAST_LANE).
+    fast_lane: float = FAST_LANE
     cancel_event: threading.Event = field(default_factory=threading.Event, compare=False)
 
     def __post_init__(self) -> None:
@@ -98,6 +100,7 @@ class TransferSettings:
         check_rate("min_speed_window", self.min_speed_window)
         check_rate("deadline", self.deadline)
         check_rate("save_interval", self.save_interval)
+        check_rate("fast_lane", self.fast_lane)
         if self.on_existing not in ON_EXISTING:
             raise InvalidArgumentError(f"on_existing must be one of {', '.join(ON_EXISTING)}, not {self.on_existing!r}")
 

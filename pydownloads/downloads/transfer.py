@@ -28,6 +28,7 @@ from pydownloads.domain.errors import (
     TransferError,
     VerificationError,
 )
+from pydownloads.downloads.chunks import UNBOUNDED, ChunkCopy
 from pydownloads.downloads.job import DownloadJob, Owner, PathClaims
 from pydownloads.downloads.pace import Pace
 from pydownloads.downloads.retry import AttemptCounter
@@ -342,21 +343,14 @@ class Transfer:
         try:
             self._started(final, reader.expected, 0)
             hasher = self._new_hasher()
-            settings, pos = self._ctx.settings, 0
-            pace = Pace(settings, self._source, self._deadline_at)
+            settings = self._ctx.settings
             size = settings.chunk_size if reader.expected is None else max(1, min(settings.chunk_size, reader.expected))
             buffer = memoryview(bytearray(size))  # reused by every read of this body
-            while data := reader.read_into(buffer):
-                part.write_at(pos, data)
-                pos += len(data)
-                if hasher is not None:
-                    hasher.update(data)
-                self._count(len(data))
-                waited = sum(bucket.consume(len(data), settings.cancel_event) for bucket in self._buckets)
-                pace.check(len(data), paused=waited)
-                if settings.cancel_event.is_set():
-                    raise DownloadCancelledError("cancelled", url=self._shown)
-            return self._finish(part, pos, hasher)
+            copy = ChunkCopy(part=part, count=self._count, buckets=self._buckets,
+                             cancel_event=settings.cancel_event, shown=self._shown)
+            pace = Pace(settings, self._source, self._deadline_at)
+            end = copy.run(reader, buffer, 0, UNBOUNDED, pace=pace, hasher=hasher)  # to the body's end
+            return self._finish(part, end, hasher)
         except BaseException:
             part.discard()
             raise

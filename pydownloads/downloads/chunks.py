@@ -1,0 +1,80 @@
+"""The one loop that moves a response body into a part file, chunk by chunk.
+
+Used by a single stream (``Transfer._stream_whole``) and by each lane of a segmented
+download (``RangeEngine``).  It is the hot path of every download: per chunk it makes no
+allocation (reads go into one reused buffer, sliced only for a short last read), takes no
+lock of its own, and calls exactly one hook, for what differs between its users.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydownloads.domain.checksum import Hasher
+from pydownloads.domain.errors import DownloadCancelledError
+from pydownloads.downloads.pace import Pace
+from pydownloads.infrastructure import transport
+from pydownloads.infrastructure.files import PartFile
+from pydownloads.infrastructure.limits import TokenBucket
+
+#: Called with the number of body bytes just written (counts them for tracker and events).
+ByteCounter = Callable[[int], None]
+#: Called after each chunk with the position reached; returns where the loop must stop
+#: (a position at or before it stops the loop at once).
+Step = Callable[[int], int]
+#: ``end`` of a body that runs until the server ends it.
+UNBOUNDED = 1 << 62
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChunkCopy:
+    """What every chunk of one download goes through, whichever response it comes from.
+
+    :param part: where bytes are written, at their position.
+    :param count: told the size of every chunk written (tracker, events).
+    :param buckets: rate limits, each consumed per chunk; their waits pause ``Pace``.
+    :param cancel_event: set by a hard shutdown: the loop raises DownloadCancelledError.
+    :param shown: the URL as errors show it (already redacted).
+    """
+
+    part: PartFile
+    count: ByteCounter
+    buckets: tuple[TokenBucket, ...]
+    cancel_event: threading.Event
+    shown: str
+
+    def run(self, reader: transport.BodyReader, buffer: memoryview, pos: int, end: int, *,
+            pace: Pace, hasher: Hasher | None = None, step: Step | None = None) -> int:
+        """Copy ``reader``'s body to ``[pos, end)`` of the part file; return the position
+        reached: ``end`` (or where ``step`` said to stop), or less if the body ended first
+        (for a body with a known end, the caller decides whether that is an error).
+
+        :param buffer: reused for every read; reads ask for ``len(buffer)`` bytes at most.
+        :param hasher: fed the bytes in order, if given.
+        :param step: called after every chunk, see :data:`Step`.
+        :raises DownloadCancelledError: ``cancel_event`` was set.
+        :raises DownloadError: from the reader, the part file, ``pace`` or ``step``.
+        """
+        read, write, count, buckets = reader.read_into, self.part.write_at, self.count, self.buckets
+        cancel, size = self.cancel_event, len(buffer)
+        while pos < end:
+            data = read(buffer if end - pos >= size else buffer[:end - pos])
+            if not data:
+                return pos
+            got = len(data)
+            write(pos, data)
+            if hasher is not None:
+                hasher.update(data)
+            pos += got
+            count(got)
+            waited = 0.0
+            for bucket in buckets:  # a plain loop: no generator made per chunk
+                waited += bucket.consume(got, cancel)
+            pace.check(got, paused=waited)
+            if cancel.is_set():
+                raise DownloadCancelledError("cancelled", url=self.shown)
+            if step is not None:
+                end = step(pos)
+        return pos
