@@ -101,6 +101,9 @@ class TransferSettings:
         check_rate("deadline", self.deadline)
         check_rate("save_interval", self.save_interval)
         check_rate("fast_lane", self.fast_lane)
+        for name in ("min_speed_window", "save_interval", "fast_lane"):  # check_rate lets None through
+            if getattr(self, name) is None:
+                raise InvalidArgumentError(f"{name} must be a number > 0, not None")
         if self.on_existing not in ON_EXISTING:
             raise InvalidArgumentError(f"on_existing must be one of {', '.join(ON_EXISTING)}, not {self.on_existing!r}")
 

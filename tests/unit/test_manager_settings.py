@@ -100,7 +100,7 @@ def test_every_keyword_of_the_manager_is_a_setting_of_some_group() -> None:
     fields = {f.name for kind in (TransferSettings, PolitenessSettings, SessionSettings, JournalSettings)
               for f in dataclasses.fields(kind)} | {f.name for f in dataclasses.fields(DownloadSettings)}
     assert fields >= OPTION_NAMES
-    assert fields - OPTION_NAMES == {"max_workers", "cancel_event", "save_interval", "transfer", "politeness",
+    assert fields - OPTION_NAMES == {"max_workers", "cancel_event", "save_interval", "fast_lane", "transfer", "politeness",
                                      "session", "journal"}
 
 
@@ -214,3 +214,9 @@ def test_a_failing_state_file_closes_the_session_built_and_leaves_a_given_one_op
     with pytest.raises(pydownloads.StateFileError):
         DownloadManager(tmp_path / "out", session=given, state_file=folder)
     assert closed == ["built"]
+
+
+@pytest.mark.parametrize("name", ["min_speed_window", "save_interval", "fast_lane"])
+def test_transfer_settings_that_cannot_be_off_refuse_none(name: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=name):
+        TransferSettings(**{name: None})  # type: ignore[arg-type]
