@@ -70,8 +70,8 @@ class Transfer:
         self._state = job.state
         self._url = job.url  # the download's name: tracker, events, resume state
         self._source = job.state.source  # where this attempt fetches from
-        self._place = Destination(job, ctx.claims, redact_url(job.url))
         self._shown = redact_url(job.url)
+        self._place = Destination(job, ctx.claims, self._shown)
         self._buckets = tuple(b for b in (ctx.bucket, job.bucket) if b is not None)
         self._headers = {"Accept-Encoding": "identity", **job.request.headers}
         self._total: int | None = None
