@@ -30,8 +30,9 @@ class RetryListener(Protocol):
         """Transport retries the next request may still make (0: its first failure ends it)."""
 
     def retrying(self, delay: float, reason: str) -> DownloadError | None:
-        """urllib3 is about to wait ``delay`` s and retry after ``reason``: count and report
-        it, or return the error that ends the wait instead (it would pass the deadline)."""
+        """urllib3 is about to wait ``delay`` s and retry after ``reason``: count the retry,
+        then report it, or return the error that ends the wait instead (it would pass the
+        download's deadline; nothing is reported then)."""
 
     def exhausted(self, reason: str, status: int | None) -> DownloadError:
         """The error that says the download's retries ran out on ``reason`` (or ``status``)."""
