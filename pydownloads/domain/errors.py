@@ -171,7 +171,17 @@ class SizeMismatchError(VerificationError):
 
 class ResumeMismatchError(DownloadError):
     """A ranged response did not fit what was asked (416, wrong Content-Range, changed
-    validators): the bytes kept so far are dropped and the download starts over."""
+    validators): the bytes kept so far are dropped and the download starts over.
+
+    :ivar from_zero: True once the bytes kept were dropped for this error and its message
+        says so: the next attempt starts from byte zero.
+    """
+
+    def __init__(
+        self, message: str, *, url: str | None = None, cause: BaseException | None = None, from_zero: bool = False
+    ) -> None:
+        super().__init__(message, url=url, cause=cause)
+        self.from_zero = from_zero
 
 
 class DestinationConflictError(DownloadError):

@@ -13,9 +13,10 @@ from pathlib import Path
 from pydownloads.domain.checksum import Checksum
 from pydownloads.domain.errors import DestinationConflictError, InvalidArgumentError
 from pydownloads.domain.models import FileConfig
+from pydownloads.downloads.state import DownloadState
 from pydownloads.infrastructure.limits import TokenBucket
 from pydownloads.infrastructure.paths import PART_SUFFIX, contained_in, name_from_url, safe_component, subdir_parts
-from pydownloads.infrastructure.sidecar import SIDECAR_SUFFIX, ResumeState
+from pydownloads.infrastructure.sidecar import SIDECAR_SUFFIX
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,13 +101,11 @@ class DownloadJob:
 
     The outcome is settled exactly once: the first of the worker (about to finish) and a
     shutdown (cancelling) to :meth:`claim` it wins; the loser leaves the tracker alone.
-    Whoever wins also marks the queue task done.
+    Whoever wins also marks the queue task done.  What the download learns and decides
+    between its attempts lives in ``state`` (:class:`DownloadState`).
     """
 
-    __slots__ = (
-        "_lock", "abort", "bucket", "claimed_path", "dead_sources", "lane_cap", "owner", "priority", "request",
-        "resume", "sidecar_checked", "source", "started_at", "unchanged", "verify_failures",
-    )
+    __slots__ = ("_lock", "abort", "bucket", "owner", "priority", "request", "state")
 
     def __init__(self, request: DownloadRequest, priority: int = 0) -> None:
         self.request = request
@@ -115,21 +114,7 @@ class DownloadJob:
         self.owner: Owner | None = None
         #: Unblocks the running attempt from another thread (hard shutdown); None when idle.
         self.abort: Callable[[], None] | None = None
-        self.claimed_path: Path | None = None
-        #: What is known written of the part file, carried from attempt to attempt.
-        self.resume: ResumeState | None = None
-        self.sidecar_checked = False
-        self.verify_failures = 0
-        #: Most connections the next attempt may use; lowered when segments keep failing.
-        self.lane_cap: int = request.segments or 1 << 16
-        #: time.monotonic() of the first attempt, for the total deadline.
-        self.started_at: float | None = None
-        #: Completed without a transfer: the file was there and had not changed.
-        self.unchanged = False
-        #: Index in ``request.sources`` of the URL the next attempt fetches from.
-        self.source = 0
-        #: Sources that failed for good (a 4xx, TLS, a bad redirect): not asked again.
-        self.dead_sources: set[int] = set()
+        self.state = DownloadState(request.sources, segments=request.segments)
         self.bucket = TokenBucket(request.rate_limit) if request.rate_limit else None
 
     @property

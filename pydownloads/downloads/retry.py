@@ -134,7 +134,7 @@ class RetryHandler:
         counter = attempts if attempts is not None else AttemptCounter()
         cancel = cancel_event if cancel_event is not None else threading.Event()
         while True:
-            counter.count += 1
+            counter.begin()
             try:
                 return operation()
             except DownloadCancelledError:
@@ -162,3 +162,8 @@ class AttemptCounter:
 
     def __init__(self) -> None:
         self.count = 0
+
+    def begin(self) -> int:
+        """Another attempt begins; returns its number (1 for the first)."""
+        self.count += 1
+        return self.count

@@ -39,6 +39,7 @@ from pydownloads.infrastructure import sidecar, transport
 from pydownloads.infrastructure.files import PartFile
 from pydownloads.infrastructure.limits import HostLimiter, TokenBucket
 from pydownloads.infrastructure.redact import redact_url
+from pydownloads.infrastructure.request_retry import RetryListener
 from pydownloads.infrastructure.sidecar import ResumeState
 
 logger = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class RangeEngine:
         hasher: Hasher | None = None,
         deadline_at: float | None = None,
         mirrors: tuple[str, ...] = (),
+        retries: RetryListener | None = None,
     ) -> None:
         self._session, self._url, self._headers = session, url, headers
         self._settings, self._part, self._state = settings, part, state
@@ -93,6 +95,9 @@ class RangeEngine:
         #: from zero); None once other lanes start: the file is then hashed at the end.
         self.hasher = hasher
         self._deadline_at = deadline_at
+        #: The download's transport retries, for the requests of the first lane (the worker's
+        #: own thread); extra lanes' requests go without, as they always have.
+        self._retries = retries
         #: Where lanes fetch from: ``url`` (whose validators the state holds), then mirrors.
         self._sources = (url, *mirrors)
         self._lock = threading.Lock()  # guards the table, _open and _error
@@ -124,7 +129,7 @@ class RangeEngine:
             watcher = threading.Thread(target=self._add_lanes_when_slow, name="pydownloads-lanes", daemon=True)
             watcher.start()
         try:
-            self._lane(first, None, own, self._url)
+            self._lane(first, None, own, self._url, self._retries)
         finally:
             self._first_done.set()
         if watcher is not None:
@@ -175,7 +180,7 @@ class RangeEngine:
             if self._limiter is not None and not self._limiter.acquire(
                     host, self._settings.cancel_event, wait=False):
                 continue  # that host's connection budget is spent: one lane fewer
-            thread = threading.Thread(target=self._lane, args=(None, host, None, source),
+            thread = threading.Thread(target=self._lane, args=(None, host, None, source, None),
                                       name=f"pydownloads-seg{number}", daemon=True)
             thread.start()
             extra.append(thread)
@@ -185,7 +190,8 @@ class RangeEngine:
         with self._lock:
             return self._table.fetched()
 
-    def _lane(self, first: FirstResponse | None, slot: str | None, segment: Segment | None, source: str) -> None:
+    def _lane(self, first: FirstResponse | None, slot: str | None, segment: Segment | None, source: str,
+              retries: RetryListener | None) -> None:
         """One connection's loop; ``slot`` is the host whose connection slot it holds."""
         try:
             if segment is None:
@@ -194,7 +200,7 @@ class RangeEngine:
             while segment is not None and not self._failed.is_set():
                 if buffer is None:  # one buffer per lane, reused for every read of every segment
                     buffer = memoryview(bytearray(self._read_size()))
-                self._fetch(segment, first, source, buffer)
+                self._fetch(segment, first, source, buffer, retries)
                 first = None
                 segment = self._await_segment()
         except DownloadError as error:
@@ -238,11 +244,12 @@ class RangeEngine:
             size = min(size, MANY_LANES_READ)
         return max(1, min(size, self._state.total))
 
-    def _fetch(self, segment: Segment, first: FirstResponse | None, source: str, buffer: memoryview) -> None:
+    def _fetch(self, segment: Segment, first: FirstResponse | None, source: str, buffer: memoryview,
+               retries: RetryListener | None) -> None:
         if first is not None:
             response, reader = first.response, first.reader
         else:
-            opened = self._request(segment, source)
+            opened = self._request(segment, source, retries)
             if opened is None:
                 return
             response, reader = opened
@@ -258,7 +265,8 @@ class RangeEngine:
                 self._table.release(segment)
             transport.close(response)
 
-    def _request(self, segment: Segment, source: str) -> tuple[requests.Response, transport.BodyReader] | None:
+    def _request(self, segment: Segment, source: str,
+                 retries: RetryListener | None) -> tuple[requests.Response, transport.BodyReader] | None:
         """Open the ranged response for ``segment``; None if another lane took it over.
 
         From a mirror, ``If-Range`` cannot be used (its validators are its own): the exact
@@ -269,7 +277,8 @@ class RangeEngine:
         headers = {**self._headers, "Range": f"bytes={pos}-{last}"}
         if self._state.validator and source == self._url:
             headers["If-Range"] = self._state.validator
-        response = transport.send_get(self._session, source, headers=headers, timeout=self._settings.timeout)
+        response = transport.send_get(self._session, source, headers=headers, timeout=self._settings.timeout,
+                                      retries=retries)
         try:
             transport.check_status(response, source, ranged=True)
             if response.status_code != 206:

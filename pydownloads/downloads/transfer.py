@@ -2,36 +2,30 @@
 
 from __future__ import annotations
 
-import contextlib
-import email.utils
-import hashlib
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
-from pydownloads.domain.checksum import Checksum, Hasher
+from pydownloads.domain.checksum import Hasher
 from pydownloads.domain.errors import (
     ChecksumMismatchError,
-    DestinationConflictError,
     DownloadCancelledError,
-    DownloadError,
     FileSystemError,
     HTTPStatusError,
     IncompleteDownloadError,
     RedirectError,
     ResumeMismatchError,
     SizeMismatchError,
-    TLSError,
     TransferError,
     VerificationError,
 )
 from pydownloads.downloads.chunks import UNBOUNDED, ChunkCopy
+from pydownloads.downloads.destination import Destination
 from pydownloads.downloads.job import DownloadJob, Owner, PathClaims
+from pydownloads.downloads.ondisk import conditional_headers, hash_file, part_holds, remember_validators
 from pydownloads.downloads.pace import Pace
-from pydownloads.downloads.retry import AttemptCounter
 from pydownloads.downloads.segments import FirstResponse, RangeEngine, hole_ranges
 from pydownloads.downloads.settings import SMALL_BODY, TransferSettings
 from pydownloads.events.emitter import EventEmitter
@@ -39,8 +33,8 @@ from pydownloads.events.types import ChunkDownloaded, DownloadRetrying, Download
 from pydownloads.infrastructure import sidecar, transport
 from pydownloads.infrastructure.files import PartFile, part_path
 from pydownloads.infrastructure.limits import HostLimiter, TokenBucket
-from pydownloads.infrastructure.paths import DEFAULT_NAME, parse_content_disposition
 from pydownloads.infrastructure.redact import redact_url
+from pydownloads.infrastructure.request_retry import RetryListener
 from pydownloads.infrastructure.sidecar import ResumeState
 from pydownloads.tracking.tracker import DownloadTracker
 
@@ -63,18 +57,22 @@ class TransferContext:
 class Transfer:
     """One attempt of ``job``; :meth:`run` returns the final path or raises a DownloadError.
 
+    What the attempt learns and decides for the next ones goes to ``job.state``.
+    ``retries``, when given, goes with the requests made in this thread (the first segment
+    lane's included, not the extra lanes'): see :func:`transport.send_get`.
+
     Runs in one worker thread (segment lanes are its helpers); the job's ``abort`` hook lets
     a hard shutdown unblock it from another thread.
     """
 
-    def __init__(self, ctx: TransferContext, job: DownloadJob, attempts: AttemptCounter,
-                 deadline_at: float | None) -> None:
-        self._ctx, self._job, self._attempts, self._deadline_at = ctx, job, attempts, deadline_at
+    def __init__(self, ctx: TransferContext, job: DownloadJob, deadline_at: float | None,
+                 retries: RetryListener | None = None) -> None:
+        self._ctx, self._job, self._deadline_at, self._retries = ctx, job, deadline_at, retries
+        self._state = job.state
         self._url = job.url  # the download's name: tracker, events, resume state
-        self._source = job.request.sources[job.source]  # where this attempt fetches from
-        # Resolved once per attempt (each attempt checks again: a link planted meanwhile is caught).
-        self._predicted = job.request.predicted_destination()
+        self._source = job.state.source  # where this attempt fetches from
         self._shown = redact_url(job.url)
+        self._place = Destination(job, ctx.claims, self._shown)
         self._buckets = tuple(b for b in (ctx.bucket, job.bucket) if b is not None)
         self._headers = {"Accept-Encoding": "identity", **job.request.headers}
         self._total: int | None = None
@@ -89,151 +87,65 @@ class Transfer:
         if limiter is not None:
             limiter.acquire(host, settings.cancel_event, priority=self._job.priority)
         try:
-            self._load_saved_state()
-            resume, final = self._job.resume, self._job.claimed_path
+            self._place.load_saved_state()
+            resume, final = self._state.resume, self._state.claimed_path
             if resume is not None and final is not None and resume.ranges:
                 return self._resume(final, resume)
-            return self._skip_existing() or self._fresh()
+            return self._place.skip_existing(settings.on_existing) or self._fresh()
         except VerificationError as error:
             self._forget(discard=True)  # the bytes are wrong: start over from zero
-            self._job.verify_failures += 1
-            error.final = self._job.verify_failures > 1
+            error.final = self._state.note_verify_failure()
             raise
         except (TransferError, IncompleteDownloadError, HTTPStatusError, ResumeMismatchError, RedirectError) as error:
-            failover = self._next_mirror(error)
-            if failover is None:
+            # With mirrors, the next attempt goes to the next usable one (retryable).
+            following = self._state.switch_source(error)
+            if following is None:
                 raise
-            raise failover from error
+            raise TransferError(f"{error}; next: {redact_url(following)}", url=self._shown, cause=error) from error
         finally:
             self._job.abort = None
             if limiter is not None:
                 limiter.release(host)
 
-    def _next_mirror(self, error: DownloadError) -> DownloadError | None:
-        """With mirrors, the next attempt goes to the next usable one; a mirror that failed
-        for good (a 4xx, a bad redirect, TLS) is not asked again.  Returns the (retryable)
-        error to raise instead, or None when there is no other mirror to go to."""
-        job, sources = self._job, self._job.request.sources
-        if len(sources) < 2:
-            return None
-        if _mirror_is_dead(error):
-            job.dead_sources.add(job.source)
-        alive = [i for i in range(len(sources)) if i not in job.dead_sources]
-        if not alive:
-            return None
-        job.source = next((i for i in alive if i > job.source), alive[0])
-        shown = redact_url(sources[job.source])
-        return TransferError(f"{error}; next: {shown}", url=self._shown, cause=error)
-
-    # -- where the bytes go ----------------------------------------------------------------
-
-    def _load_saved_state(self) -> None:
-        """Once per job: pick up a previous run's part file, if it is intact."""
-        job = self._job
-        if job.sidecar_checked:
-            return
-        job.sidecar_checked = True
-        predicted = self._predicted
-        state = sidecar.load(predicted, self._url) if predicted is not None else None
-        if predicted is None or state is None:
-            return
-        if not _part_holds(predicted, state):
-            sidecar.delete(predicted)  # its part file is gone or short: the state is worthless
-            return
-        self._claim(predicted)
-        job.resume = state
-
-    def _destination(self, response: requests.Response) -> Path:
-        request = self._job.request
-        name = request.filename
-        if name is None:
-            disposition = response.headers.get("Content-Disposition")
-            name = parse_content_disposition(disposition) if disposition else None
-        name = name or request.url_name or DEFAULT_NAME
-        predicted = self._predicted
-        final = predicted if predicted is not None and predicted.name == name else request.destination(name)
-        self._claim(final)
-        return final
-
-    def _rename(self, final: Path) -> Path:
-        """``on_existing="rename"``: the first free ``name (n).ext`` beside ``final``."""
-        for number in range(1, 10_000):
-            candidate = final.with_name(f"{final.stem} ({number}){final.suffix}")
-            if candidate.exists():
-                continue
-            try:
-                self._claim(candidate)
-            except DestinationConflictError:
-                continue
-            return candidate
-        raise DestinationConflictError(f"no free name beside {final.name}", path=str(final),
-                                       other_url="", url=self._shown)
-
-    def _claim(self, final: Path) -> None:
-        job = self._job
-        if final != job.claimed_path:
-            if job.claimed_path is not None:
-                self._ctx.claims.release(job.claimed_path, job.url)
-            self._ctx.claims.claim(final, job.url)
-            job.claimed_path = final
-
     # -- the two ways an attempt goes ------------------------------------------------------
-
-    def _skip_existing(self) -> Path | None:
-        """``on_existing="skip"``: a file already under the expected name is kept, unasked."""
-        request = self._job.request
-        if self._ctx.settings.on_existing != "skip" or request.if_changed:
-            return None
-        predicted = self._predicted
-        if predicted is None or not predicted.is_file():
-            return None
-        return self._unchanged(predicted)
-
-    def _unchanged(self, final: Path) -> Path:
-        """Complete with the file as it is: nothing transferred."""
-        self._claim(final)
-        if not self._job.claim(Owner.WORKER):
-            raise DownloadCancelledError("cancelled", url=self._shown)
-        self._job.unchanged = True
-        return final
 
     def _fresh(self) -> Path:
         ctx, job = self._ctx, self._job
         headers, existing = self._headers, None
         if job.request.if_changed:
-            predicted = self._predicted
+            predicted = self._place.predicted
             if predicted is not None and predicted.is_file():
                 existing, headers = predicted, {**headers, **conditional_headers(predicted)}
-        response = transport.send_get(ctx.session, self._source, headers=headers, timeout=ctx.settings.timeout)
+        response = transport.send_get(ctx.session, self._source, headers=headers, timeout=ctx.settings.timeout,
+                                      retries=self._retries)
         job.abort = lambda: transport.abort(response)
         try:
             if existing is not None and response.status_code == 304:
-                return self._unchanged(existing)
+                return self._place.unchanged(existing)
             transport.check_status(response, self._source)
-            final = self._destination(response)
+            final = self._place.for_response(response)
             if ctx.settings.on_existing != "replace" and not job.request.if_changed and final.is_file():
                 if ctx.settings.on_existing == "skip":
-                    return self._unchanged(final)
-                final = self._rename(final)
-            checked = self._predicted  # _load_saved_state looked there already
-            saved = job.resume or (sidecar.load(final, self._url) if final != checked else None)
+                    return self._place.unchanged(final)
+                final = self._place.rename(final)
+            checked = self._place.predicted  # load_saved_state looked there already
+            saved = self._state.resume or (sidecar.load(final, self._url) if final != checked else None)
             etag, modified = transport.validators(response)
             total = transport.content_length(response)
             if saved is not None and saved.matches(self._url, total, etag, modified, self._source) \
-                    and _part_holds(final, saved):
+                    and part_holds(final, saved):
                 transport.close(response)  # a previous run left part of this file: resume it
-                job.resume = saved
+                self._state.resume_from(saved)
                 return self._resume(final, saved)
             if saved is not None:
                 sidecar.delete(final)  # the file changed since, or its part is gone
-                job.resume = None
+                self._state.restart_from_zero()
             return self._start_over(final, response)
         finally:
             transport.close(response)
 
     def _start_over(self, final: Path, response: requests.Response) -> Path:
         """Download from byte zero, the body of ``response`` (a 200) serving the start."""
-        job = self._job
         total = transport.content_length(response)
         etag, modified = transport.validators(response)
         self._validators = (etag, modified)
@@ -243,14 +155,14 @@ class Transfer:
             # Unknown length or no validator: nothing to resume.  One read's worth: nothing
             # worth resuming or splitting either, and the range machinery would cost more.
             return self._stream_whole(final, reader)
-        state = job.resume = ResumeState(url=self._url, total=total, etag=etag, last_modified=modified,
-                                         source=self._source)
+        state = ResumeState(url=self._url, total=total, etag=etag, last_modified=modified, source=self._source)
+        self._state.resume_from(state)
         lanes = self._lanes(total) if transport.accepts_ranges(response) else 1
         return self._fetch_ranges(final, state, lanes, FirstResponse(reader, response), fresh=True)
 
     def _resume(self, final: Path, state: ResumeState) -> Path:
         """Go on from the bytes a previous attempt or run left, under ``If-Range``."""
-        ctx, job = self._ctx, self._job
+        ctx = self._ctx
         holes = hole_ranges(state.ranges, state.total)
         if not holes:  # every byte is there already: only the checks and the rename are left
             part = PartFile(final, url=self._shown, keep=True)
@@ -267,8 +179,9 @@ class Transfer:
         if state.validator and same_source:
             headers["If-Range"] = state.validator
         try:
-            response = transport.send_get(ctx.session, self._source, headers=headers, timeout=ctx.settings.timeout)
-            job.abort = lambda: transport.abort(response)
+            response = transport.send_get(ctx.session, self._source, headers=headers, timeout=ctx.settings.timeout,
+                                          retries=self._retries)
+            self._job.abort = lambda: transport.abort(response)
             try:
                 transport.check_status(response, self._source, ranged=True)
                 if response.status_code == 200:  # changed, or ranges ignored: this body starts over
@@ -280,9 +193,8 @@ class Transfer:
                         f"asked {self._shown} for bytes {start}-{last}/{state.total}, "
                         f"got {response.headers.get('Content-Range')!r}", url=self._shown)
                 if not same_source:  # another mirror of the same size: its validators from now on
-                    state.etag, state.last_modified = transport.validators(response)
-                    state.source = self._source
-                    self._validators = (state.etag, state.last_modified)
+                    self._validators = transport.validators(response)
+                    self._state.resume_on(self._source, self._validators)
                 first = FirstResponse(transport.BodyReader(response, self._source, last - start + 1), response,
                                       to_end=last == state.total - 1)
                 return self._fetch_ranges(final, state, self._lanes(state.total), first, fresh=False)
@@ -290,9 +202,9 @@ class Transfer:
                 transport.close(response)
         except ResumeMismatchError as error:
             self._forget(discard=True)
-            if str(error).startswith("restarting from zero"):
+            if error.from_zero:  # said so already, where it was raised
                 raise
-            raise ResumeMismatchError(f"restarting from zero: {error}", url=self._shown) from error
+            raise ResumeMismatchError(f"restarting from zero: {error}", url=self._shown, from_zero=True) from error
 
     def _fetch_ranges(
         self, final: Path, state: ResumeState, lanes: int, first: FirstResponse, *, fresh: bool
@@ -308,7 +220,7 @@ class Transfer:
                 session=ctx.session, url=self._source, headers=self._headers, settings=ctx.settings, part=part,
                 state=state, lanes=lanes, count_bytes=self._count, buckets=self._buckets, limiter=ctx.limiter,
                 host=transport.host_of(self._source), hasher=hasher, deadline_at=self._deadline_at,
-                mirrors=self._parallel_mirrors(),
+                mirrors=self._parallel_mirrors(), retries=self._retries,
             )
             job.abort = engine.abort
             try:
@@ -316,8 +228,9 @@ class Transfer:
             except ResumeMismatchError as error:
                 self._forget(discard=True)
                 if engine.ranges_unsupported:
-                    job.lane_cap = 1
-                raise ResumeMismatchError(f"restarting from zero: {error}", url=self._shown) from error
+                    self._state.one_lane()
+                raise ResumeMismatchError(f"restarting from zero: {error}", url=self._shown,
+                                          from_zero=True) from error
             except DownloadCancelledError:
                 raise
             except FileSystemError:
@@ -326,7 +239,7 @@ class Transfer:
                 raise
             except Exception:
                 if lanes > 1:
-                    job.lane_cap = max(1, lanes // 2)  # a segment failed: fewer connections next time
+                    self._state.fewer_lanes(lanes)  # a segment failed: fewer connections next time
                 raise
             part.truncate(state.total)
             return self._finish(part, state.total, engine.hasher)
@@ -338,7 +251,7 @@ class Transfer:
 
         (A stale resume state was dropped where it was found: ``_fresh``, ``_load_saved_state``.)
         """
-        self._job.resume = None
+        self._state.restart_from_zero()
         part = PartFile(final, url=self._shown)
         try:
             self._started(final, reader.expected, 0)
@@ -360,11 +273,11 @@ class Transfer:
     def _started(self, final: Path, total: int | None, done: int) -> None:
         self._total = total
         if not self._ctx.tracker.mark_started(
-                self._url, path=final, total_bytes=total, attempt=self._attempts.count, bytes_downloaded=done):
+                self._url, path=final, total_bytes=total, attempt=self._state.attempt, bytes_downloaded=done):
             raise DownloadCancelledError("cancelled", url=self._shown)
         if self._ctx.emitter.is_listening(DownloadStarted):
             self._ctx.emitter.emit(DownloadStarted(url=self._shown, path=final, total_bytes=total,
-                                                   attempt=self._attempts.count))
+                                                   attempt=self._state.attempt))
 
     def _count(self, count: int) -> None:
         done = self._ctx.tracker.add_bytes(self._url, count)
@@ -377,22 +290,18 @@ class Transfer:
         """Mirrors whose lanes may fetch ranges beside this source's: only with a checksum,
         which proves at the end that every range came from the same bytes (equal sizes alone
         could splice two versions); without one, mirrors take over one after another."""
-        request, job = self._job.request, self._job
-        if request.checksum is None:
-            return ()
-        return tuple(source for index, source in enumerate(request.sources)
-                     if source != self._source and index not in job.dead_sources)
+        return self._state.other_sources() if self._job.request.checksum is not None else ()
 
     def _announce_restart(self, why: str) -> None:
         """Say that the bytes kept so far were dropped and the download starts over."""
         logger.info("%s: restarting from zero: %s", self._shown, why)
         if self._ctx.emitter.is_listening(DownloadRetrying):
             self._ctx.emitter.emit(DownloadRetrying(
-                url=self._shown, attempt=self._attempts.count, delay=0.0, reason=f"restarting from zero: {why}"))
+                url=self._shown, attempt=self._state.attempt, delay=0.0, reason=f"restarting from zero: {why}"))
 
     def _lanes(self, total: int) -> int:
         settings, request = self._ctx.settings, self._job.request
-        wanted = min(request.segments or settings.max_segments, self._job.lane_cap)
+        wanted = min(request.segments or settings.max_segments, self._state.lane_cap)
         return max(1, min(wanted, total // settings.min_segment_size))
 
     def _check_size(self, total: int | None) -> None:
@@ -410,7 +319,7 @@ class Transfer:
         self._check_size(size)
         checksum = self._job.request.checksum
         if checksum is not None:
-            actual = hasher.hexdigest() if hasher is not None else _hash_file(part.path, checksum)
+            actual = hasher.hexdigest() if hasher is not None else hash_file(part.path, checksum)
             if actual != checksum.hexdigest:
                 raise ChecksumMismatchError(
                     f"{self._shown}: {checksum.algorithm} is {actual}, expected {checksum.hexdigest}",
@@ -421,71 +330,15 @@ class Transfer:
         path = part.commit()
         if self._job.request.if_changed:
             remember_validators(path, self._validators)
-        state = self._job.resume
+        state = self._state.finish()
         if state is not None and state.persisted:
             sidecar.delete(path)
-        self._job.resume = None
         return path
 
     def _forget(self, *, discard: bool) -> None:
         """Drop what is known of the partial file (and with ``discard`` the file itself)."""
-        job = self._job
-        job.resume = None
-        if job.claimed_path is not None:
-            sidecar.delete(job.claimed_path)
+        claimed = self._state.restart_from_zero()
+        if claimed is not None:
+            sidecar.delete(claimed)
             if discard:
-                part_path(job.claimed_path).unlink(missing_ok=True)
-
-
-def _mirror_is_dead(error: DownloadError) -> bool:
-    if isinstance(error, HTTPStatusError):
-        return 400 <= error.status < 500 and error.status not in (408, 429)
-    return isinstance(error, (RedirectError, TLSError))
-
-
-_ETAG_ATTRIBUTE = "user.pydownloads.etag"
-
-
-def conditional_headers(path: Path) -> dict[str, str]:
-    """``If-None-Match`` (the ETag kept with the file) and ``If-Modified-Since`` (its time)."""
-    headers = {"If-Modified-Since": email.utils.formatdate(path.stat().st_mtime, usegmt=True)}
-    with contextlib.suppress(OSError, AttributeError):  # no extended attributes here
-        headers["If-None-Match"] = os.getxattr(path, _ETAG_ATTRIBUTE).decode("ascii")
-    return headers
-
-
-def remember_validators(path: Path, validators: tuple[str | None, str | None]) -> None:
-    """Keep the server's validators with the file for the next ``if_changed`` check: the
-    ETag in an extended attribute (where the file system has them), Last-Modified as the
-    file's time (as wget -N does)."""
-    etag, modified = validators
-    if modified:
-        with contextlib.suppress(TypeError, ValueError, OSError):
-            when = email.utils.parsedate_to_datetime(modified).timestamp()
-            os.utime(path, (when, when))
-    if etag:
-        with contextlib.suppress(OSError, AttributeError):
-            os.setxattr(path, _ETAG_ATTRIBUTE, etag.encode("ascii", "replace"))
-
-
-def _part_holds(final: Path, state: ResumeState) -> bool:
-    """True when the part file exists and is long enough for the ranges said done."""
-    try:
-        size = part_path(final).stat().st_size
-    except OSError:
-        return False
-    return all(end <= size for _, end in state.ranges)
-
-
-def _hash_file(path: Path, checksum: Checksum) -> str:
-    hasher = hashlib.new(checksum.algorithm)
-    try:
-        with open(path, "rb") as file:
-            while block := file.read(1 << 20):
-                hasher.update(block)
-    except OSError as error:
-        raise FileSystemError(f"cannot read {path} back to check it: {error.strerror or error}",
-                              cause=error) from error
-    return hasher.hexdigest()
-
-
+                part_path(claimed).unlink(missing_ok=True)

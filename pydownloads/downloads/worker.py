@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -21,13 +20,13 @@ from pydownloads.domain.errors import (
 )
 from pydownloads.domain.models import DownloadStatus, FileConfig, check_rate
 from pydownloads.downloads.job import DownloadJob, DownloadRequest, Owner, PathClaims
-from pydownloads.downloads.retry import AttemptCounter, RetryHandler
+from pydownloads.downloads.retry import RetryHandler
 from pydownloads.downloads.settings import DEFAULT_CHUNK_SIZE, DEFAULT_TIMEOUT, TransferSettings
 from pydownloads.downloads.transfer import Transfer, TransferContext
 from pydownloads.events.emitter import EventEmitter
 from pydownloads.events.types import DownloadCancelled, DownloadCompleted, DownloadFailed, DownloadRetrying
 from pydownloads.infrastructure import transport
-from pydownloads.infrastructure.http import RetryHooks
+from pydownloads.infrastructure.http import RetryHooks, takes_request_retry
 from pydownloads.infrastructure.limits import HostLimiter, TokenBucket
 from pydownloads.infrastructure.redact import redact_url
 from pydownloads.infrastructure.watch import ConnectionWatch
@@ -49,8 +48,10 @@ class DownloadWorker:
     :param retry_hooks: the RetryHooks of ``client``'s adapter, when the manager built it.
     :param limiter: connections per host, shared with other workers.
     :param rate_limit: bytes per second over all downloads of this worker.
-    :param watch: the ConnectionWatch of ``client``'s adapter, which learns each download's
-        deadline.
+    :param watch: the ConnectionWatch of ``client``'s adapter, when the manager built it.
+
+    With a session the manager built, each download's requests carry its retry budget,
+    deadline and reports to the adapter; a caller's own session gets plain requests.
 
     Thread-safe: ``download`` may run in many threads at once; per-download state lives in
     the call, shared state in the tracker and the path claims.
@@ -80,8 +81,10 @@ class DownloadWorker:
         self.tracker = tracker if tracker is not None else DownloadTracker()
         self.settings = settings if settings is not None else TransferSettings(timeout=timeout, chunk_size=chunk_size)
         self.cancel_event = self.settings.cancel_event
-        self._hooks = retry_hooks
-        self._watch = watch
+        # The session's adapter holds the retry hooks and the watch; what a download adds
+        # (budget, deadline, reports) goes with its requests, where the session takes it.
+        self._hooks, self._watch = retry_hooks, watch
+        self._explicit = takes_request_retry(self.client)
         self._context = TransferContext(
             session=self.client, settings=self.settings, tracker=self.tracker, emitter=self.emitter,
             claims=PathClaims(), limiter=limiter, bucket=TokenBucket(rate_limit) if rate_limit else None,
@@ -118,75 +121,42 @@ class DownloadWorker:
 
         Returns the final path, or the error the download ended with.
         """
-        counter = AttemptCounter()
-        url = job.url
-        if self.settings.deadline is not None and job.started_at is None:
-            job.started_at = time.monotonic()
-
-        def on_retry(attempt: int, delay: float, reason: str) -> None:
-            self._check_deadline(job, delay)
-            self.tracker.set_attempts(url, attempt)
-            if self.emitter.is_listening(DownloadRetrying):
-                self.emitter.emit(DownloadRetrying(url=redact_url(url), attempt=attempt, delay=delay, reason=reason))
-
-        def on_transport_retry(delay: float, reason: str, status: int | None) -> None:
-            if counter.count > self.retry_handler.config.max_retries or len(job.request.sources) > 1:
-                # With mirrors, the next attempt goes to another one instead of insisting here.
-                raise self._exhausted(url, reason, status)
-            counter.count += 1
-            on_retry(counter.count, delay, reason)
-
-        observing = self._hooks.observing(on_transport_retry) if self._hooks else contextlib.nullcontext()
+        state, url = job.state, job.url
+        if self.settings.deadline is not None:
+            state.start_clock(time.monotonic())
+        retries = _Retries(job, self.settings.deadline, self.retry_handler.config.max_retries,
+                           self.tracker, self.emitter)
         try:
-            with observing:
-                path = self.retry_handler.execute_with_retry(
-                    lambda: self._attempt(job, counter), redact_url(url),
-                    cancel_event=self.cancel_event, attempts=counter, on_retry=on_retry,
-                )
+            path = self.retry_handler.execute_with_retry(
+                lambda: self._attempt(job, retries), redact_url(url),
+                cancel_event=self.cancel_event, attempts=state.attempts, on_retry=retries.on_retry,
+            )
         except DownloadCancelledError as error:
-            self._settle(job, DownloadStatus.CANCELLED, error, counter.count)
+            self._settle(job, DownloadStatus.CANCELLED, error)
             return error
         except DownloadError as error:
-            self._settle(job, DownloadStatus.FAILED, error, counter.count)
+            self._settle(job, DownloadStatus.FAILED, error)
             return error
         except Exception as error:  # a bug must not kill the thread or hang join()
             logger.exception("unexpected error downloading %s", redact_url(url))
             wrapped = DownloadError(f"unexpected error: {error!r}", url=redact_url(url), cause=error)
-            self._settle(job, DownloadStatus.FAILED, wrapped, counter.count)
+            self._settle(job, DownloadStatus.FAILED, wrapped)
             return wrapped
         self._complete(job, path)
         return path
 
-    @staticmethod
-    def _exhausted(url: str, reason: str, status: int | None) -> DownloadError:
-        shown = redact_url(url)
-        if status is not None:
-            return HTTPStatusError(f"HTTP {status} from {shown}, retries exhausted", status=status, url=shown)
-        return TransferError(f"{reason} from {shown}, retries exhausted", url=shown)
+    def _attempt(self, job: DownloadJob, retries: _Retries) -> Path:
+        late = retries.past_deadline(0.0)
+        if late is not None:
+            raise late
+        # Only a session of ours hands the download's retry context on to its adapter.
+        return Transfer(self._context, job, retries.deadline_at, retries if self._explicit else None).run()
 
-    def _attempt(self, job: DownloadJob, counter: AttemptCounter) -> Path:
-        self._check_deadline(job, 0.0)
-        deadline_at = self._deadline_at(job)
-        if self._watch is None or deadline_at is None:  # the watch's own header timeout applies
-            return Transfer(self._context, job, counter, deadline_at).run()
-        with self._watch.deadline(deadline_at):
-            return Transfer(self._context, job, counter, deadline_at).run()
-
-    def _deadline_at(self, job: DownloadJob) -> float | None:
-        deadline = self.settings.deadline
-        return None if deadline is None or job.started_at is None else job.started_at + deadline
-
-    def _check_deadline(self, job: DownloadJob, wait: float) -> None:
-        """Fail now rather than wait past the download's deadline (retries, Retry-After)."""
-        deadline_at = self._deadline_at(job)
-        if deadline_at is not None and time.monotonic() + wait > deadline_at:
-            shown = redact_url(job.url)
-            raise DeadlineExceededError(f"{shown} would pass its deadline of {self.settings.deadline} s", url=shown)
-
-    def _settle(self, job: DownloadJob, status: DownloadStatus, error: DownloadError, attempts: int) -> None:
+    def _settle(self, job: DownloadJob, status: DownloadStatus, error: DownloadError) -> None:
         """Record a failure or cancellation, unless a shutdown already settled the job."""
-        if job.claimed_path is not None:
-            self._context.claims.release(job.claimed_path, job.url)
+        claimed, attempts = job.state.claimed_path, job.state.attempt
+        if claimed is not None:
+            self._context.claims.release(claimed, job.url)
         if not job.claim(Owner.WORKER):
             return
         self.tracker.set_attempts(job.url, attempts)
@@ -204,9 +174,67 @@ class DownloadWorker:
 
     def _complete(self, job: DownloadJob, path: Path) -> None:
         """Record a successful download (called once the part file is renamed)."""
-        info = self.tracker.mark_finished(job.url, DownloadStatus.COMPLETED, path=path, unchanged=job.unchanged)
+        info = self.tracker.mark_finished(job.url, DownloadStatus.COMPLETED, path=path, unchanged=job.state.unchanged)
         if self.emitter.is_listening(DownloadCompleted):
             self.emitter.emit(DownloadCompleted(
                 url=redact_url(job.url), path=path, bytes_downloaded=info.bytes_downloaded,
                 elapsed=info.elapsed or 0.0, attempts=info.attempts))
 
+
+
+class _Retries:
+    """One download's retries as the worker sees them: its deadline, what is left of its
+    attempt budget for urllib3's retries, and the report of every retry (tracker, event).
+
+    Both retry layers report here: :meth:`on_retry` for whole attempts (RetryHandler), the
+    :class:`~pydownloads.infrastructure.request_retry.RetryListener` methods for urllib3's.
+    One thread: the one running the download.
+    """
+
+    __slots__ = ("_deadline", "_emitter", "_job", "_max_retries", "_shown", "_tracker", "deadline_at")
+
+    def __init__(self, job: DownloadJob, deadline: float | None, max_retries: int, tracker: DownloadTracker,
+                 emitter: EventEmitter) -> None:
+        self._job, self._deadline, self._max_retries = job, deadline, max_retries
+        self._tracker, self._emitter = tracker, emitter
+        self._shown = redact_url(job.url)
+        started = job.state.started_at
+        self.deadline_at = None if deadline is None or started is None else started + deadline
+
+    def past_deadline(self, wait: float) -> DeadlineExceededError | None:
+        """The error to fail with now rather than wait ``wait`` s past the deadline, if so."""
+        if self.deadline_at is not None and time.monotonic() + wait > self.deadline_at:
+            return DeadlineExceededError(f"{self._shown} would pass its deadline of {self._deadline} s",
+                                         url=self._shown)
+        return None
+
+    def on_retry(self, attempt: int, delay: float, reason: str) -> None:
+        """RetryHandler's callback: attempt ``attempt`` starts in ``delay`` s.
+
+        :raises DeadlineExceededError: the wait would pass the download's deadline.
+        """
+        late = self.past_deadline(delay)
+        if late is not None:
+            raise late
+        self._report(attempt, delay, reason)
+
+    def retries_left(self) -> int:
+        return self._job.state.transport_retries_left(self._max_retries)
+
+    def retrying(self, delay: float, reason: str) -> DownloadError | None:
+        attempt = self._job.state.retry_in_transport()
+        late = self.past_deadline(delay)
+        if late is None:
+            self._report(attempt, delay, reason)
+        return late
+
+    def exhausted(self, reason: str, status: int | None) -> DownloadError:
+        if status is not None:
+            return HTTPStatusError(f"HTTP {status} from {self._shown}, retries exhausted", status=status,
+                                   url=self._shown)
+        return TransferError(f"{reason} from {self._shown}, retries exhausted", url=self._shown)
+
+    def _report(self, attempt: int, delay: float, reason: str) -> None:
+        self._tracker.set_attempts(self._job.url, attempt)
+        if self._emitter.is_listening(DownloadRetrying):
+            self._emitter.emit(DownloadRetrying(url=self._shown, attempt=attempt, delay=delay, reason=reason))

@@ -1,10 +1,9 @@
-"""The pooled requests Session and its urllib3 Retry, built from RetryConfig.
+"""The pooled requests Session, with the urllib3 Retry of ``infrastructure.retries``.
 
 Retries happen in two layers (see docs/ARCHITECTURE.md).  This is the lower one: urllib3
-retries connection failures and transient statuses before a body starts.  Its waits go
-through :class:`RetryHooks`, so that they count against the download's attempt budget, are
-reported as events, honour ``Retry-After`` capped at ``max_delay``, and end at once when the
-manager shuts down (urllib3's own ``Retry.sleep`` would block the thread).
+retries connection failures and transient statuses before a body starts, its waits through
+:class:`RetryHooks`; a download's requests bring their own budget, deadline and reports
+(``request_retry=``, see :func:`takes_request_retry`).
 """
 
 from __future__ import annotations
@@ -13,10 +12,7 @@ import copy
 import http.cookiejar
 import logging
 import os
-import random
-import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -25,14 +21,12 @@ import requests.cookies
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_environ_proxies, get_netrc_auth
-from urllib3.response import BaseHTTPResponse
-from urllib3.util.retry import Retry
 
 from pydownloads._version import __version__
-from pydownloads.domain.errors import DownloadCancelledError
 from pydownloads.domain.retry import RetryConfig
 from pydownloads.infrastructure.http_settings import Netrc, SessionSettings, netrc_auth
-from pydownloads.infrastructure.transport import parse_retry_after
+from pydownloads.infrastructure.retries import RetryHooks as RetryHooks  # re-exported: the manager's import
+from pydownloads.infrastructure.retries import RetryingAdapter, build_retry
 from pydownloads.infrastructure.watch import ConnectionWatch, WatchedAdapter
 
 logger = logging.getLogger(__name__)
@@ -43,109 +37,13 @@ if TYPE_CHECKING:
 USER_AGENT = f"pydownloads/{__version__}"
 DEFAULT_MAX_REDIRECTS = 10
 
-#: Called before each transport-level retry wait with (delay, reason, status or None); may
-#: raise a DownloadError to stop retrying (the download's attempt budget is spent).
-RetryObserver = Callable[[float, str, "int | None"], None]
 
-
-class RetryHooks:
-    """Connects the session's shared Retry object to the download running in each thread.
-
-    Thread-safe: each download thread binds its own observer (a thread-local), and every
-    wait ends early when ``cancel_event`` is set.
-    """
-
-    def __init__(
-        self,
-        config: RetryConfig,
-        cancel_event: threading.Event,
-        *,
-        rng: Callable[[], float] = random.random,
-    ) -> None:
-        self.config = config
-        self.cancel_event = cancel_event
-        self._rng = rng
-        self._local = threading.local()
-
-    @contextmanager
-    def observing(self, observer: RetryObserver) -> Iterator[None]:
-        """Report this thread's transport retries to ``observer`` while the block runs."""
-        previous = getattr(self._local, "observer", None)
-        self._local.observer = observer
-        try:
-            yield
-        finally:
-            self._local.observer = previous
-
-    def delay(self, retry_number: int, retry_after: float | None) -> float:
-        """Seconds to wait before transport retry ``retry_number`` (1-based)."""
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.config.max_delay)
-        return self.config.backoff(retry_number, self._rng())
-
-    def wait(self, delay: float, reason: str, status: int | None) -> None:
-        """Tell this thread's observer, then wait ``delay`` seconds unless shutdown comes first.
-
-        :raises DownloadCancelledError: the manager is shutting down.
-        """
-        observer: RetryObserver | None = getattr(self._local, "observer", None)
-        if observer is not None:
-            observer(delay, reason, status)
-        if self.cancel_event.wait(delay):
-            raise DownloadCancelledError("cancelled while waiting to retry")
-
-
-class _HookedRetry(Retry):
-    """urllib3 Retry whose waits go through RetryHooks instead of ``time.sleep``.
-
-    Only the policy's transient statuses are retried: urllib3 would also retry 413, 429
-    and 503 whenever they carry Retry-After, whatever the policy says.
-    """
-
-    RETRY_AFTER_STATUS_CODES = frozenset()
-
-    def __init__(self, *args: Any, hooks: RetryHooks | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.hooks = hooks
-
-    def new(self, **kw: Any) -> _HookedRetry:
-        retry = super().new(**kw)
-        assert isinstance(retry, _HookedRetry)  # Retry.new builds type(self); narrows for mypy
-        retry.hooks = self.hooks
-        return retry
-
-    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
-        if self.hooks is None:
-            super().sleep(response)
-            return
-        # Our own lenient parser: urllib3's raises on a malformed header, inside the request.
-        retry_after = parse_retry_after(response.headers.get("Retry-After")) if response is not None else None
-        last = self.history[-1] if self.history else None
-        status = response.status if response is not None else None
-        if status is not None:
-            reason = f"HTTP {status}"
-        elif last is not None and last.error is not None:
-            reason = type(last.error).__name__
-        else:
-            reason = "transport error"
-        self.hooks.wait(self.hooks.delay(len(self.history), retry_after), reason, status)
-
-
-def build_retry(config: RetryConfig, hooks: RetryHooks | None) -> Retry:
-    """The urllib3 Retry for idempotent GET/HEAD requests, from ``config``."""
-    return _HookedRetry(
-        total=config.max_retries,
-        redirect=False,
-        other=0,
-        allowed_methods=frozenset({"GET", "HEAD"}),
-        status_forcelist=config.policy.transient_status_codes,
-        backoff_factor=config.base_delay,
-        backoff_max=config.max_delay,
-        respect_retry_after_header=True,
-        raise_on_status=False,
-        raise_on_redirect=False,
-        hooks=hooks,
-    )
+def takes_request_retry(session: requests.Session) -> bool:
+    """True when ``session`` passes a download's ``request_retry=`` on to adapters that
+    take it: a session :func:`build_session` made with a watch.  Any other session (a
+    caller's own) never gets the keyword."""
+    return isinstance(session, _Session) and all(
+        isinstance(adapter, RetryingAdapter) for adapter in session.adapters.values())
 
 
 class _OriginCookiePolicy(http.cookiejar.DefaultCookiePolicy):
@@ -188,6 +86,9 @@ class _Session(requests.Session):
         self.netrc: Netrc = True
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        # A download's retry context (infrastructure.request_retry), for our adapters; the
+        # generic path below has no way to pass it on, and goes without.
+        request_retry = kwargs.pop("request_retry", None)
         if (args or method != "GET" or not isinstance(url, str) or not kwargs.keys() <= _PLAIN_GET
                 or kwargs.get("params") is not None or self.params or self.hooks != _NO_HOOKS):
             return super().request(method, url, *args, **kwargs)
@@ -206,6 +107,8 @@ class _Session(requests.Session):
             proxies = self.proxies if isinstance(self.proxies, Mapping) else {}
             settings = {"proxies": {key: value for key, value in proxies.items() if value is not None},
                         "stream": self.stream if stream is None else stream, "verify": self.verify, "cert": self.cert}
+        if request_retry is not None:
+            settings["request_retry"] = request_retry
         return self.send(prepared, timeout=kwargs.get("timeout"), allow_redirects=kwargs.get("allow_redirects", True),
                          **settings)
 

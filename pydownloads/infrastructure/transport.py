@@ -34,6 +34,7 @@ from pydownloads.domain.errors import (
     TransferError,
 )
 from pydownloads.infrastructure.redact import redact_url
+from pydownloads.infrastructure.request_retry import RequestRetry, RetryListener
 
 Timeout = float | tuple[float, float]
 
@@ -89,22 +90,38 @@ def _short(error: BaseException) -> str:
 
 
 def send_get(
-    session: requests.Session, url: str, *, headers: Mapping[str, str], timeout: Timeout
+    session: requests.Session, url: str, *, headers: Mapping[str, str], timeout: Timeout,
+    retries: RetryListener | None = None,
 ) -> requests.Response:
     """GET ``url`` with a streamed body, following redirects; translate failures.
 
-    :raises DownloadError: the request could not be sent or no response came.
+    :param retries: the download's side of the transport retries, for a session whose
+        adapters take it (``http.takes_request_retry``): its budget, deadline and reports
+        then apply to this request and its redirects.
+    :raises DownloadError: the request could not be sent or no response came, or the
+        download's retries ran out on it.
     """
+    request = None if retries is None else RequestRetry(retries)
     try:
-        return session.get(url, headers=headers, timeout=timeout, stream=True, allow_redirects=True)
+        if request is None:
+            response = session.get(url, headers=headers, timeout=timeout, stream=True, allow_redirects=True)
+        else:  # Session.send hands the keyword on to the adapter, redirects included
+            response = session.get(url, headers=headers, timeout=timeout, stream=True,  # type: ignore[call-arg]
+                                   allow_redirects=True, request_retry=request)
     except DownloadError:
         raise
     except (rex.RequestException, uex.HTTPError, OSError) as error:
+        if request is not None and request.spent is not None:
+            raise request.spent from error
         raise translate(error, url) from error
     except ValueError as error:  # requests parsing a hostile Location (a bad port, IPv6 literal)
         shown = redact_url(url)
         raise RedirectError(f"{shown} led to a URL that cannot be parsed: {_short(error)}", url=shown,
                             cause=error) from error
+    if request is not None and request.spent is not None:  # the last transient status urllib3 gave up on
+        close(response)
+        raise request.spent
+    return response
 
 
 def check_status(response: requests.Response, url: str, *, ranged: bool = False) -> None:

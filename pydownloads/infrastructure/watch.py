@@ -3,7 +3,8 @@
 A read timeout bounds each wait for the next bytes, not their sum: a server that drips its
 status line and headers a byte at a time, or sends ``100 Continue`` for ever, holds a request
 as long as it likes.  Every connection a request takes from the pool is registered here with
-a deadline (connect + read timeout, or the download's own deadline if sooner); one thread
+a deadline (connect + read timeout, or the download's own deadline if sooner: it comes with
+the request, ``request_retry=``); one thread
 shuts the socket down when the deadline passes before the headers are in, which ends the
 request with an ordinary transport error.  A hard shutdown uses the same registry to unblock
 requests still waiting for their headers.
@@ -16,15 +17,16 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from typing import Any
 
-from requests.adapters import HTTPAdapter
+import requests
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from pydownloads.domain.errors import DownloadTimeoutError
 from pydownloads.infrastructure.redact import redact_url
+from pydownloads.infrastructure.request_retry import RequestRetry
+from pydownloads.infrastructure.retries import RetryingAdapter
 
 #: How often the watchdog looks at the deadlines.
 _TICK = 0.1
@@ -34,13 +36,16 @@ class _Slot:
     """One thread's request waiting for its headers: guarded by its own lock, which only
     that thread and the watchdog (every tick) take, so requests never contend for one."""
 
-    __slots__ = ("__weakref__", "connection", "deadline", "ended", "lock")
+    __slots__ = ("__weakref__", "connection", "deadline", "ended", "limit", "lock")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.connection: Any = None  # None: not waiting
         self.deadline = math.inf
         self.ended = False  # the watchdog shut this request's connection
+        #: The deadline of the download the thread's current request serves (inf: none);
+        #: only that thread reads and writes it.
+        self.limit = math.inf
 
 
 class ConnectionWatch:
@@ -59,15 +64,12 @@ class ConnectionWatch:
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
 
-    @contextmanager
-    def deadline(self, at: float | None) -> Iterator[None]:
-        """While the block runs, this thread's requests also end at ``at`` (monotonic)."""
-        previous = getattr(self._local, "deadline", None)
-        self._local.deadline = at
-        try:
-            yield
-        finally:
-            self._local.deadline = previous
+    def expect(self, limit: float | None) -> None:
+        """This thread sends a request that must also end by ``limit`` (monotonic; None:
+        its header timeout alone), the deadline of the download it serves.  The pool hands
+        out its connections (:meth:`waiting`) with no word of the request: the thread's
+        slot carries the deadline from the adapter to them."""
+        self._slot().limit = math.inf if limit is None else limit
 
     def _slot(self) -> _Slot:
         slot: _Slot | None = getattr(self._local, "slot", None)
@@ -82,11 +84,8 @@ class ConnectionWatch:
 
     def waiting(self, connection: Any) -> None:
         """``connection`` was taken from the pool for this thread's request."""
-        deadline = time.monotonic() + self.header_timeout
-        own = getattr(self._local, "deadline", None)
-        if own is not None:
-            deadline = min(deadline, own)
         slot = self._slot()
+        deadline = min(time.monotonic() + self.header_timeout, slot.limit)
         with slot.lock:
             slot.connection, slot.deadline = connection, deadline
 
@@ -131,8 +130,9 @@ def _shut(connection: Any) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
-class WatchedAdapter(HTTPAdapter):
-    """An HTTPAdapter whose pools report the connections they hand out to ``watch``."""
+class WatchedAdapter(RetryingAdapter):
+    """An HTTPAdapter whose pools report the connections they hand out to ``watch``; a
+    request's ``request_retry`` (see RetryingAdapter) also brings its download's deadline."""
 
     def __init__(self, watch: ConnectionWatch, **kwargs: Any) -> None:
         self.watch = watch
@@ -146,9 +146,12 @@ class WatchedAdapter(HTTPAdapter):
             "https": type("WatchedHTTPSConnectionPool", (_Watched, HTTPSConnectionPool), {"watch": watch}),
         }
 
-    def send(self, *args: Any, **kwargs: Any) -> Any:
+    def send(
+        self, request: requests.PreparedRequest, *args: Any, request_retry: RequestRetry | None = None, **kwargs: Any
+    ) -> requests.Response:
+        self.watch.expect(None if request_retry is None else request_retry.listener.deadline_at)
         try:
-            response = super().send(*args, **kwargs)
+            response = super().send(request, *args, request_retry=request_retry, **kwargs)
         except BaseException:
             self.watch.answered()
             raise

@@ -124,13 +124,13 @@ def test_lanes_join_when_a_fast_connection_slows_down(slowing: tuple[RawServer, 
 def test_the_checksum_is_computed_as_the_bytes_arrive_while_one_lane_runs(
         local_server: LocalServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast: bool) -> None:
     reread: list[Path] = []
-    real_hash_file = transfer._hash_file
+    real_hash_file = transfer.hash_file
 
     def hash_file(path: Path, checksum: Checksum) -> str:
         reread.append(path)
         return real_hash_file(path, checksum)
 
-    monkeypatch.setattr(transfer, "_hash_file", hash_file)
+    monkeypatch.setattr(transfer, "hash_file", hash_file)
     body = payload(8 * MIB, 24)
     good = local_server.add_file("/sum.bin", body, rate=16 * MIB)
     bad = local_server.add_file("/bad.bin", body, rate=16 * MIB)

@@ -47,8 +47,8 @@ def test_only_the_late_request_is_ended_and_told_so() -> None:
     answers: dict[str, bool] = {}
 
     def request(name: str, connection: _Connection, own_deadline: float | None) -> None:
-        with watch.deadline(own_deadline):
-            watch.waiting(connection)
+        watch.expect(own_deadline)  # what WatchedAdapter.send does with the download's deadline
+        watch.waiting(connection)
         registered.set()
         decided.wait(5)
         answers[name] = watch.answered()
