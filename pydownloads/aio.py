@@ -15,19 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import logging
 from collections.abc import Coroutine, Iterable
 from types import TracebackType
 from typing import Any
 
 from pydownloads.domain.models import FileConfig
+from pydownloads.domain.redact import get_logger
 from pydownloads.downloads.manager import DownloadManager
 from pydownloads.downloads.queue import PriorityDownloadQueue
 from pydownloads.downloads.worker import DownloadWorker
 from pydownloads.events.emitter import EventEmitter
 from pydownloads.tracking.tracker import DownloadTracker
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 __all__ = ["AsyncDownloadManager", "AsyncQueue"]
 

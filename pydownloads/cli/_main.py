@@ -30,13 +30,13 @@ from pydownloads.cli._input import InputError, InputItem, check_unique, read_inp
 from pydownloads.cli._report import (
     Console,
     Outcome,
-    redact_text,
     report,
 )
 from pydownloads.cli._run import RunSettings, command_settings, run, threads_holding_exit
 from pydownloads.cli._status import show_status
 from pydownloads.domain.errors import FileSystemError, InvalidArgumentError, StateFileError
 from pydownloads.domain.models import DownloadStatus, FileConfig
+from pydownloads.domain.redact import redact_text
 from pydownloads.domain.retry import RetryConfig
 
 #: Input problems listed before the rest are only counted.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -12,24 +11,14 @@ from pathlib import Path
 from typing import TextIO
 
 from pydownloads.domain.models import DownloadInfo, DownloadStatus
+from pydownloads.domain.redact import redact_url
 from pydownloads.events.types import DownloadRetrying
-from pydownloads.infrastructure.redact import redact_url
 from pydownloads.progress import ProgressDisplay, format_bytes
 
 #: Carriage return and ANSI "erase the whole line".
 _WIPE_LINE = "\r\x1b[2K"
 #: At most this many cancelled downloads are listed one by one after an interruption.
 _LISTED = 10
-#: The userinfo of a URL anywhere in a message (``scheme://user:password@``); greedy, so a
-#: password holding ``@`` goes too.
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s'\"]*@")
-
-
-def redact_text(text: str) -> str:
-    """``text`` with the ``user:password@`` of every URL in it replaced by ``***@``."""
-    return _USERINFO.sub(r"\1***@", text)
-
-
 @dataclass(frozen=True, kw_only=True)
 class Outcome:
     """How a run ended: a snapshot of every download in input order, and how long it took.

@@ -29,6 +29,8 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
+from pydownloads.domain.redact import redact_text, redact_url
+
 
 def _rebuild(cls: type[DownloadError], args: tuple[Any, ...], state: dict[str, Any]) -> DownloadError:
     error = cls.__new__(cls)
@@ -49,13 +51,16 @@ class DownloadError(Exception):
     """Root of every pydownloads error.
 
     :param message: what went wrong, for people.
-    :param url: the download it concerns, when there is one (credentials already redacted).
+    :param url: the download it concerns, when there is one.
     :param cause: the lower-level exception, also chained with ``raise ... from``.
+
+    An error is where text leaves the program: the credentials of every URL in ``message``
+    and ``url`` are replaced by ``***@`` here, once, whoever raises it.
     """
 
     def __init__(self, message: str, *, url: str | None = None, cause: BaseException | None = None) -> None:
-        super().__init__(message)
-        self.url = url
+        super().__init__(redact_text(message))
+        self.url = redact_url(url) if url is not None else None
         self.cause: object = cause
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -194,7 +199,7 @@ class DestinationConflictError(DownloadError):
     def __init__(self, message: str, *, path: str, other_url: str, url: str | None = None) -> None:
         super().__init__(message, url=url)
         self.path = path
-        self.other_url = other_url
+        self.other_url = redact_url(other_url)
 
 
 class FileSystemError(DownloadError):

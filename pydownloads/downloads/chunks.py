@@ -36,14 +36,14 @@ class ChunkCopy:
     :param count: told the size of every chunk written (tracker, events).
     :param buckets: rate limits, each consumed per chunk; their waits pause ``Pace``.
     :param cancel_event: set by a hard shutdown: the loop raises DownloadCancelledError.
-    :param shown: the URL as errors show it (already redacted).
+    :param url: the download's URL, for its errors.
     """
 
     part: PartFile
     count: ByteCounter
     buckets: tuple[TokenBucket, ...]
     cancel_event: threading.Event
-    shown: str
+    url: str
 
     def run(self, reader: transport.BodyReader, buffer: memoryview, pos: int, end: int, *,
             pace: Pace, hasher: Hasher | None = None, step: Step | None = None) -> int:
@@ -74,7 +74,7 @@ class ChunkCopy:
                 waited += bucket.consume(got, cancel)
             pace.check(got, paused=waited)
             if cancel.is_set():
-                raise DownloadCancelledError("cancelled", url=self.shown)
+                raise DownloadCancelledError("cancelled", url=self.url)
             if step is not None:
                 end = step(pos)
         return pos

@@ -21,8 +21,8 @@ class Destination:
     One attempt, in the thread running it.
     """
 
-    def __init__(self, job: DownloadJob, claims: PathClaims, shown: str) -> None:
-        self._job, self._claims, self._shown = job, claims, shown
+    def __init__(self, job: DownloadJob, claims: PathClaims, url: str) -> None:
+        self._job, self._claims, self._url = job, claims, url
         #: Resolved once per attempt (each attempt checks again: a link planted meanwhile is caught).
         self.predicted = job.request.predicted_destination()
 
@@ -66,7 +66,7 @@ class Destination:
                 continue
             return candidate
         raise DestinationConflictError(f"no free name beside {final.name}", path=str(final),
-                                       other_url="", url=self._shown)
+                                       other_url="", url=self._url)
 
     def claim(self, final: Path) -> None:
         """Own ``final`` (giving up the path claimed before, if another).
@@ -97,6 +97,6 @@ class Destination:
         """
         self.claim(final)
         if not self._job.claim(Owner.WORKER):
-            raise DownloadCancelledError("cancelled", url=self._shown)
+            raise DownloadCancelledError("cancelled", url=self._url)
         self._job.state.mark_unchanged()
         return final

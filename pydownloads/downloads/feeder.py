@@ -7,7 +7,6 @@ whatever the number of URLs queued.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from dataclasses import replace
@@ -15,13 +14,13 @@ from pathlib import Path
 
 from pydownloads.domain.errors import DownloadError, InvalidArgumentError
 from pydownloads.domain.models import DownloadStatus
+from pydownloads.domain.redact import get_logger
 from pydownloads.downloads.job import DownloadJob, DownloadRequest
 from pydownloads.downloads.queue import PriorityDownloadQueue
 from pydownloads.infrastructure.journal import Journal, JournalRow
-from pydownloads.infrastructure.redact import redact_url
 from pydownloads.tracking.tracker import DownloadTracker
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 class JournalQueue(PriorityDownloadQueue[DownloadJob]):
@@ -66,14 +65,14 @@ class JournalQueue(PriorityDownloadQueue[DownloadJob]):
                     continue
                 if not self._tracker.adopt(row.config.url, row.id, row.info):
                     self._fail(row, InvalidArgumentError(
-                        f"{redact_url(row.config.url)} is already being downloaded to another destination"))
+                        f"{row.config.url} is already being downloaded to another destination"))
                     continue
                 self.put(DownloadJob(request, row.config.priority), row.config.priority)
             return len(rows)
 
     def _fail(self, row: JournalRow, error: DownloadError) -> None:
         """A journaled download that cannot run here ends FAILED, durably."""
-        logger.warning("%s cannot be downloaded: %s", redact_url(row.config.url), error)
+        logger.warning("%s cannot be downloaded: %s", row.config.url, error)
         now = time.time()
         self._journal.finished(row.id, replace(
             row.info, status=DownloadStatus.FAILED, error=str(error), error_type=type(error).__name__,

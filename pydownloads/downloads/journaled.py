@@ -14,7 +14,6 @@ from pydownloads.downloads.revisit import add_to_journal
 from pydownloads.events.emitter import EventEmitter
 from pydownloads.events.types import DownloadQueued
 from pydownloads.infrastructure.journal import Journal
-from pydownloads.infrastructure.redact import redact_url
 from pydownloads.tracking.tracker import DownloadTracker
 
 T = TypeVar("T")
@@ -51,7 +50,7 @@ def add_journaled(
             for config, (_, before, now) in zip(configs, results, strict=True):
                 if before != now:
                     url, priority = (config, 0) if isinstance(config, str) else (config.url, config.priority)
-                    emitter.emit(DownloadQueued(url=redact_url(url), priority=priority))
+                    emitter.emit(DownloadQueued(url=url, priority=priority))
         start_workers()
     return queued
 

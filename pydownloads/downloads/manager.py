@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
-import logging
 import queue as queue_module
 import threading
 import time
@@ -19,6 +18,7 @@ import requests
 
 from pydownloads.domain.errors import DownloadCancelledError, InvalidArgumentError
 from pydownloads.domain.models import DownloadStatus, FileConfig
+from pydownloads.domain.redact import get_logger
 from pydownloads.downloads.feeder import JournalQueue
 from pydownloads.downloads.job import DownloadJob, DownloadRequest, Owner
 from pydownloads.downloads.journaled import add_journaled, as_config
@@ -38,7 +38,6 @@ from pydownloads.downloads.worker import DownloadWorker
 from pydownloads.events.emitter import EventEmitter
 from pydownloads.events.types import DownloadCancelled, DownloadQueued
 from pydownloads.infrastructure.limits import HostLimiter
-from pydownloads.infrastructure.redact import redact_url
 from pydownloads.tracking.tracker import DownloadTracker
 
 if TYPE_CHECKING:
@@ -47,7 +46,7 @@ if TYPE_CHECKING:
     from pydownloads.downloads.settings import Options
     from pydownloads.progress import ProgressDisplay
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 #: Fewest downloads held in memory, ready for the workers, with a state file.
 _MIN_WINDOW = 64
@@ -223,7 +222,7 @@ class DownloadManager:
         # Queued events go out before any thread can start the download (and outside the lock).
         if self.emitter.is_listening(DownloadQueued):
             for job in queued:
-                self.emitter.emit(DownloadQueued(url=redact_url(job.url), priority=job.priority))
+                self.emitter.emit(DownloadQueued(url=job.url, priority=job.priority))
         with self._lock:
             open_ = self._state is _State.OPEN
             if open_:
@@ -253,7 +252,7 @@ class DownloadManager:
     def _register(self, job: DownloadJob) -> bool:
         if self.tracker.register(job.url):
             return True
-        logger.warning("%s is already queued; skipped", redact_url(job.url))
+        logger.warning("%s is already queued; skipped", job.url)
         return False
 
     def _start_workers(self) -> None:
@@ -308,7 +307,7 @@ class DownloadManager:
         info = self.tracker.mark_finished(
             job.url, DownloadStatus.CANCELLED, error=DownloadCancelledError("cancelled by shutdown"))
         if self.emitter.is_listening(DownloadCancelled):
-            self.emitter.emit(DownloadCancelled(url=redact_url(job.url), bytes_downloaded=info.bytes_downloaded))
+            self.emitter.emit(DownloadCancelled(url=job.url, bytes_downloaded=info.bytes_downloaded))
         if queued:
             self.queue.task_done()
 

@@ -6,7 +6,6 @@ import time
 
 from pydownloads.domain.errors import DeadlineExceededError, DownloadTimeoutError
 from pydownloads.downloads.settings import TransferSettings
-from pydownloads.infrastructure.redact import redact_url
 
 
 class Pace:
@@ -33,7 +32,7 @@ class Pace:
             return
         now = time.monotonic()
         if self._deadline_at is not None and now > self._deadline_at:
-            raise DeadlineExceededError(f"{redact_url(self._url)} passed its deadline", url=redact_url(self._url))
+            raise DeadlineExceededError(f"{self._url} passed its deadline", url=self._url)
         if self._floor is None:
             return
         self._window_start += paused
@@ -42,6 +41,6 @@ class Pace:
         if elapsed >= self._window:
             if self._window_bytes < self._floor * elapsed:
                 raise DownloadTimeoutError(
-                    f"{redact_url(self._url)} sent {self._window_bytes} bytes in {elapsed:.1f} s, "
-                    f"under the minimum of {self._floor:.0f} bytes/s", url=redact_url(self._url))
+                    f"{self._url} sent {self._window_bytes} bytes in {elapsed:.1f} s, "
+                    f"under the minimum of {self._floor:.0f} bytes/s", url=self._url)
             self._window_start, self._window_bytes = now, 0

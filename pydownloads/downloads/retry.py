@@ -25,6 +25,7 @@ from pydownloads.domain.errors import (
     TransferError,
     VerificationError,
 )
+from pydownloads.domain.redact import get_logger, redact_text, redact_url
 from pydownloads.domain.retry import RetryConfig, RetryPolicy
 from pydownloads.events.emitter import EventEmitter
 from pydownloads.events.types import DownloadRetrying
@@ -101,7 +102,7 @@ class RetryHandler:
         self.config = config if config is not None else RetryConfig()
         self.categoriser = categoriser if categoriser is not None else ErrorCategoriser(self.config.policy)
         self.emitter = emitter if emitter is not None else EventEmitter()
-        self.logger = logger if logger is not None else logging.getLogger(__name__)
+        self.logger = logger if logger is not None else get_logger(__name__)
         self._rng = rng
 
     def delay_for(self, error: BaseException, retries_done: int) -> float | None:
@@ -146,7 +147,9 @@ class RetryHandler:
                 if delay is None:
                     raise
                 reason = str(error) or type(error).__name__
-                self.logger.info("retrying %s in %.2fs (attempt %d): %s", url, delay, counter.count + 1, reason)
+                # The logger may be the caller's own, without our redacting filter.
+                self.logger.info("retrying %s in %.2fs (attempt %d): %s", redact_url(url), delay, counter.count + 1,
+                                 redact_text(reason))
                 if on_retry is not None:
                     on_retry(counter.count + 1, delay, reason)
                 elif self.emitter.is_listening(DownloadRetrying):

@@ -20,7 +20,6 @@ or a crash keeps what was fetched.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import requests
 
 from pydownloads.domain.checksum import Hasher
 from pydownloads.domain.errors import DownloadCancelledError, DownloadError, ResumeMismatchError, TransferError
+from pydownloads.domain.redact import get_logger
 from pydownloads.downloads.chunks import ByteCounter, ChunkCopy
 from pydownloads.downloads.pace import Pace
 from pydownloads.downloads.segment_table import YOUNG, Segment, SegmentTable
@@ -38,11 +38,10 @@ from pydownloads.downloads.settings import LANE_PROBE, LANE_RECHECK, MANY_LANES,
 from pydownloads.infrastructure import sidecar, transport
 from pydownloads.infrastructure.files import PartFile
 from pydownloads.infrastructure.limits import HostLimiter, TokenBucket
-from pydownloads.infrastructure.redact import redact_url
 from pydownloads.infrastructure.request_retry import RetryListener
 from pydownloads.infrastructure.sidecar import ResumeState
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 @dataclass
@@ -88,9 +87,8 @@ class RangeEngine:
         self._session, self._url, self._headers = session, url, headers
         self._settings, self._part, self._state = settings, part, state
         self._lanes, self._limiter, self._host = lanes, limiter, host
-        self._shown = redact_url(url)
         self._copy = ChunkCopy(part=part, count=count_bytes, buckets=buckets,
-                               cancel_event=settings.cancel_event, shown=self._shown)
+                               cancel_event=settings.cancel_event, url=self._url)
         #: Fed by the first lane while it is the only one (its bytes then arrive in order
         #: from zero); None once other lanes start: the file is then hashed at the end.
         self.hasher = hasher
@@ -141,7 +139,7 @@ class RangeEngine:
         if self._error is not None:
             raise self._error
         if missing:  # every lane ended without an error but bytes are missing: never commit
-            raise ResumeMismatchError(f"{missing} bytes of {self._shown} were not fetched")
+            raise ResumeMismatchError(f"{missing} bytes of {self._url} were not fetched")
 
     def _add_lanes_when_slow(self) -> None:
         """Start the extra lanes once the first connection proves slower than ``fast_lane``
@@ -207,7 +205,7 @@ class RangeEngine:
             if source == self._url or isinstance(error, DownloadCancelledError):
                 self._fail(error)
             else:  # a mirror lane gives up: its ranges go to the other lanes
-                logger.info("mirror %s leaves %s: %s", redact_url(source), self._shown, error)
+                logger.info("mirror %s leaves %s: %s", source, self._url, error)
         except BaseException as error:
             self._fail(error)
         finally:
@@ -230,7 +228,7 @@ class RangeEngine:
                 if segment is not None or not self._table.may_split_later():
                     return segment
             if self._settings.cancel_event.is_set():
-                raise DownloadCancelledError("cancelled", url=self._shown)
+                raise DownloadCancelledError("cancelled", url=self._url)
             self._failed.wait(YOUNG / 2)
         return None
 
@@ -284,13 +282,13 @@ class RangeEngine:
             if response.status_code != 206:
                 transport.close(response)
                 if source != self._url:
-                    raise ResumeMismatchError(f"mirror {redact_url(source)} does not serve ranges")
+                    raise ResumeMismatchError(f"mirror {source} does not serve ranges")
                 self._refuse_full_body(segment)
                 return None
             got = transport.content_range(response)
             if got != (pos, last, self._state.total):
                 raise ResumeMismatchError(
-                    f"asked {redact_url(source)} for bytes {pos}-{last}/{self._state.total}, "
+                    f"asked {source} for bytes {pos}-{last}/{self._state.total}, "
                     f"got {response.headers.get('Content-Range')!r}")
         except BaseException:
             transport.close(response)
@@ -308,7 +306,7 @@ class RangeEngine:
             if self._table.take_over(segment):
                 return
         raise ResumeMismatchError(
-            f"{self._shown} answered a range request with the whole file: "
+            f"{self._url} answered a range request with the whole file: "
             "it ignores ranges or the file changed")
 
     def _copy_segment(self, segment: Segment, reader: transport.BodyReader, buffer: memoryview) -> None:
@@ -326,7 +324,7 @@ class RangeEngine:
             # Short of the end: the body ended (the reader checked its announced length,
             # so the server lied), or the segment grew since the last chunk (a takeover).
             if reached < end and reached == pos:
-                raise TransferError(f"{self._shown} ended before byte {end}", url=self._shown)
+                raise TransferError(f"{self._url} ended before byte {end}", url=self._url)
             pos = reached
 
     # -- state -----------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from pydownloads.domain.errors import (
     TransferError,
     VerificationError,
 )
+from pydownloads.domain.redact import get_logger
 from pydownloads.downloads.chunks import UNBOUNDED, ChunkCopy
 from pydownloads.downloads.destination import Destination
 from pydownloads.downloads.job import DownloadJob, Owner, PathClaims
@@ -33,12 +33,11 @@ from pydownloads.events.types import ChunkDownloaded, DownloadRetrying, Download
 from pydownloads.infrastructure import sidecar, transport
 from pydownloads.infrastructure.files import PartFile, part_path
 from pydownloads.infrastructure.limits import HostLimiter, TokenBucket
-from pydownloads.infrastructure.redact import redact_url
 from pydownloads.infrastructure.request_retry import RetryListener
 from pydownloads.infrastructure.sidecar import ResumeState
 from pydownloads.tracking.tracker import DownloadTracker
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,8 +70,7 @@ class Transfer:
         self._state = job.state
         self._url = job.url  # the download's name: tracker, events, resume state
         self._source = job.state.source  # where this attempt fetches from
-        self._shown = redact_url(job.url)
-        self._place = Destination(job, ctx.claims, self._shown)
+        self._place = Destination(job, ctx.claims, self._url)
         self._buckets = tuple(b for b in (ctx.bucket, job.bucket) if b is not None)
         self._headers = {"Accept-Encoding": "identity", **job.request.headers}
         self._total: int | None = None
@@ -81,7 +79,7 @@ class Transfer:
     def run(self) -> Path:
         settings = self._ctx.settings
         if settings.cancel_event.is_set():
-            raise DownloadCancelledError("cancelled before it started", url=self._shown)
+            raise DownloadCancelledError("cancelled before it started", url=self._url)
         limiter = self._ctx.limiter
         host = transport.host_of(self._source)
         if limiter is not None:
@@ -101,7 +99,7 @@ class Transfer:
             following = self._state.switch_source(error)
             if following is None:
                 raise
-            raise TransferError(f"{error}; next: {redact_url(following)}", url=self._shown, cause=error) from error
+            raise TransferError(f"{error}; next: {following}", url=self._url, cause=error) from error
         finally:
             self._job.abort = None
             if limiter is not None:
@@ -165,7 +163,7 @@ class Transfer:
         ctx = self._ctx
         holes = hole_ranges(state.ranges, state.total)
         if not holes:  # every byte is there already: only the checks and the rename are left
-            part = PartFile(final, url=self._shown, keep=True)
+            part = PartFile(final, url=self._url, keep=True)
             try:
                 self._started(final, state.total, state.total)
                 return self._finish(part, state.total, None)
@@ -190,8 +188,8 @@ class Transfer:
                     return self._start_over(final, response)
                 if transport.content_range(response) != (start, last, state.total):
                     raise ResumeMismatchError(
-                        f"asked {self._shown} for bytes {start}-{last}/{state.total}, "
-                        f"got {response.headers.get('Content-Range')!r}", url=self._shown)
+                        f"asked {self._url} for bytes {start}-{last}/{state.total}, "
+                        f"got {response.headers.get('Content-Range')!r}", url=self._url)
                 if not same_source:  # another mirror of the same size: its validators from now on
                     self._validators = transport.validators(response)
                     self._state.resume_on(self._source, self._validators)
@@ -204,13 +202,13 @@ class Transfer:
             self._forget(discard=True)
             if error.from_zero:  # said so already, where it was raised
                 raise
-            raise ResumeMismatchError(f"restarting from zero: {error}", url=self._shown, from_zero=True) from error
+            raise ResumeMismatchError(f"restarting from zero: {error}", url=self._url, from_zero=True) from error
 
     def _fetch_ranges(
         self, final: Path, state: ResumeState, lanes: int, first: FirstResponse, *, fresh: bool
     ) -> Path:
         ctx, job = self._ctx, self._job
-        part = PartFile(final, url=self._shown, keep=not fresh)
+        part = PartFile(final, url=self._url, keep=not fresh)
         try:
             self._started(final, state.total, state.done_bytes)
             if fresh and lanes > 1:
@@ -229,7 +227,7 @@ class Transfer:
                 self._forget(discard=True)
                 if engine.ranges_unsupported:
                     self._state.one_lane()
-                raise ResumeMismatchError(f"restarting from zero: {error}", url=self._shown,
+                raise ResumeMismatchError(f"restarting from zero: {error}", url=self._url,
                                           from_zero=True) from error
             except DownloadCancelledError:
                 raise
@@ -252,7 +250,7 @@ class Transfer:
         (A stale resume state was dropped where it was found: ``_fresh``, ``_load_saved_state``.)
         """
         self._state.restart_from_zero()
-        part = PartFile(final, url=self._shown)
+        part = PartFile(final, url=self._url)
         try:
             self._started(final, reader.expected, 0)
             hasher = self._new_hasher()
@@ -260,7 +258,7 @@ class Transfer:
             size = settings.chunk_size if reader.expected is None else max(1, min(settings.chunk_size, reader.expected))
             buffer = memoryview(bytearray(size))  # reused by every read of this body
             copy = ChunkCopy(part=part, count=self._count, buckets=self._buckets,
-                             cancel_event=settings.cancel_event, shown=self._shown)
+                             cancel_event=settings.cancel_event, url=self._url)
             pace = Pace(settings, self._source, self._deadline_at)
             end = copy.run(reader, buffer, 0, UNBOUNDED, pace=pace, hasher=hasher)  # to the body's end
             return self._finish(part, end, hasher)
@@ -274,16 +272,16 @@ class Transfer:
         self._total = total
         if not self._ctx.tracker.mark_started(
                 self._url, path=final, total_bytes=total, attempt=self._state.attempt, bytes_downloaded=done):
-            raise DownloadCancelledError("cancelled", url=self._shown)
+            raise DownloadCancelledError("cancelled", url=self._url)
         if self._ctx.emitter.is_listening(DownloadStarted):
-            self._ctx.emitter.emit(DownloadStarted(url=self._shown, path=final, total_bytes=total,
+            self._ctx.emitter.emit(DownloadStarted(url=self._url, path=final, total_bytes=total,
                                                    attempt=self._state.attempt))
 
     def _count(self, count: int) -> None:
         done = self._ctx.tracker.add_bytes(self._url, count)
         emitter = self._ctx.emitter
         if emitter.is_listening(ChunkDownloaded):
-            emitter.emit(ChunkDownloaded(url=self._shown, bytes_downloaded=count, total_downloaded=done,
+            emitter.emit(ChunkDownloaded(url=self._url, bytes_downloaded=count, total_downloaded=done,
                                          total_bytes=self._total))
 
     def _parallel_mirrors(self) -> tuple[str, ...]:
@@ -294,10 +292,10 @@ class Transfer:
 
     def _announce_restart(self, why: str) -> None:
         """Say that the bytes kept so far were dropped and the download starts over."""
-        logger.info("%s: restarting from zero: %s", self._shown, why)
+        logger.info("%s: restarting from zero: %s", self._url, why)
         if self._ctx.emitter.is_listening(DownloadRetrying):
             self._ctx.emitter.emit(DownloadRetrying(
-                url=self._shown, attempt=self._state.attempt, delay=0.0, reason=f"restarting from zero: {why}"))
+                url=self._url, attempt=self._state.attempt, delay=0.0, reason=f"restarting from zero: {why}"))
 
     def _lanes(self, total: int) -> int:
         settings, request = self._ctx.settings, self._job.request
@@ -307,8 +305,8 @@ class Transfer:
     def _check_size(self, total: int | None) -> None:
         expected = self._job.request.expected_size
         if expected is not None and total is not None and total != expected:
-            raise SizeMismatchError(f"{self._shown} is {total} bytes, expected {expected}",
-                                    expected=expected, actual=total, url=self._shown)
+            raise SizeMismatchError(f"{self._url} is {total} bytes, expected {expected}",
+                                    expected=expected, actual=total, url=self._url)
 
     def _new_hasher(self) -> Hasher | None:
         checksum = self._job.request.checksum
@@ -322,10 +320,10 @@ class Transfer:
             actual = hasher.hexdigest() if hasher is not None else hash_file(part.path, checksum)
             if actual != checksum.hexdigest:
                 raise ChecksumMismatchError(
-                    f"{self._shown}: {checksum.algorithm} is {actual}, expected {checksum.hexdigest}",
-                    algorithm=checksum.algorithm, expected=checksum.hexdigest, actual=actual, url=self._shown)
+                    f"{self._url}: {checksum.algorithm} is {actual}, expected {checksum.hexdigest}",
+                    algorithm=checksum.algorithm, expected=checksum.hexdigest, actual=actual, url=self._url)
         if self._ctx.settings.cancel_event.is_set() or not self._job.claim(Owner.WORKER):
-            raise DownloadCancelledError("cancelled", url=self._shown)
+            raise DownloadCancelledError("cancelled", url=self._url)
         self._ctx.tracker.set_bytes(self._url, size)  # bytes fetched twice (a takeover) count once
         path = part.commit()
         if self._job.request.if_changed:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping
 from os import PathLike
@@ -19,6 +18,7 @@ from pydownloads.domain.errors import (
     TransferError,
 )
 from pydownloads.domain.models import DownloadStatus, FileConfig, check_rate
+from pydownloads.domain.redact import get_logger
 from pydownloads.downloads.job import DownloadJob, DownloadRequest, Owner, PathClaims
 from pydownloads.downloads.retry import RetryHandler
 from pydownloads.downloads.settings import DEFAULT_CHUNK_SIZE, DEFAULT_TIMEOUT, TransferSettings
@@ -28,11 +28,10 @@ from pydownloads.events.types import DownloadCancelled, DownloadCompleted, Downl
 from pydownloads.infrastructure import transport
 from pydownloads.infrastructure.http import RetryHooks, takes_request_retry
 from pydownloads.infrastructure.limits import HostLimiter, TokenBucket
-from pydownloads.infrastructure.redact import redact_url
 from pydownloads.infrastructure.watch import ConnectionWatch
 from pydownloads.tracking.tracker import DownloadTracker
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 class DownloadWorker:
     """Fetches URLs into files; one instance serves every thread of a manager.
@@ -110,7 +109,7 @@ class DownloadWorker:
             config = FileConfig(url=url, headers=headers or {}, filename=destination.name)
             request = DownloadRequest.from_config(config, destination.parent)
         if not self.tracker.register(url):
-            raise InvalidArgumentError(f"{redact_url(url)} is already being downloaded")
+            raise InvalidArgumentError(f"{url} is already being downloaded")
         outcome = self.run(DownloadJob(request))
         if isinstance(outcome, BaseException):
             raise outcome
@@ -128,7 +127,7 @@ class DownloadWorker:
                            self.tracker, self.emitter)
         try:
             path = self.retry_handler.execute_with_retry(
-                lambda: self._attempt(job, retries), redact_url(url),
+                lambda: self._attempt(job, retries), url,
                 cancel_event=self.cancel_event, attempts=state.attempts, on_retry=retries.on_retry,
             )
         except DownloadCancelledError as error:
@@ -138,8 +137,8 @@ class DownloadWorker:
             self._settle(job, DownloadStatus.FAILED, error)
             return error
         except Exception as error:  # a bug must not kill the thread or hang join()
-            logger.exception("unexpected error downloading %s", redact_url(url))
-            wrapped = DownloadError(f"unexpected error: {error!r}", url=redact_url(url), cause=error)
+            logger.exception("unexpected error downloading %s", url)
+            wrapped = DownloadError(f"unexpected error: {error!r}", url=url, cause=error)
             self._settle(job, DownloadStatus.FAILED, wrapped)
             return wrapped
         self._complete(job, path)
@@ -161,23 +160,22 @@ class DownloadWorker:
             return
         self.tracker.set_attempts(job.url, attempts)
         info = self.tracker.mark_finished(job.url, status, error=error)
-        shown = redact_url(job.url)
         if status is DownloadStatus.CANCELLED:
-            logger.info("cancelled %s", shown)
+            logger.info("cancelled %s", job.url)
             if self.emitter.is_listening(DownloadCancelled):
-                self.emitter.emit(DownloadCancelled(url=shown, bytes_downloaded=info.bytes_downloaded))
+                self.emitter.emit(DownloadCancelled(url=job.url, bytes_downloaded=info.bytes_downloaded))
         else:
-            logger.warning("failed %s: %s", shown, error)
+            logger.warning("failed %s: %s", job.url, error)
             if self.emitter.is_listening(DownloadFailed):
                 self.emitter.emit(DownloadFailed(
-                    url=shown, error=str(error), error_type=type(error).__name__, attempts=attempts))
+                    url=job.url, error=str(error), error_type=type(error).__name__, attempts=attempts))
 
     def _complete(self, job: DownloadJob, path: Path) -> None:
         """Record a successful download (called once the part file is renamed)."""
         info = self.tracker.mark_finished(job.url, DownloadStatus.COMPLETED, path=path, unchanged=job.state.unchanged)
         if self.emitter.is_listening(DownloadCompleted):
             self.emitter.emit(DownloadCompleted(
-                url=redact_url(job.url), path=path, bytes_downloaded=info.bytes_downloaded,
+                url=job.url, path=path, bytes_downloaded=info.bytes_downloaded,
                 elapsed=info.elapsed or 0.0, attempts=info.attempts))
 
 
@@ -191,21 +189,21 @@ class _Retries:
     One thread: the one running the download.
     """
 
-    __slots__ = ("_deadline", "_emitter", "_job", "_max_retries", "_shown", "_tracker", "deadline_at")
+    __slots__ = ("_deadline", "_emitter", "_job", "_max_retries", "_tracker", "_url", "deadline_at")
 
     def __init__(self, job: DownloadJob, deadline: float | None, max_retries: int, tracker: DownloadTracker,
                  emitter: EventEmitter) -> None:
         self._job, self._deadline, self._max_retries = job, deadline, max_retries
         self._tracker, self._emitter = tracker, emitter
-        self._shown = redact_url(job.url)
+        self._url = job.url
         started = job.state.started_at
         self.deadline_at = None if deadline is None or started is None else started + deadline
 
     def past_deadline(self, wait: float) -> DeadlineExceededError | None:
         """The error to fail with now rather than wait ``wait`` s past the deadline, if so."""
         if self.deadline_at is not None and time.monotonic() + wait > self.deadline_at:
-            return DeadlineExceededError(f"{self._shown} would pass its deadline of {self._deadline} s",
-                                         url=self._shown)
+            return DeadlineExceededError(f"{self._url} would pass its deadline of {self._deadline} s",
+                                         url=self._url)
         return None
 
     def on_retry(self, attempt: int, delay: float, reason: str) -> None:
@@ -230,11 +228,11 @@ class _Retries:
 
     def exhausted(self, reason: str, status: int | None) -> DownloadError:
         if status is not None:
-            return HTTPStatusError(f"HTTP {status} from {self._shown}, retries exhausted", status=status,
-                                   url=self._shown)
-        return TransferError(f"{reason} from {self._shown}, retries exhausted", url=self._shown)
+            return HTTPStatusError(f"HTTP {status} from {self._url}, retries exhausted", status=status,
+                                   url=self._url)
+        return TransferError(f"{reason} from {self._url}, retries exhausted", url=self._url)
 
     def _report(self, attempt: int, delay: float, reason: str) -> None:
         self._tracker.set_attempts(self._job.url, attempt)
         if self._emitter.is_listening(DownloadRetrying):
-            self._emitter.emit(DownloadRetrying(url=self._shown, attempt=attempt, delay=delay, reason=reason))
+            self._emitter.emit(DownloadRetrying(url=self._url, attempt=attempt, delay=delay, reason=reason))

@@ -7,13 +7,13 @@ other's events, and nothing is registered process-wide.
 from __future__ import annotations
 
 import inspect
-import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from blinker import ANY, NamedSignal, Namespace
 
 from pydownloads.domain.errors import InvalidArgumentError
+from pydownloads.domain.redact import get_logger
 from pydownloads.events.types import (
     ChunkDownloaded,
     DownloadCancelled,
@@ -25,7 +25,7 @@ from pydownloads.events.types import (
     DownloadStarted,
 )
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 Handler = Callable[[Any], object]
 CoroutineRunner = Callable[[Coroutine[Any, Any, Any]], object]

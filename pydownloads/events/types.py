@@ -6,13 +6,20 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydownloads.domain.redact import redact_text, redact_url
+
 
 @dataclass(frozen=True, kw_only=True)
 class DownloadEvent:
-    """Base of every event: which download (``url``, credentials redacted) and when."""
+    """Base of every event: which download (``url``, its credentials redacted here) and when."""
 
     url: str
     timestamp: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        # An event is where a download's URL leaves the program: its credentials go here.
+        if "@" in self.url:
+            object.__setattr__(self, "url", redact_url(self.url))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +65,10 @@ class DownloadFailed(DownloadEvent):
     error_type: str
     attempts: int
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "error", redact_text(self.error))
+
 
 @dataclass(frozen=True, kw_only=True)
 class DownloadRetrying(DownloadEvent):
@@ -66,6 +77,10 @@ class DownloadRetrying(DownloadEvent):
     attempt: int
     delay: float
     reason: str
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "reason", redact_text(self.reason))
 
 
 @dataclass(frozen=True, kw_only=True)

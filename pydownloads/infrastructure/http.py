@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import http.cookiejar
-import logging
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -23,13 +22,14 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import get_environ_proxies, get_netrc_auth
 
 from pydownloads._version import __version__
+from pydownloads.domain.redact import get_logger
 from pydownloads.domain.retry import RetryConfig
 from pydownloads.infrastructure.http_settings import Netrc, SessionSettings, netrc_auth
 from pydownloads.infrastructure.retries import RetryHooks as RetryHooks  # re-exported: the manager's import
 from pydownloads.infrastructure.retries import RetryingAdapter, build_retry
 from pydownloads.infrastructure.watch import ConnectionWatch, WatchedAdapter
 
-logger = logging.getLogger(__name__)
+logger = get_logger(__name__)
 
 if TYPE_CHECKING:
     from requests.sessions import _Settings

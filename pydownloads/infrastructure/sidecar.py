@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-logger = logging.getLogger(__name__)
+from pydownloads.domain.redact import get_logger
+
+logger = get_logger(__name__)
 
 SIDECAR_SUFFIX = ".part.json"
 _FORMAT = 1

@@ -1,7 +1,7 @@
 """The one boundary where requests and urllib3 meet pydownloads.
 
 Every exception requests or urllib3 can raise is translated here into the DownloadError
-tree, with the URL (redacted) and the original as ``cause``.  No other module catches them.
+tree, with the URL and the original as ``cause``.  No other module catches them.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from pydownloads.domain.errors import (
     TLSError,
     TransferError,
 )
-from pydownloads.infrastructure.redact import redact_url
 from pydownloads.infrastructure.request_retry import RequestRetry, RetryListener
 
 Timeout = float | tuple[float, float]
@@ -41,29 +40,28 @@ Timeout = float | tuple[float, float]
 
 def translate(error: BaseException, url: str) -> DownloadError:
     """The DownloadError that says what ``error`` (from requests/urllib3/sockets) means."""
-    shown = redact_url(url)
     if isinstance(error, DownloadError):
         return error
     # urllib3 out of retries wraps the last failure: a timeout is still a timeout.
     reason = getattr(error.args[0], "reason", None) if error.args else None
     if isinstance(error, rex.ConnectionError) and isinstance(reason, uex.ReadTimeoutError):
-        return DownloadTimeoutError(f"timed out waiting for data from {shown}", url=shown, cause=error)
+        return DownloadTimeoutError(f"timed out waiting for data from {url}", url=url, cause=error)
     if isinstance(error, rex.ConnectionError) and isinstance(reason, uex.ConnectTimeoutError) and not isinstance(
             reason, uex.NewConnectionError):  # NewConnectionError subclasses ConnectTimeoutError: refused isn't slow
-        return DownloadTimeoutError(f"timed out connecting to {shown}", url=shown, cause=error)
+        return DownloadTimeoutError(f"timed out connecting to {url}", url=url, cause=error)
     if isinstance(error, rex.ConnectTimeout):
-        return DownloadTimeoutError(f"timed out connecting to {shown}", url=shown, cause=error)
+        return DownloadTimeoutError(f"timed out connecting to {url}", url=url, cause=error)
     if isinstance(error, (rex.ReadTimeout, uex.ReadTimeoutError, socket.timeout)):
-        return DownloadTimeoutError(f"timed out waiting for data from {shown}", url=shown, cause=error)
+        return DownloadTimeoutError(f"timed out waiting for data from {url}", url=url, cause=error)
     if isinstance(error, (rex.SSLError, uex.SSLError)):
-        return TLSError(f"TLS failed for {shown}: {_short(error)}", url=shown, cause=error)
+        return TLSError(f"TLS failed for {url}: {_short(error)}", url=url, cause=error)
     if isinstance(error, rex.TooManyRedirects):
-        return RedirectError(f"too many redirects from {shown}", url=shown, cause=error)
+        return RedirectError(f"too many redirects from {url}", url=url, cause=error)
     if isinstance(error, (rex.InvalidSchema, rex.InvalidURL, rex.MissingSchema)):
-        return RedirectError(f"{shown} led to a URL that cannot be downloaded: {_short(error)}", url=shown,
+        return RedirectError(f"{url} led to a URL that cannot be downloaded: {_short(error)}", url=url,
                              cause=error)
     if isinstance(error, (rex.RequestException, uex.HTTPError, OSError)):
-        return TransferError(f"connection to {shown} failed: {_why(error)}", url=shown, cause=error)
+        return TransferError(f"connection to {url} failed: {_why(error)}", url=url, cause=error)
     raise TypeError(f"not a transport error: {error!r}") from error
 
 
@@ -80,12 +78,9 @@ def _why(error: BaseException) -> str:
     return _short(error)
 
 
-_USERINFO = re.compile(r"(?<=//)[^/@\s'\"]+@")
-
-
 def _short(error: BaseException) -> str:
-    """The error's text, credentials in any URL it quotes replaced, and kept short."""
-    text = _USERINFO.sub("***@", str(error) or type(error).__name__)
+    """The error's text, kept short (the DownloadError quoting it redacts its URLs)."""
+    text = str(error) or type(error).__name__
     return text if len(text) <= 300 else text[:297] + "..."
 
 
@@ -115,8 +110,7 @@ def send_get(
             raise request.spent from error
         raise translate(error, url) from error
     except ValueError as error:  # requests parsing a hostile Location (a bad port, IPv6 literal)
-        shown = redact_url(url)
-        raise RedirectError(f"{shown} led to a URL that cannot be parsed: {_short(error)}", url=shown,
+        raise RedirectError(f"{url} led to a URL that cannot be parsed: {_short(error)}", url=url,
                             cause=error) from error
     if request is not None and request.spent is not None:  # the last transient status urllib3 gave up on
         close(response)
@@ -133,16 +127,15 @@ def check_status(response: requests.Response, url: str, *, ranged: bool = False)
     status = response.status_code
     if 200 <= status < 300 and (status != 206 or ranged):
         return
-    shown = redact_url(url)
     reason = response.reason or ""
     close(response)
     if (status == 416 and ranged) or status == 206:
-        raise ResumeMismatchError(f"HTTP {status} to a range request for {shown}", url=shown)
+        raise ResumeMismatchError(f"HTTP {status} to a range request for {url}", url=url)
     raise HTTPStatusError(
-        f"HTTP {status} {reason} from {shown}".rstrip(),
+        f"HTTP {status} {reason} from {url}".rstrip(),
         status=status,
         retry_after=parse_retry_after(response.headers.get("Retry-After")),
-        url=shown,
+        url=url,
     )
 
 
@@ -274,8 +267,7 @@ class BodyReader:
             if isinstance(error, socket.timeout):
                 raise translate(error, self._url) from error
             if isinstance(error, ssl.SSLError):
-                shown = redact_url(self._url)
-                raise TLSError(f"TLS failed for {shown}: {_short(error)}", url=shown, cause=error) from error
+                raise TLSError(f"TLS failed for {self._url}: {_short(error)}", url=self._url, cause=error) from error
             self._fail_short(error)
         if not got:
             self._drop()
@@ -311,14 +303,13 @@ class BodyReader:
                 self._raw.connection.close()
 
     def _fail_short(self, error: BaseException | None) -> NoReturn:
-        shown = redact_url(self._url)
         if self.expected is None:
             raise TransferError(
-                f"connection to {shown} broke after {self.received} bytes", url=shown, cause=error
+                f"connection to {self._url} broke after {self.received} bytes", url=self._url, cause=error
             ) from error
         raise IncompleteDownloadError(
-            f"{shown} sent {self.received} of {self.expected} bytes",
-            expected=self.expected, received=self.received, url=shown, cause=error,
+            f"{self._url} sent {self.received} of {self.expected} bytes",
+            expected=self.expected, received=self.received, url=self._url, cause=error,
         ) from error
 
 

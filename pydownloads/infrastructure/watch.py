@@ -24,7 +24,6 @@ import requests
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from pydownloads.domain.errors import DownloadTimeoutError
-from pydownloads.infrastructure.redact import redact_url
 from pydownloads.infrastructure.request_retry import RequestRetry
 from pydownloads.infrastructure.retries import RetryingAdapter
 
@@ -157,7 +156,7 @@ class WatchedAdapter(RetryingAdapter):
             raise
         if self.watch.answered():  # headers cut short by the watchdog: not a response at all
             response.close()
-            url = redact_url(str(response.url))
+            url = str(response.url)
             raise DownloadTimeoutError(
                 f"no complete response headers from {url} within {self.watch.header_timeout:g} s "
                 "(or the download's deadline)", url=url)

@@ -59,7 +59,7 @@ BODY = bytes(range(256)) * 40  # 10,240 bytes
 def _copy(part: _Part, counts: list[int], buckets: tuple[_Bucket, ...] = (),
           cancel: threading.Event | None = None) -> ChunkCopy:
     return ChunkCopy(part=cast(Any, part), count=counts.append, buckets=cast(Any, buckets),
-                     cancel_event=cancel or threading.Event(), shown="http://host/file")
+                     cancel_event=cancel or threading.Event(), url="http://host/file")
 
 
 def _run(copy: ChunkCopy, reader: _Reader, buffer: memoryview, pos: int, end: int, **options: Any) -> int:

@@ -10,8 +10,9 @@ import pytest
 from pydownloads.cli import InputError, build_parser, parse_header, parse_input, parse_size, read_input
 from pydownloads.cli._access import AccessError, load_cookies, netrc_choice, user_auth
 from pydownloads.cli._input import check_unique
-from pydownloads.cli._report import Outcome, interrupted_lines, record, redact_text, summary_lines
+from pydownloads.cli._report import Outcome, interrupted_lines, record, summary_lines
 from pydownloads.domain.models import DownloadInfo, DownloadStatus
+from pydownloads.domain.redact import redact_text
 
 # -- parse_size -------------------------------------------------------------------------------
 
