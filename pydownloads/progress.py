@@ -1,4 +1,4 @@
-"""Progress bars for downloads, in a terminal or a Jupyter notebook.
+"""Progress bars for downloads, in a terminal or a Jupyter notebook::
 
     from pydownloads.progress import ProgressDisplay
 

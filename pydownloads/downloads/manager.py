@@ -98,8 +98,10 @@ class DownloadManager:
         cookie goes only where its domain and path say.
     :param verify: TLS certificates are verified (True, the default), against a CA bundle
         (a path), or not at all (False: logged as a warning at every manager start).
+
     Not applied to a given ``session`` (configure it yourself): ``headers``, ``proxies``,
     ``trust_env``, ``auth``, ``cookies``, ``verify``.
+
     :param max_segments: most parallel ranges one file is split into when the server
         supports ranges (``FileConfig.segments`` overrides it per file).
     :param min_segment_size: no range is smaller; files under twice this size use one
