@@ -36,8 +36,11 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType, TracebackType
-from typing import Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:  # typing.Self is Python 3.11+ (python_requires says 3.10); only annotations use it
+    from typing_extensions import Self
 
 __all__ = [
     "AUTO",
