@@ -47,7 +47,6 @@ autodoc_member_order = "bysource"
 autodoc_default_options = {"show-inheritance": True}
 autoclass_content = "both"
 autodoc_typehints = "signature"
-autodoc_preserve_defaults = True  # clock=time.monotonic, not <built-in function monotonic>
 python_maximum_signature_line_length = 100
 
 myst_heading_anchors = 3

@@ -16,6 +16,7 @@ Two things Sphinx does not do by itself:
 from __future__ import annotations
 
 import ast
+import enum
 import importlib
 import importlib.util
 import inspect
@@ -95,7 +96,9 @@ def package_lines(package: Any) -> list[str]:
             continue
         lines += [heading, "-" * len(heading), ""]
         for name in names:
-            lines += [f".. {_auto(name, getattr(package, name))}:: {package.__name__}.{name}", ""]
+            obj = getattr(package, name)
+            lines += [f".. {_auto(name, obj)}:: {package.__name__}.{name}"]
+            lines += ["   :members:", ""] if inspect.isclass(obj) else [""]
     return lines
 
 
@@ -203,8 +206,11 @@ def setup(app: Any) -> dict[str, Any]:
         in a public signature, a private module); a name that exists nowhere stays a warning."""
         if node.get("refdomain") != "py":
             return None
-        target = node["reftarget"]
-        scopes = [node.get("py:module"), f"{node.get('py:module')}.{node.get('py:class')}"]
+        target, module, cls = node["reftarget"], node.get("py:module"), node.get("py:class")
+        # A name in a docstring is read where the docstring was written: the class's own
+        # module, which is not the page's module for a re-exported class.
+        home = getattr(find_object(f"{module}.{cls}") if module and cls else None, "__module__", None)
+        scopes = [module, f"{module}.{cls}" if module and cls else None, home]
         for dotted in [target, *(f"{scope}.{target}" for scope in scopes if scope)]:
             obj = find_object(dotted)
             if obj is None:
@@ -246,7 +252,12 @@ def setup(app: Any) -> dict[str, Any]:
             signature = re.sub(r"=(\s*)<[^<>]*>", r"=\1...", signature)
         return signature, annotation
 
+    def show_enum_members(app: Any, what: str, name: str, obj: Any, skip: bool, options: Any) -> bool | None:
+        # An enum's members are its API (DownloadStatus.COMPLETED) even without a docstring.
+        return False if isinstance(obj, enum.Enum) and not name.startswith("_") else None
+
     app.add_directive("public-module", PublicModule)
+    app.connect("autodoc-skip-member", show_enum_members)
     app.connect("autodoc-process-signature", readable_signature)
     app.connect("autodoc-before-process-signature", complete_annotations)
     app.connect("missing-reference", private_or_elsewhere)

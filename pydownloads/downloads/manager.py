@@ -404,6 +404,7 @@ class DownloadManager:
 
         :param wait_for_current: True lets in-flight downloads finish; False stops them
             within about ``cancel_grace`` seconds (they end CANCELLED).
+
         Idempotent; a later call may turn a graceful shutdown into a hard one.
         """
         with self._lock:
