@@ -1,7 +1,7 @@
 """Sphinx configuration: the API reference from the docstrings, the guides in Markdown.
 
 Build (what .ci/run does; any warning fails it):
-    sphinx-build -W --keep-going -n -b html docs docs/_build/html
+    sphinx-build -E -W --keep-going -n -b html docs docs/_build/html
 """
 
 from __future__ import annotations
