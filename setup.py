@@ -18,9 +18,12 @@ setup(
     packages=find_packages(include=["pydownloads", "pydownloads.*"]),
     package_data={"pydownloads": ["py.typed"]},
     python_requires=">=3.10",
+    # Each floor is the oldest release the whole test suite passes with: requirements-min.txt
+    # pins them all and CI runs the suite against it (tox -e min).  requirements.txt repeats
+    # install_requires; tests/unit/test_dependency_floors.py keeps the three files agreeing.
     install_requires=[
         "requests>=2.31,<3",
-        "urllib3>=2,<3",
+        "urllib3>=2.2,<3",  # 2.0 and 2.1 lack HTTPResponse.read1, which every download uses
         "blinker>=1.6,<2",
         "tqdm>=4.64,<5",
     ],

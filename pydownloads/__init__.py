@@ -1,8 +1,11 @@
-"""pydownloads: download many files over HTTP(S) at once, from plain synchronous Python.
+"""pydownloads: download many files over HTTP(S) at once, from plain synchronous Python::
 
     with DownloadManager(download_dir="downloads", max_workers=4) as manager:
         manager.add_to_queue(["https://example.com/a.zip"])
         manager.queue.join()
+
+Everything meant to be imported from here is in ``__all__``; the guide and the API reference
+are in ``docs/``.
 """
 
 import logging

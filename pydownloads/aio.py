@@ -1,4 +1,4 @@
-"""An asyncio face on the synchronous manager: every blocking call runs in ``asyncio.to_thread``.
+"""An asyncio face on the synchronous manager: every blocking call runs in ``asyncio.to_thread``::
 
     from pydownloads.aio import AsyncDownloadManager
 

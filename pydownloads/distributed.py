@@ -1,4 +1,4 @@
-"""Run one download job across a Dask cluster (``pip install 'pydownloads[dask]'``).
+"""Run one download job across a Dask cluster (``pip install 'pydownloads[dask]'``)::
 
     from distributed import Client
     from pydownloads.distributed import download_on_dask

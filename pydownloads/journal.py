@@ -1,4 +1,4 @@
-"""Reading a state file (the journal ``DownloadManager(state_file=...)`` keeps).
+"""Reading a state file (the journal ``DownloadManager(state_file=...)`` keeps)::
 
     from pydownloads.journal import read_status
 

@@ -1,4 +1,4 @@
-"""A real, threaded HTTP/1.1 server on 127.0.0.1 that misbehaves on request.
+"""A real, threaded HTTP/1.1 server on 127.0.0.1 that misbehaves on request::
 
     from pydownloads.localserver import LocalServer, ResetAfter, Status
 

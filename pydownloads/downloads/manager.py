@@ -97,8 +97,10 @@ class DownloadManager:
         or False wins over a CA bundle of the environment.
     :param netrc: credentials per host when ``auth`` is not given: True (the default) reads
         ``$NETRC`` or ``~/.netrc`` with ``trust_env``; a path reads that file; False none.
+
     Not applied to a given ``session`` (configure it yourself): ``headers``, ``proxies``,
     ``trust_env``, ``auth``, ``cookies``, ``verify``, ``netrc``.
+
     :param max_segments: most parallel ranges one file is split into when the server
         supports ranges (``FileConfig.segments`` overrides it per file).
     :param min_segment_size: no range is smaller; files under twice this size use one
@@ -318,6 +320,7 @@ class DownloadManager:
 
         :param wait_for_current: True lets in-flight downloads finish; False stops them
             within about ``cancel_grace`` seconds (they end CANCELLED).
+
         Idempotent; a later call may turn a graceful shutdown into a hard one.
         """
         with self._lock:

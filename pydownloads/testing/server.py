@@ -7,13 +7,16 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final
 
 from pydownloads.testing.faults import AUTO, Auto, Fault
 from pydownloads.testing.handler import HTTPServer
 from pydownloads.testing.records import RequestRecord
 from pydownloads.testing.responses import FileRoute, RedirectRoute
 from pydownloads.testing.state import POLL, ServerState
+
+if TYPE_CHECKING:  # typing.Self is Python 3.11+ (python_requires says 3.10); only annotations use it
+    from typing_extensions import Self
 
 DEFAULT_LAST_MODIFIED: Final = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 _STOP_TIMEOUT: Final = 1.5
