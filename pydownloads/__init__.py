@@ -1,5 +1,10 @@
 """pydownloads: download many files over HTTP(S) at once, from plain synchronous Python.
 
+    results = pydownloads.download(urls, download_dir="downloads")   # blocks until done
+    results.raise_for_failures()
+
+or, to queue, watch and stop as you go:
+
     with DownloadManager(download_dir="downloads", max_workers=4) as manager:
         manager.add_to_queue(["https://example.com/a.zip"])
         manager.queue.join()
@@ -8,6 +13,7 @@
 import logging
 
 from pydownloads._version import __version__
+from pydownloads.api import download
 from pydownloads.domain import (
     DownloadError,
     DownloadInfo,
@@ -22,6 +28,7 @@ from pydownloads.domain.errors import (
     DeadlineExceededError,
     DestinationConflictError,
     DownloadCancelledError,
+    DownloadsFailedError,
     DownloadTimeoutError,
     FileSystemError,
     HTTPStatusError,
@@ -47,6 +54,7 @@ from pydownloads.events import (
     DownloadStarted,
     EventEmitter,
 )
+from pydownloads.results import DownloadResults
 from pydownloads.tracking import DownloadTracker
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -64,6 +72,7 @@ __all__ = [
     "DownloadInfo",
     "DownloadManager",
     "DownloadQueued",
+    "DownloadResults",
     "DownloadRetrying",
     "DownloadSettings",
     "DownloadStarted",
@@ -72,6 +81,7 @@ __all__ = [
     "DownloadTimeoutError",
     "DownloadTracker",
     "DownloadWorker",
+    "DownloadsFailedError",
     "ErrorCategoriser",
     "EventEmitter",
     "FileConfig",
@@ -90,4 +100,5 @@ __all__ = [
     "TransferError",
     "VerificationError",
     "__version__",
+    "download",
 ]

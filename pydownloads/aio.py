@@ -1,5 +1,9 @@
 """An asyncio face on the synchronous manager: every blocking call runs in ``asyncio.to_thread``.
 
+    results = await pydownloads.aio.download(urls, download_dir="downloads")
+
+or, to queue as you go:
+
     from pydownloads.aio import AsyncDownloadManager
 
     async with AsyncDownloadManager(download_dir=Path("downloads"), max_workers=3) as manager:
@@ -20,16 +24,29 @@ from collections.abc import Coroutine, Iterable
 from types import TracebackType
 from typing import Any
 
+from pydownloads import api
 from pydownloads.domain.models import FileConfig
 from pydownloads.downloads.manager import DownloadManager
 from pydownloads.downloads.queue import PriorityDownloadQueue
 from pydownloads.downloads.worker import DownloadWorker
 from pydownloads.events.emitter import EventEmitter
+from pydownloads.results import DownloadResults
 from pydownloads.tracking.tracker import DownloadTracker
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AsyncDownloadManager", "AsyncQueue"]
+__all__ = ["AsyncDownloadManager", "AsyncQueue", "download"]
+
+
+async def download(files: Iterable[FileConfig | str] | FileConfig | str, *args: Any, **kwargs: Any) -> DownloadResults:
+    """:func:`pydownloads.download` without blocking the event loop: the same arguments, the
+    same results, run in ``asyncio.to_thread``.
+
+    Cancelling the awaiting task does not stop the downloads (a thread cannot be
+    interrupted): the call runs to its end in its thread.  Event handlers given through an
+    ``emitter`` run in the download threads.
+    """
+    return await asyncio.to_thread(api.download, files, *args, **kwargs)
 
 
 class AsyncQueue:
