@@ -76,7 +76,7 @@ class DownloadResults:
 
 def _failures_error(failures: list[DownloadInfo]) -> DownloadsFailedError:
     """One error naming every download that did not complete, without credentials."""
-    shown = [_redacted(info) for info in failures]
+    shown = tuple(_redacted(info) for info in failures)
     lines = [f"{len(shown)} download(s) did not complete:"]
     for info in shown:
         reason = f"{info.error} ({info.error_type})" if info.error else info.status.value

@@ -237,8 +237,9 @@ def _add_existing_options(parser: argparse.ArgumentParser) -> None:
 def _add_access_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("credentials, cookies and TLS")
     group.add_argument("-u", "--user", metavar="USER[:PASSWORD]",
-                       help="Basic auth for every URL (asked for when only USER is given and standard input "
-                            "is a terminal); prefer a .netrc: the command line is visible to other users")
+                       help="Basic auth for every URL (the password is asked for when only USER is given, "
+                            "without --password, and standard input is a terminal); prefer a .netrc: the "
+                            "command line is visible to other users")
     group.add_argument("--password", metavar="PASSWORD",
                        help="the password for --user USER, or without --user for the login the .netrc holds "
                             "for each host, as wget's --password (never printed)")

@@ -213,6 +213,6 @@ class DownloadsFailedError(DownloadError):
         cancelled, in the batch's order, their URLs redacted as the message shows them.
     """
 
-    def __init__(self, message: str, *, failures: Sequence[DownloadInfo]) -> None:
-        super().__init__(message)
-        self.failures = tuple(failures)
+    def __init__(self, message: str, *, failures: Sequence[DownloadInfo], url: str | None = None) -> None:
+        super().__init__(message, url=url)
+        self.failures = failures
