@@ -21,8 +21,10 @@ import asyncio
 import concurrent.futures
 import logging
 from collections.abc import Coroutine, Iterable
+from os import PathLike
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydownloads import api
 from pydownloads.domain.models import FileConfig
@@ -33,12 +35,19 @@ from pydownloads.events.emitter import EventEmitter
 from pydownloads.results import DownloadResults
 from pydownloads.tracking.tracker import DownloadTracker
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["AsyncDownloadManager", "AsyncQueue", "download"]
 
 
-async def download(files: Iterable[FileConfig | str] | FileConfig | str, *args: Any, **kwargs: Any) -> DownloadResults:
+async def download(
+    files: Iterable[FileConfig | str] | FileConfig | str,
+    download_dir: str | PathLike[str] = Path("downloads"),
+    **kwargs: Unpack[api.Keywords],
+) -> DownloadResults:
     """:func:`pydownloads.download` without blocking the event loop: the same arguments, the
     same results, run in ``asyncio.to_thread``.
 
@@ -46,7 +55,7 @@ async def download(files: Iterable[FileConfig | str] | FileConfig | str, *args: 
     interrupted): the call runs to its end in its thread.  Event handlers given through an
     ``emitter`` run in the download threads.
     """
-    return await asyncio.to_thread(api.download, files, *args, **kwargs)
+    return await asyncio.to_thread(api.download, files, download_dir, **kwargs)
 
 
 class AsyncQueue:

@@ -19,22 +19,32 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import requests
+
 from pydownloads.domain.errors import InvalidArgumentError
 from pydownloads.domain.models import FileConfig
 from pydownloads.downloads.journaled import as_config
 from pydownloads.downloads.manager import DownloadManager
 from pydownloads.downloads.resources import resolve_settings
+from pydownloads.downloads.settings import DownloadSettings, Options
+from pydownloads.events.emitter import EventEmitter
 from pydownloads.results import DownloadResults
+from pydownloads.tracking.tracker import DownloadTracker
 
 if TYPE_CHECKING:
-    import requests
     from typing_extensions import Unpack
 
-    from pydownloads.downloads.settings import DownloadSettings, Options
-    from pydownloads.events.emitter import EventEmitter
-    from pydownloads.tracking.tracker import DownloadTracker
+__all__ = ["Keywords", "download", "shows_progress"]
 
-__all__ = ["download", "shows_progress"]
+
+class Keywords(Options, total=False):
+    """Every keyword of :func:`download`: the manager's settings and collaborators."""
+
+    max_workers: int | None
+    settings: DownloadSettings | None
+    tracker: DownloadTracker | None
+    session: requests.Session | None
+    emitter: EventEmitter | None
 
 
 def download(
