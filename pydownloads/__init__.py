@@ -1,5 +1,10 @@
 """pydownloads: download many files over HTTP(S) at once, from plain synchronous Python::
 
+    results = pydownloads.download(urls, download_dir="downloads")   # blocks until done
+    results.raise_for_failures()
+
+or, to queue, watch and stop as you go::
+
     with DownloadManager(download_dir="downloads", max_workers=4) as manager:
         manager.add_to_queue(["https://example.com/a.zip"])
         manager.queue.join()
@@ -11,6 +16,7 @@ are in ``docs/``.
 import logging
 
 from pydownloads._version import __version__
+from pydownloads.api import download
 from pydownloads.domain import (
     DownloadError,
     DownloadInfo,
@@ -25,6 +31,7 @@ from pydownloads.domain.errors import (
     DeadlineExceededError,
     DestinationConflictError,
     DownloadCancelledError,
+    DownloadsFailedError,
     DownloadTimeoutError,
     FileSystemError,
     HTTPStatusError,
@@ -50,6 +57,7 @@ from pydownloads.events import (
     DownloadStarted,
     EventEmitter,
 )
+from pydownloads.results import DownloadResults
 from pydownloads.tracking import DownloadTracker
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -67,6 +75,7 @@ __all__ = [
     "DownloadInfo",
     "DownloadManager",
     "DownloadQueued",
+    "DownloadResults",
     "DownloadRetrying",
     "DownloadSettings",
     "DownloadStarted",
@@ -75,6 +84,7 @@ __all__ = [
     "DownloadTimeoutError",
     "DownloadTracker",
     "DownloadWorker",
+    "DownloadsFailedError",
     "ErrorCategoriser",
     "EventEmitter",
     "FileConfig",
@@ -93,4 +103,5 @@ __all__ = [
     "TransferError",
     "VerificationError",
     "__version__",
+    "download",
 ]

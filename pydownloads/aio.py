@@ -1,5 +1,9 @@
 """An asyncio face on the synchronous manager: every blocking call runs in ``asyncio.to_thread``::
 
+    results = await pydownloads.aio.download(urls, download_dir="downloads")
+
+or, to queue as you go::
+
     from pydownloads.aio import AsyncDownloadManager
 
     async with AsyncDownloadManager(download_dir=Path("downloads"), max_workers=3) as manager:
@@ -16,20 +20,43 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Coroutine, Iterable
+from os import PathLike
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pydownloads.api import Keywords
+from pydownloads.api import download as _download
 from pydownloads.domain.models import FileConfig
 from pydownloads.domain.redact import get_logger
 from pydownloads.downloads.manager import DownloadManager
 from pydownloads.downloads.queue import PriorityDownloadQueue
 from pydownloads.downloads.worker import DownloadWorker
 from pydownloads.events.emitter import EventEmitter
+from pydownloads.results import DownloadResults
 from pydownloads.tracking.tracker import DownloadTracker
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 logger = get_logger(__name__)
 
-__all__ = ["AsyncDownloadManager", "AsyncQueue"]
+__all__ = ["AsyncDownloadManager", "AsyncQueue", "download"]
+
+
+async def download(
+    files: Iterable[FileConfig | str] | FileConfig | str,
+    download_dir: str | PathLike[str] = Path("downloads"),
+    **kwargs: Unpack[Keywords],
+) -> DownloadResults:
+    """:func:`pydownloads.download` without blocking the event loop: the same arguments, the
+    same results, run in ``asyncio.to_thread``.
+
+    Cancelling the awaiting task does not stop the downloads (a thread cannot be
+    interrupted): the call runs to its end in its thread.  Event handlers given through an
+    ``emitter`` run in the download threads.
+    """
+    return await asyncio.to_thread(_download, files, download_dir, **kwargs)
 
 
 class AsyncQueue:

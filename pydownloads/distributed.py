@@ -32,8 +32,7 @@ import dataclasses
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -48,12 +47,13 @@ except ImportError as error:  # pragma: no cover - exercised only without Dask
 from tqdm.auto import tqdm
 
 from pydownloads.domain.errors import InvalidArgumentError
-from pydownloads.domain.models import DownloadInfo, DownloadStats, DownloadStatus, FileConfig
+from pydownloads.domain.models import DownloadInfo, FileConfig
 from pydownloads.downloads.manager import DownloadManager
 from pydownloads.downloads.settings import DownloadSettings
 from pydownloads.events.types import ChunkDownloaded, DownloadCompleted, DownloadFailed
+from pydownloads.results import DownloadResults
 
-__all__ = ["DEFAULT_SHARD_SIZE", "DistributedResults", "download_on_dask"]
+__all__ = ["DEFAULT_SHARD_SIZE", "DistributedResults", "DownloadResults", "download_on_dask"]
 
 DEFAULT_SHARD_SIZE = 500
 _SHARD_FOLDER = ".pydownloads-shards"
@@ -61,36 +61,8 @@ _SHARD_FOLDER = ".pydownloads-shards"
 _REPORT_INTERVAL = 0.5
 
 
-@dataclass(frozen=True)
-class DistributedResults:
-    """Every download's final :class:`DownloadInfo`, by URL (picklable)."""
-
-    downloads: Mapping[str, DownloadInfo] = field(default_factory=dict)
-
-    @property
-    def completed(self) -> list[DownloadInfo]:
-        return [i for i in self.downloads.values() if i.status is DownloadStatus.COMPLETED]
-
-    @property
-    def failed(self) -> list[DownloadInfo]:
-        return [i for i in self.downloads.values() if i.status is DownloadStatus.FAILED]
-
-    @property
-    def stats(self) -> DownloadStats:
-        """Counts by status and bytes, as a local run's ``tracker.get_stats()``."""
-        counts = {status: 0 for status in DownloadStatus}
-        for info in self.downloads.values():
-            counts[info.status] += 1
-        return DownloadStats(
-            total=len(self.downloads), pending=counts[DownloadStatus.PENDING],
-            in_progress=counts[DownloadStatus.IN_PROGRESS], completed=counts[DownloadStatus.COMPLETED],
-            failed=counts[DownloadStatus.FAILED], cancelled=counts[DownloadStatus.CANCELLED],
-            bytes_downloaded=sum(i.bytes_downloaded for i in self.downloads.values()),
-        )
-
-    def get_all_downloads(self) -> dict[str, DownloadInfo]:
-        """The same view a local tracker gives."""
-        return dict(self.downloads)
+#: The name this results type had before the one call shared it; the same class.
+DistributedResults = DownloadResults
 
 
 def download_on_dask(
@@ -102,8 +74,9 @@ def download_on_dask(
     progress: bool = False,
     settings: DownloadSettings | None = None,
     **manager_options: Any,
-) -> DistributedResults:
-    """Download ``files`` with one Dask task per shard of ``shard_size`` files.
+) -> DownloadResults:
+    """Download ``files`` with one Dask task per shard of ``shard_size`` files; the results
+    are those of :func:`pydownloads.download` (by URL, in the order given).
 
     :param client: default: the current Dask client (``distributed.get_client()``).
     :param progress: show a tqdm bar of files and bytes in this process, fed by the workers
@@ -132,7 +105,7 @@ def download_on_dask(
     downloads: dict[str, DownloadInfo] = {}
     for outcome in outcomes:
         downloads.update(outcome)
-    return DistributedResults(downloads)
+    return DownloadResults.of(downloads[config.url] for config in configs if config.url in downloads)
 
 
 def _shard_settings(settings: DownloadSettings | None, options: dict[str, Any]) -> DownloadSettings:

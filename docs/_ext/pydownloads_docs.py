@@ -31,9 +31,11 @@ PACKAGE = "pydownloads"
 # Where a name of pydownloads.__all__ is defined -> the heading it is listed under on the
 # package page; the first matching prefix wins, anything else goes under the last heading.
 GROUPS: tuple[tuple[str, str], ...] = (
+    ("pydownloads.api", "Downloading"),
     ("pydownloads.downloads", "Downloading"),
     ("pydownloads.domain.errors", "Errors"),
     ("pydownloads.domain", "Configuration and results"),
+    ("pydownloads.results", "Configuration and results"),
     ("pydownloads.events", "Events"),
     ("pydownloads.tracking", "Tracking"),
     ("", "More"),
@@ -88,7 +90,7 @@ def package_lines(package: Any) -> list[str]:
     grouped: dict[str, list[str]] = {heading: [] for _, heading in GROUPS}
     for name in public_names(package):
         where = getattr(getattr(package, name), "__module__", "") or ""
-        heading = next(h for prefix, h in GROUPS if where == prefix or where.startswith(prefix + "."))
+        heading = next(h for prefix, h in GROUPS if not prefix or where == prefix or where.startswith(prefix + "."))
         grouped[heading].append(name)
     lines = [f".. automodule:: {package.__name__}", ""]
     for heading, names in grouped.items():

@@ -8,6 +8,8 @@ and the line, never their content.
 too, as curl and wget do.  ``--netrc-file FILE`` and ``--no-netrc`` go into the session
 settings (``netrc=FILE`` or ``netrc=False``), as ``--ca-bundle`` and ``--insecure`` go into
 ``verify``, which wins over the environment's CA bundle: the environment is never edited.
+``-n/--netrc`` says the default explicitly (curl's spelling).  ``--password`` without
+``--user`` goes with the login the ``.netrc`` holds for each host (:class:`NetrcLoginAuth`).
 """
 
 from __future__ import annotations
@@ -20,22 +22,36 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import requests.auth
 import requests.cookies
+import requests.utils
+
+from pydownloads.infrastructure.http_settings import netrc_auth
 
 
 class AccessError(ValueError):
     """An option about credentials, cookies or TLS cannot be used; the message is safe to print."""
 
 
-def user_auth(text: str, *, can_ask: bool, ask: Callable[[str], str] = getpass.getpass) -> tuple[str, str]:
-    """``--user USER[:PASSWORD]`` as ``(user, password)``; the password is asked for when absent.
+def user_auth(
+    text: str, *, can_ask: bool, password: str | None = None, ask: Callable[[str], str] = getpass.getpass
+) -> tuple[str, str]:
+    """``--user USER[:PASSWORD]`` as ``(user, password)``; the password is ``--password``'s,
+    or asked for when absent.
 
     :param can_ask: standard input is a terminal (else a missing password is an error).
-    :raises AccessError: no user name, or no password and no terminal to ask it on.
+    :param password: ``--password``, for ``--user USER`` only.
+    :raises AccessError: no user name, two passwords, or no password and no terminal to ask
+        it on.
     """
-    user, colon, password = text.partition(":")
+    user, colon, given = text.partition(":")
     if not user:
         raise AccessError("--user needs a user name: --user USER or --user USER:PASSWORD")
+    if password is not None:
+        if colon:
+            raise AccessError("--password goes with --user USER, not --user USER:PASSWORD")
+        return user, password
+    password = given
     if not colon:
         if not can_ask:
             raise AccessError(f"--user {user}: no password given and standard input is not a terminal to ask "
@@ -99,3 +115,47 @@ def netrc_choice(*, netrc_file: Path | None, no_netrc: bool) -> bool | Path:
     if netrc_file is not None:
         return netrc_file.expanduser().absolute()
     return not no_netrc
+
+
+class NetrcLoginAuth(requests.auth.AuthBase):
+    """``--password`` without ``--user``: Basic auth with the login the ``.netrc`` holds for
+    each request's host, and this password (wget's ``--password``).
+
+    A host the ``.netrc`` has no login for gets no credentials.  Picklable (it goes to Dask
+    workers); its repr shows no password.
+
+    :param netrc: the ``.netrc`` to read; None: the environment's (``$NETRC`` or
+        ``~/.netrc``), as requests reads it.
+    """
+
+    def __init__(self, password: str, netrc: Path | None = None) -> None:
+        self._password = password
+        self._netrc = netrc
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        url = request.url or ""
+        found = requests.utils.get_netrc_auth(url) if self._netrc is None else netrc_auth(self._netrc, url)
+        if found is None or not found[0]:
+            return request
+        prepared: requests.PreparedRequest = requests.auth.HTTPBasicAuth(found[0], self._password)(request)
+        return prepared
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NetrcLoginAuth) and (self._password, self._netrc) == (other._password, other._netrc)
+
+    def __hash__(self) -> int:
+        return hash((NetrcLoginAuth, self._netrc))
+
+    def __repr__(self) -> str:
+        return f"NetrcLoginAuth(password=***, netrc={self._netrc!r})"
+
+
+def password_auth(password: str, netrc: bool | Path) -> NetrcLoginAuth:
+    """``--password`` alone: the password for the ``.netrc``'s login of each host.
+
+    :raises AccessError: ``--no-netrc`` (no login to go with the password).
+    """
+    if netrc is False:
+        raise AccessError("--password without --user needs the login of a .netrc: give --user USER, "
+                          "or leave out --no-netrc")
+    return NetrcLoginAuth(password, None if netrc is True else netrc)

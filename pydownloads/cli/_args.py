@@ -71,7 +71,9 @@ state file:
 
 credentials:
   requests reads ~/.netrc (or the file in $NETRC) for the host of each request,
-  after a redirect too; --netrc-file FILE reads FILE instead, --no-netrc none.
+  after a redirect too (-n/--netrc says so explicitly); --netrc-file FILE reads
+  FILE instead, --no-netrc none. --password alone goes with the login the
+  .netrc holds for each host.
   --user applies to every URL of the run, mirrors included, and is dropped on
   a redirect to another host, port or scheme; cookies go where their domain
   and path say. Neither is ever printed.
@@ -184,8 +186,11 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``pydownloads URL...``; option groups leave room for the options to come."""
+    # allow_abbrev=False on every parser: an abbreviation would resolve to whichever option
+    # it prefixes today (--netrc to --netrc-file) and silently change meaning tomorrow.
     parser = argparse.ArgumentParser(
         prog=PROG, description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
         usage="%(prog)s [options] URL... | -i FILE\n       %(prog)s status [-d DIR] [--json] [STATEFILE|DIR]"
               "\n       %(prog)s demo [-d DIR]",
     )
@@ -232,8 +237,14 @@ def _add_existing_options(parser: argparse.ArgumentParser) -> None:
 def _add_access_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("credentials, cookies and TLS")
     group.add_argument("-u", "--user", metavar="USER[:PASSWORD]",
-                       help="Basic auth for every URL (asked for when only USER is given and standard input "
-                            "is a terminal); prefer a .netrc: the command line is visible to other users")
+                       help="Basic auth for every URL (the password is asked for when only USER is given, "
+                            "without --password, and standard input is a terminal); prefer a .netrc: the "
+                            "command line is visible to other users")
+    group.add_argument("--password", metavar="PASSWORD",
+                       help="the password for --user USER, or without --user for the login the .netrc holds "
+                            "for each host, as wget's --password (never printed)")
+    group.add_argument("-n", "--netrc", action="store_true",
+                       help="read ~/.netrc (or $NETRC) for credentials per host: the default, as curl -n")
     netrc = group.add_mutually_exclusive_group()
     netrc.add_argument("--netrc-file", type=Path, metavar="FILE",
                        help="credentials per host from FILE (default: ~/.netrc, or $NETRC)")
@@ -261,8 +272,9 @@ def _add_politeness_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("-x", "--segments", type=_count(1), default=DEFAULT_MAX_SEGMENTS, metavar="N",
                        help="split a large file into at most N parallel ranges when the server allows it "
                             "(default: %(default)s; 1: one connection a file)")
-    group.add_argument("--max-per-host", type=_count(1), default=DEFAULT_MAX_CONNECTIONS_PER_HOST, metavar="N",
-                       help="connections open at once to one host, over files and segments (default: %(default)s)")
+    group.add_argument("--max-per-host", type=_count(1), metavar="N",
+                       help="connections open at once to one host, over files and segments (default: "
+                            f"{DEFAULT_MAX_CONNECTIONS_PER_HOST}, or -j or -x when more, or a file's segments=)")
     group.add_argument("--limit-rate", type=_type(_rate, "size"), metavar="SIZE",
                        help="bytes per second over all downloads, e.g. 500K or 10M (default: no limit)")
     group.add_argument("--min-speed", type=_type(_rate, "size"), metavar="SIZE",
@@ -291,7 +303,7 @@ def _add_state_options(parser: argparse.ArgumentParser) -> None:
 def build_status_parser() -> argparse.ArgumentParser:
     """The parser of ``pydownloads status``."""
     parser = argparse.ArgumentParser(
-        prog=f"{PROG} status",
+        prog=f"{PROG} status", allow_abbrev=False,
         description="Show what a state file holds: how many downloads are completed, failed, pending, "
                     "and each failure with its error. Read-only: safe while a run is using the file. "
                     "Exits 0, or 2 when the file is missing or unusable.",
@@ -308,7 +320,7 @@ def build_status_parser() -> argparse.ArgumentParser:
 def build_demo_parser() -> argparse.ArgumentParser:
     """The parser of ``pydownloads demo``."""
     parser = argparse.ArgumentParser(
-        prog=f"{PROG} demo", formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=f"{PROG} demo", formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
         description="Start a local HTTP server with generated files, download them with progress bars, "
                     "priorities and retries, verify every byte, print a summary and stop the server. "
                     "Needs no internet; exits 0 when everything went as planned (a 404 included).",

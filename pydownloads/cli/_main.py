@@ -14,6 +14,7 @@ from pydownloads.cli._access import (
     check_netrc,
     load_cookies,
     netrc_choice,
+    password_auth,
     user_auth,
 )
 from pydownloads.cli._args import (
@@ -158,6 +159,8 @@ def _with_options(args: argparse.Namespace, items: list[InputItem]) -> list[Inpu
 
 def _option_problem(args: argparse.Namespace, items: list[InputItem]) -> str | None:
     """What is wrong with a combination of options, or None."""
+    if args.netrc and args.no_netrc:
+        return "-n/--netrc reads the .netrc: it cannot go with --no-netrc"
     if args.min_speed_time is not None and args.min_speed is None:
         return "--min-speed-time needs --min-speed"
     if args.retry_failed and args.no_state:
@@ -179,7 +182,7 @@ def _option_problem(args: argparse.Namespace, items: list[InputItem]) -> str | N
 def _settings(args: argparse.Namespace, items: list[InputItem]) -> RunSettings:
     """The run's settings; credentials are read (and a password asked for) last.
 
-    :raises AccessError: an unusable --user, --cookies, --netrc-file or --ca-bundle.
+    :raises AccessError: an unusable --user, --password, --cookies, --netrc-file or --ca-bundle.
     :raises InvalidArgumentError: a value the library refuses (a header, say).
     """
     headers = dict(args.header)
@@ -201,7 +204,8 @@ def _settings(args: argparse.Namespace, items: list[InputItem]) -> RunSettings:
 
 
 def _access(args: argparse.Namespace) -> dict[str, Any]:
-    """The session settings of --user, --cookies, --netrc-file/--no-netrc, --ca-bundle/--insecure.
+    """The session settings of --user/--password, --cookies, -n/--netrc-file/--no-netrc,
+    --ca-bundle/--insecure.
 
     :raises AccessError: one of them cannot be used (the message shows no secret).
     """
@@ -209,11 +213,16 @@ def _access(args: argparse.Namespace) -> dict[str, Any]:
         check_netrc(args.netrc_file)
     if args.ca_bundle is not None:
         check_ca_bundle(args.ca_bundle)
+    netrc = netrc_choice(netrc_file=args.netrc_file, no_netrc=args.no_netrc)
+    auth: object = None
+    if args.user is not None:
+        auth = user_auth(args.user, can_ask=sys.stdin.isatty(), password=args.password)
+    elif args.password is not None:
+        auth = password_auth(args.password, netrc)
     return {
         "verify": False if args.insecure else str(args.ca_bundle) if args.ca_bundle is not None else True,
         "cookies": None if args.cookies is None else load_cookies(args.cookies),
-        "netrc": netrc_choice(netrc_file=args.netrc_file, no_netrc=args.no_netrc),
-        "auth": None if args.user is None else user_auth(args.user, can_ask=sys.stdin.isatty()),
+        "netrc": netrc, "auth": auth,
     }
 
 

@@ -14,6 +14,7 @@ from pydownloads.domain.models import DownloadInfo, DownloadStatus
 from pydownloads.domain.redact import redact_url
 from pydownloads.events.types import DownloadRetrying
 from pydownloads.progress import ProgressDisplay, format_bytes
+from pydownloads.results import DownloadResults
 
 #: Carriage return and ANSI "erase the whole line".
 _WIPE_LINE = "\r\x1b[2K"
@@ -36,6 +37,11 @@ class Outcome:
     started_at: float | None = None
     state_file: Path | None = None
     carried_over: Sequence[DownloadInfo] = ()
+
+    @property
+    def results(self) -> DownloadResults:
+        """The downloads as the library's results type (``pydownloads.download`` returns the same)."""
+        return DownloadResults.of(self.downloads)
 
     def count(self, status: DownloadStatus) -> int:
         return sum(1 for info in self.downloads if info.status is status)

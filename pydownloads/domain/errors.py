@@ -18,7 +18,8 @@ Every error the library raises for a download derives from :class:`DownloadError
     ├── DestinationConflictError       (path, other_url): two items resolved to one file
     ├── FileSystemError                the destination could not be written
     ├── StateFileError                 the journal is corrupt, locked or of a newer schema
-    └── DownloadCancelledError         shutdown stopped the download
+    ├── DownloadCancelledError         shutdown stopped the download
+    └── DownloadsFailedError           (failures): downloads of a batch did not complete
 
 Leaves carry facts as attributes, not prose.  Every error survives pickling (they cross
 process boundaries): a ``cause`` that does not pickle is carried as its text.
@@ -27,7 +28,12 @@ process boundaries): a ``cause`` that does not pickle is carried as its text.
 from __future__ import annotations
 
 import pickle
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from pydownloads.domain.models import DownloadInfo
 
 from pydownloads.domain.redact import redact_text, redact_url
 
@@ -213,3 +219,15 @@ class StateFileError(DownloadError):
 
 class DownloadCancelledError(DownloadError):
     """The download was stopped by a shutdown before it finished."""
+
+
+class DownloadsFailedError(DownloadError):
+    """Downloads of a batch did not complete (``DownloadResults.raise_for_failures``).
+
+    :ivar failures: the final :class:`DownloadInfo` of each download that failed or was
+        cancelled, in the batch's order, their URLs redacted as the message shows them.
+    """
+
+    def __init__(self, message: str, *, failures: Sequence[DownloadInfo], url: str | None = None) -> None:
+        super().__init__(message, url=url)
+        self.failures = failures

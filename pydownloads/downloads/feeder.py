@@ -83,11 +83,15 @@ class JournalQueue(PriorityDownloadQueue[DownloadJob]):
         """Downloads waiting in the journal or in memory (from the tracker's counts)."""
         return self._tracker.get_stats().pending
 
-    def join(self) -> None:
-        """Block until every pending download of the journal is done (see the class doc)."""
+    def join(self, timeout: float | None = None) -> bool:
+        """Block until every pending download of the journal is done (see the class doc), or
+        at most ``timeout`` seconds; returns True when done, False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            super().join()  # every job taken so far is done
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not super().join(left):  # every job taken so far is done, or time is up
+                return False
             if self._stopping.is_set():
-                return
+                return True
             if self.refill() == 0 and self.unfinished == 0:
-                return
+                return True

@@ -33,7 +33,7 @@ from pydownloads.downloads.resources import (
 from pydownloads.downloads.retry import RetryHandler
 from pydownloads.downloads.settings import DEFAULT_CANCEL_GRACE as DEFAULT_CANCEL_GRACE  # their old home
 from pydownloads.downloads.settings import DEFAULT_MAX_WORKERS as DEFAULT_MAX_WORKERS
-from pydownloads.downloads.settings import DownloadSettings
+from pydownloads.downloads.settings import DownloadSettings, fit_host_cap
 from pydownloads.downloads.worker import DownloadWorker
 from pydownloads.events.emitter import EventEmitter
 from pydownloads.events.types import DownloadCancelled, DownloadQueued
@@ -103,13 +103,12 @@ class DownloadManager:
 
     :param max_segments: most parallel ranges one file is split into when the server
         supports ranges (``FileConfig.segments`` overrides it per file).
-    :param min_segment_size: no range is smaller; files under twice this size use one
-        connection.
+    :param min_segment_size: no range is smaller; files under twice this size use one connection.
     :param max_connections_per_host: connections open at once to one host, over files and
-        segments; default: 8, or ``max_workers`` when more (so that the workers asked for
-        are not silently halved on a single host).
-    :param rate_limit: bytes per second over all downloads (``FileConfig.rate_limit`` adds
-        a per-file limit).
+        segments.  Default: never below what the run asks, the largest of 8, ``max_workers``,
+        ``max_segments`` and the ``segments`` of any FileConfig queued (up to 32; raised for
+        the run, on every host, when such a file is queued); given, it caps everything.
+    :param rate_limit: bytes per second over all downloads (``FileConfig.rate_limit``: per file).
     :param min_speed: a stream slower than this many bytes/s over ``min_speed_window``
         seconds fails (and is retried), so a server dripping bytes cannot hold a download;
         default 1,000 bytes/s over 60 s; None turns it off.  The wait for response headers
@@ -133,7 +132,8 @@ class DownloadManager:
     :raises TypeError: a keyword that is not a setting.
 
     Use it as a context manager: leaving the block normally downloads everything queued and
-    then stops; leaving it by an exception (Ctrl-C included) cancels at once.
+    then stops; leaving it by an exception (Ctrl-C included) cancels at once.  In between,
+    :meth:`join` waits for what is queued.  (``pydownloads.download`` does all of it at once.)
 
     Threading: ``add_to_queue`` and ``shutdown`` may be called from any thread; after
     ``shutdown`` the manager refuses new work.
@@ -155,8 +155,7 @@ class DownloadManager:
         self.download_dir = prepare_folder(download_dir)
         self.max_workers = settings.max_workers
         self.tracker = tracker if tracker is not None else DownloadTracker()
-        # An event of this manager's own: two managers built from the same settings must not
-        # cancel each other's downloads.
+        # Its own event: two managers built from the same settings never cancel each other.
         transfer = dataclasses.replace(settings.transfer, cancel_event=threading.Event())
         self._cancel = transfer.cancel_event
         emitter = emitter if emitter is not None else EventEmitter()
@@ -167,6 +166,7 @@ class DownloadManager:
         self._stopping = threading.Event()
         self._active: set[DownloadJob] = set()
         self._threads: list[threading.Thread] = []
+        self._limiter = HostLimiter(settings.connections_per_host)
         with contextlib.ExitStack() as opened:
             connection = open_session(opened, settings, session, self._cancel)
             self._session, self._watch = connection.session, connection.watch
@@ -176,8 +176,7 @@ class DownloadManager:
             self.worker = DownloadWorker(
                 client=self._session, retry_handler=RetryHandler(settings.retry_config, emitter=emitter),
                 emitter=emitter, tracker=self.tracker, settings=transfer, retry_hooks=connection.hooks,
-                watch=self._watch, limiter=HostLimiter(settings.connections_per_host),
-                rate_limit=settings.politeness.rate_limit,
+                watch=self._watch, limiter=self._limiter, rate_limit=settings.politeness.rate_limit,
             )
             self.queue = self._new_queue()
             self._resources = opened.pop_all()  # closed by the shutdown, in reverse order
@@ -212,6 +211,7 @@ class DownloadManager:
             files = [files]
         elif not isinstance(files, Iterable):
             raise InvalidArgumentError(f"add_to_queue takes FileConfigs or URLs, not {type(files).__name__}")
+        files = fit_host_cap(files, self.settings, self._limiter)
         if self._journal is not None:
             return add_journaled(files, self._journal, tracker=self.tracker, emitter=self.emitter,
                                  retry_failed=self.settings.journal.retry_failed, check_open=self._check_open_now,
@@ -365,6 +365,18 @@ class DownloadManager:
         if self._progress is not None:
             self._progress.close()
         self._resources.close()  # the journal, then the session and its watch, if the manager opened them
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until every queued download is final: True when all finished (completed,
+        failed or cancelled), False when ``timeout`` seconds passed first (None: no limit).
+
+        ``manager.queue.join()`` with a timeout, waiting on a condition (no polling); the
+        manager stays open for more.  :raises InvalidArgumentError: a bad ``timeout``.
+        """
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or not timeout >= 0):
+            raise InvalidArgumentError(f"timeout must be seconds >= 0 or None, not {timeout!r}")
+        return self.queue.join(timeout)
 
     def close(self) -> None:
         """Download everything queued, then stop (what leaving the ``with`` block does)."""

@@ -53,9 +53,12 @@ class PriorityDownloadQueue(Generic[T]):
         """Mark one item taken from the queue as finished."""
         self._queue.task_done()
 
-    def join(self) -> None:
-        """Block until every queued item is done (completed, failed or cancelled)."""
-        self._queue.join()
+    def join(self, timeout: float | None = None) -> bool:
+        """Block until every queued item is done (completed, failed or cancelled), or at most
+        ``timeout`` seconds; returns True when everything is done, False on timeout."""
+        done = self._queue.all_tasks_done
+        with done:
+            return done.wait_for(lambda: not self._queue.unfinished_tasks, timeout)
 
     def qsize(self) -> int:
         """How many items wait (approximate while threads run)."""

@@ -109,7 +109,7 @@ def open_session(
     watch = ConnectionWatch(header_timeout=connect + read)
     opened.callback(watch.close)
     hooks = RetryHooks(settings.retry_config, cancel)
-    session = build_session(pool_size=settings.connections_per_host, config=settings.retry_config, hooks=hooks,
+    session = build_session(pool_size=settings.pool_size, config=settings.retry_config, hooks=hooks,
                             watch=watch, settings=settings.session)
     opened.callback(session.close)
     return Connection(session, hooks, watch)

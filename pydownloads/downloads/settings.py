@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from os import PathLike
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from pydownloads.domain.errors import InvalidArgumentError
-from pydownloads.domain.models import check_count, check_rate
+from pydownloads.domain.models import FileConfig, check_count, check_rate
 from pydownloads.domain.retry import RetryConfig
 from pydownloads.infrastructure.http_settings import Auth, SessionSettings
+from pydownloads.infrastructure.limits import HostLimiter
 from pydownloads.infrastructure.transport import Timeout
 
 if TYPE_CHECKING:
@@ -46,6 +48,10 @@ SMALL_BODY = 256 << 10
 DEFAULT_MAX_SEGMENTS = 4
 DEFAULT_MIN_SEGMENT_SIZE = 4 << 20
 DEFAULT_MAX_CONNECTIONS_PER_HOST = 8
+#: How far a FileConfig's ``segments`` may raise the default per-host cap; the pooled session
+#: keeps at least this many connections per host, so that none opened is dropped on return
+#: (an idle pool slot costs nothing).  aria2c allows 16 connections per server at most.
+MAX_RAISED_CONNECTIONS_PER_HOST = 32
 DEFAULT_MAX_WORKERS = 4
 #: How long a hard shutdown lets in-flight downloads notice it before it cancels them.
 DEFAULT_CANCEL_GRACE = 1.0
@@ -121,7 +127,7 @@ class PolitenessSettings:
     """How hard one run may press on servers.
 
     :param max_connections_per_host: connections open at once to one host, over files and
-        segments; None (the default): 8, or ``max_workers`` when more (see
+        segments; None (the default): never below what the run asks (see
         :attr:`DownloadSettings.connections_per_host`).
     :param rate_limit: bytes per second over all downloads; None: no limit.
     """
@@ -203,10 +209,20 @@ class DownloadSettings:
 
     @property
     def connections_per_host(self) -> int:
-        """``politeness.max_connections_per_host``, or by default 8 or ``max_workers`` if more
-        (so that the workers asked for are not silently halved on a single host)."""
+        """``politeness.max_connections_per_host``, or by default the largest of 8,
+        ``max_workers`` and ``transfer.max_segments``: the concurrency a run asks for is never
+        silently cut on a single host (the manager raises it further, up to
+        ``MAX_RAISED_CONNECTIONS_PER_HOST``, for a FileConfig whose ``segments`` asks more)."""
         given = self.politeness.max_connections_per_host
-        return given if given is not None else max(DEFAULT_MAX_CONNECTIONS_PER_HOST, self.max_workers)
+        if given is not None:
+            return given
+        return max(DEFAULT_MAX_CONNECTIONS_PER_HOST, self.max_workers, self.transfer.max_segments)
+
+    @property
+    def pool_size(self) -> int:
+        """Connections the pooled session keeps per host: :attr:`connections_per_host`, or
+        the cap a FileConfig's ``segments`` may raise it to when that is more."""
+        return max(self.connections_per_host, MAX_RAISED_CONNECTIONS_PER_HOST)
 
     @classmethod
     def from_options(cls, max_workers: int = DEFAULT_MAX_WORKERS, **options: Unpack[Options]) -> DownloadSettings:
@@ -265,6 +281,24 @@ _GROUPS: dict[str, type[Any]] = {
 _INTERNAL = frozenset({"cancel_event", "save_interval"})
 #: Every keyword ``from_options`` takes.
 OPTION_NAMES = frozenset(Options.__annotations__)
+
+
+def fit_host_cap(
+    files: Iterable[FileConfig | str], settings: DownloadSettings, limiter: HostLimiter
+) -> Iterator[FileConfig | str]:
+    """``files`` as they pass, ``limiter``'s default per-host cap raised to the ``segments``
+    of any FileConfig asking more, up to ``settings.pool_size`` (threads waiting for a slot
+    get the new ones at once).
+
+    The cap is one for every host (the limiter has no other), so such a file raises it for
+    the rest of the run; an explicit ``max_connections_per_host`` is never changed.
+    """
+    default = settings.politeness.max_connections_per_host is None
+    for item in files:
+        asked = item.segments or 0 if isinstance(item, FileConfig) else 0
+        if default and asked > limiter.limit:
+            limiter.raise_limit(min(asked, settings.pool_size))
+        yield item
 
 
 def _pick(kind: type[Any], given: dict[str, Any]) -> dict[str, Any]:

@@ -130,6 +130,24 @@ class HostLimiter:
             else:
                 del self._in_use[host]
 
+    def raise_limit(self, limit: int) -> None:
+        """Allow up to ``limit`` connections per host from now on (a lower one is ignored);
+        the new slots go at once to the threads waiting for them, in their order."""
+        with self._lock:
+            if limit <= self.limit:
+                return
+            self.limit = limit
+            for host in list(self._queues):
+                queue = self._queues.get(host)
+                while queue and self._in_use.get(host, 0) < limit:
+                    waiter = heapq.heappop(queue)[2]
+                    if waiter.gone:
+                        continue
+                    waiter.granted = True
+                    self._in_use[host] = self._in_use.get(host, 0) + 1
+                    self._forget_waiter(host)
+                    waiter.woken.set()
+
     def _forget_waiter(self, host: str) -> None:
         """One waiter for ``host`` fewer (lock held); drop the host's books when none is left."""
         left = self._waiting[host] - 1

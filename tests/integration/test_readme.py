@@ -56,6 +56,10 @@ def test_readme_example_runs(index: int, local_server: LocalServer, tmp_path: Pa
     )
     assert result.returncode == 0, result.stderr
     downloads = tmp_path / "downloads"
+    if "pydownloads.download(" in code:
+        assert result.stdout == "2 completed, 0 failed\n"
+        assert (downloads / "file1.zip").read_bytes() == FILES["/file1.zip"]
+        assert (downloads / "file2.pdf").read_bytes() == FILES["/file2.pdf"]
     if "report-2023.pdf" in code:
         assert file_sha256(downloads / "urgent.zip") == sha256(FILES["/urgent.zip"])
         assert file_sha256(downloads / "reports" / "report-2023.pdf") == sha256(FILES["/doc.pdf"])

@@ -263,8 +263,10 @@ def test_the_parser_defaults() -> None:
     assert args.urls == ["https://e.com/a"] and args.jobs == 4 and args.retries == 3
     assert (args.timeout, args.header, args.output, args.input_file, args.proxy) == (None, [], None, None, None)
     assert (args.quiet, args.progress, args.json) == (False, False, False)
+    # No --max-per-host: the library's default, which follows -j and -x (8 with their defaults).
     assert (args.segments, args.max_per_host, args.limit_rate, args.min_speed, args.min_speed_time) == (
-        4, 8, None, None, None)
+        4, None, None, None, None)
+    assert (args.netrc, args.password) == (False, None)
     assert (args.deadline, args.checksum, args.state, args.no_state, args.retry_failed) == (
         None, None, None, False, False)
     assert (args.if_changed, args.on_existing, args.user, args.netrc_file, args.no_netrc, args.cookies) == (

@@ -192,3 +192,30 @@ def test_a_slot_is_held_for_a_block_and_given_back() -> None:
         assert not limiter.acquire(HOST, threading.Event(), wait=False)
     assert limiter.in_use(HOST) == 0
     assert limiter.acquire(HOST, threading.Event(), wait=False)
+
+
+def test_a_raised_limit_hands_the_new_slots_to_the_waiters_in_their_order() -> None:
+    limiter = HostLimiter(1)
+    cancel = threading.Event()
+    assert limiter.acquire("h", cancel)
+    got: list[int] = []
+    lock = threading.Lock()
+
+    def wait(priority: int) -> None:
+        limiter.acquire("h", cancel, priority=priority)
+        with lock:
+            got.append(priority)
+
+    threads = [threading.Thread(target=wait, args=(p,), daemon=True) for p in (1, 5, 3)]
+    for number, thread in enumerate(threads, start=1):
+        thread.start()
+        assert wait_until(lambda n=number: limiter.waiting("h") == n)
+    limiter.raise_limit(3)  # two new slots: the two highest priorities, without a release
+    assert wait_until(lambda: len(got) == 2)
+    assert sorted(got) == [3, 5] and limiter.in_use("h") == 3 and limiter.waiting("h") == 1
+    limiter.raise_limit(2)  # lower: ignored
+    limiter.release("h")
+    assert wait_until(lambda: len(got) == 3)
+    cancel.set()
+    for thread in threads:
+        thread.join(timeout=5)

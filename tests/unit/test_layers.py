@@ -36,11 +36,13 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "downloads": frozenset({"domain", "events", "tracking", "infrastructure", "progress"}),
     "journal": frozenset({"infrastructure"}),
     "localserver": frozenset({"testing"}),
-    "aio": frozenset({"domain", "events", "tracking", "downloads"}),
-    "distributed": frozenset({"domain", "events", "downloads"}),
-    "__init__": frozenset({"_version", "domain", "events", "tracking", "downloads"}),
-    "cli": frozenset({"_version", "domain", "events", "infrastructure", "progress", "downloads", "distributed",
-                      "localserver"}),
+    "results": frozenset({"domain"}),
+    "api": frozenset({"domain", "events", "tracking", "downloads", "results"}),
+    "aio": frozenset({"domain", "events", "tracking", "downloads", "api", "results"}),
+    "distributed": frozenset({"domain", "events", "downloads", "results"}),
+    "__init__": frozenset({"_version", "domain", "events", "tracking", "downloads", "api", "results"}),
+    "cli": frozenset({"_version", "domain", "events", "infrastructure", "progress", "downloads", "results",
+                      "distributed", "localserver"}),
     "__main__": frozenset({"cli"}),
 }
 #: Arrows taken only inside a function (or for type checking), never when the module loads:
