@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import pickle
-import threading
 from pathlib import Path
 
 import pytest
@@ -90,10 +89,10 @@ def test_a_files_segments_raise_the_default_cap_but_never_an_explicit_one() -> N
         FileConfig(url="https://h/d", segments=99)]
     default = DownloadSettings()
     limiter = HostLimiter(default.connections_per_host)
-    passed = fit_host_cap(items, default, limiter, threading.Lock())
+    passed = fit_host_cap(items, default, limiter)
     assert next(passed) == "https://h/a" and limiter.limit == 8
     assert next(passed) == items[1] and limiter.limit == 12
     assert list(passed) == items[2:] and limiter.limit == MAX_RAISED_CONNECTIONS_PER_HOST == default.pool_size
     explicit = DownloadSettings(politeness=PolitenessSettings(max_connections_per_host=3))
     limiter = HostLimiter(explicit.connections_per_host)
-    assert list(fit_host_cap(items, explicit, limiter, threading.Lock())) == items and limiter.limit == 3
+    assert list(fit_host_cap(items, explicit, limiter)) == items and limiter.limit == 3
