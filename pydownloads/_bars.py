@@ -18,6 +18,12 @@ NAME_WIDTH = 20
 _MARGIN = 3
 #: A widget's bar styles (ipywidgets): "" is the normal colour.
 DANGER, SUCCESS, NORMAL = "danger", "success", ""
+# tqdm puts ", " before a postfix: "total: 3/8 files, 1 failed, 1.2 MiB, 3.4 MiB/s, ETA 0:02 |███   | 00:01"
+OVERALL_FORMAT = "{desc}: {n_fmt}/{total_fmt} files{postfix} |{bar}| {elapsed}"
+OVERALL_FORMAT_UNKNOWN = "{desc}: {n_fmt} files{postfix} {elapsed}"
+# A file's bar: "name  42%|████      | 1.2 MiB/3.0 MiB, 2.1 MiB/s" ({stats}: see bar_class_for)
+FILE_FORMAT = "{desc}{percentage:4.0f}%|{bar}| {stats:<28}"
+FILE_FORMAT_UNKNOWN = "{desc} {stats:<28}"
 
 
 class RateWindow:
@@ -131,11 +137,11 @@ def format_bytes(count: float) -> str:
 
     The one unit system of the bars and the command's summary: totals, files and speeds.
     """
-    if abs(count) < 1024:
+    if abs(count) < 1023.5:  # what would print as "1024 B" is "1.0 KiB"
         return f"{count:.0f} B"
     value = count / 1024
     for unit in ("KiB", "MiB", "GiB"):
-        if abs(value) < 1024:
+        if abs(value) < 1023.95:  # likewise "1024.0 KiB" is "1.0 MiB"
             return f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} TiB"

@@ -29,7 +29,11 @@ from typing import IO, TYPE_CHECKING, Any
 
 from pydownloads._bars import (
     DANGER,
+    FILE_FORMAT,
+    FILE_FORMAT_UNKNOWN,
     NORMAL,
+    OVERALL_FORMAT,
+    OVERALL_FORMAT_UNKNOWN,
     SUCCESS,
     RateWindow,
     bar_class_for,
@@ -59,16 +63,12 @@ __all__ = ["DEFAULT_MAX_BARS", "DEFAULT_MIN_INTERVAL", "ProgressDisplay", "forma
 DEFAULT_MIN_INTERVAL = 0.1
 #: Bars for single downloads shown at once; more active downloads only count in the overall bar.
 DEFAULT_MAX_BARS = 8
-# tqdm puts ", " before a postfix: "total: 3/8 files, 1 failed, 1.2 MiB, 3.4 MiB/s, ETA 0:02 |███   | 00:01"
-_OVERALL_FORMAT = "{desc}: {n_fmt}/{total_fmt} files{postfix} |{bar}| {elapsed}"
-_OVERALL_FORMAT_UNKNOWN = "{desc}: {n_fmt} files{postfix} {elapsed}"
-# A file's bar: "name  42%|████      | 1.2 MiB/3.0 MiB, 2.1 MiB/s" ({stats}: see bar_class_for)
-_FILE_FORMAT = "{desc}{percentage:4.0f}%|{bar}| {stats}"
-_FILE_FORMAT_UNKNOWN = "{desc} {stats}"
 #: Seconds the overall speed is measured over, and seconds of it before an ETA is shown:
 #: the first moments (connections opening, small files first) say little about the rest.
 _RATE_WINDOW = 5.0
 _ETA_EVIDENCE = 3.0
+#: Seconds a failed or cancelled download's bar stays at least before its position is reused.
+_LINGER = 2.0
 
 Bar = Any  # a tqdm instance (or a stand-in with the same methods)
 
@@ -152,7 +152,7 @@ class ProgressDisplay:
         total = tracker.get_stats().total
         self._overall: Bar = self._new_bar(
             desc="total", unit="file", position=0, leave=True, total=total or None,
-            bar_format=_OVERALL_FORMAT if total else _OVERALL_FORMAT_UNKNOWN,
+            bar_format=OVERALL_FORMAT if total else OVERALL_FORMAT_UNKNOWN,
         )
         self._handlers: dict[str, Callable[[Any], None]] = {
             "worker.queued": self._tick_if_due,
@@ -173,15 +173,12 @@ class ProgressDisplay:
         """Print ``message`` on its own line above the bars (which are redrawn below it)."""
         with self._lock:
             stream = self._file if self._file is not None else sys.stderr
-            if self._closed:
-                stream.write(message + "\n")
-                stream.flush()
-                return
-            write = getattr(self._bar_class, "write", None)
+            write = None if self._closed else getattr(self._bar_class, "write", None)
             if callable(write):
                 write(message, file=stream)
             else:
                 stream.write(message + "\n")
+                stream.flush()
 
     def close(self) -> None:
         """Stop following events, draw the final counts and close every bar.  Idempotent."""
@@ -267,19 +264,19 @@ class ProgressDisplay:
         self._redraw_overall(now)
         for download in self._active.values():  # the dictionary only changes under the lock
             if download.bar is None:
-                if now - download.started_at >= self._min_interval and self._take_slot(download):
+                if now - download.started_at >= self._min_interval and self._take_slot(download, now):
                     self._new_file_bar(download, now)
                 continue
             bar = download.bar
             if download.restarted:
                 download.restarted = False
                 bar.reset(total=download.total)
-                bar.bar_format = _FILE_FORMAT_UNKNOWN if download.total is None else _FILE_FORMAT
+                bar.bar_format = FILE_FORMAT_UNKNOWN if download.total is None else FILE_FORMAT
             self._draw_file(download, download.done, now)
 
-    def _take_slot(self, download: _Download) -> bool:
+    def _take_slot(self, download: _Download, now: float) -> bool:
         """A position for ``download``'s bar: a free one, or the oldest ended bar's."""
-        if not self._free_slots and self._ended:
+        if not self._free_slots and self._ended and now - self._ended[0].started_at >= _LINGER:
             self._drop_bar(self._ended.pop(0))
         if not self._free_slots:
             return False
@@ -292,7 +289,7 @@ class ProgressDisplay:
         download.bar = self._new_bar(
             desc=short_name(download.name), total=download.total, initial=download.done,
             position=download.slot, leave=False, unit="B",
-            bar_format=_FILE_FORMAT_UNKNOWN if download.total is None else _FILE_FORMAT,
+            bar_format=FILE_FORMAT_UNKNOWN if download.total is None else FILE_FORMAT,
         )
         self._draw_file(download, download.done, now)
 
@@ -324,13 +321,14 @@ class ProgressDisplay:
             if download.total != done:
                 download.total = done
                 set_total(bar, done)
-                bar.bar_format = _FILE_FORMAT
+                bar.bar_format = FILE_FORMAT
             self._draw_file(download, done, now)
             self._drop_bar(download)
             return
         word = "failed" if isinstance(event, DownloadFailed) else "cancelled"
         set_bar_style(bar, DANGER)
         self._draw_file(download, download.done, now, word)
+        download.started_at = now  # ended: how long it has stayed counts from here
         self._ended.append(download)
 
     def _redraw_overall(self, now: float, *, final: bool = False) -> None:
@@ -353,7 +351,7 @@ class ProgressDisplay:
         bar = self._overall
         if stats.total and bar.total != stats.total:
             set_total(bar, stats.total)
-            bar.bar_format = _OVERALL_FORMAT
+            bar.bar_format = OVERALL_FORMAT
         settled = bool(stats.total) and not stats.pending and not stats.in_progress
         set_bar_style(bar, NORMAL if not settled else SUCCESS if stats.completed == stats.total else DANGER)
         bar.set_postfix_str(", ".join(parts), refresh=False)
@@ -363,27 +361,30 @@ class ProgressDisplay:
             bar.refresh()
 
     def _eta(self, now: float, speed: float, pending: int) -> float | None:
-        """Seconds left: the bytes still to come over the speed of the last few seconds.
+        """Seconds left: the longer of the bytes still to come over the speed of the last few
+        seconds, and the slowest running download's bytes over its own speed (the speed of
+        all falls as downloads end).
 
         The bytes to come are what the running downloads still need and, for each download
         not started yet, the mean size of those whose size is known.  None (no ETA) before a
-        few seconds of bytes, without a speed, or when no size is known at all.
+        few seconds of bytes, or when no size is known at all.
         """
         if self._first_byte is None or now - self._first_byte < _ETA_EVIDENCE or speed <= 0:
             return None
         left: float = 0
+        slowest = 0.0
         sizes, sized = self._sized
         for download in self._active.values():
             if download.total is None:
                 return None
-            left += max(download.total - download.done, 0)
-            sizes += download.total
-            sized += 1
-        if pending:
-            if not sized:
-                return None
-            left += pending * sizes / sized
-        return left / speed
+            rest = max(download.total - download.done, 0)
+            since_time, since_bytes = download.since
+            if now - since_time >= 1 and download.done > since_bytes:
+                slowest = max(slowest, rest * (now - since_time) / (download.done - since_bytes))
+            left, sizes, sized = left + rest, sizes + download.total, sized + 1
+        if pending and not sized:
+            return None
+        return max(slowest, (left + (pending * sizes / sized if pending else 0)) / speed)
 
     def _new_bar(self, **options: Any) -> Bar:
         if self._file is not None:
