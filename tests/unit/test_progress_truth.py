@@ -140,7 +140,7 @@ def test_the_overall_bar_counts_completed_failed_and_cancelled_apart_and_ends_wi
         run.start(url, 100)
         run.chunk(url, 100)
     for url, status in zip(run.urls, [DownloadStatus.COMPLETED] * 3 + [DownloadStatus.FAILED] * 2
-                           + [DownloadStatus.CANCELLED]):
+                           + [DownloadStatus.CANCELLED], strict=True):
         run.finish(url, status)
     overall = run.overall
     assert overall.total == 6 and overall.n == 3  # failed and cancelled are no progress
