@@ -33,7 +33,8 @@ class FakeBar:
 
     def __init__(self, *, total: int | None = None, initial: int = 0, desc: str = "", **options: Any) -> None:
         self.n, self.total, self.desc, self.options = initial, total, desc.strip(), options
-        self.postfix, self.closed_at, self.bar_format = "", None, options.get("bar_format")
+        self.postfix, self.bar_format = "", options.get("bar_format")
+        self.closed_at: int | None = None
         self.postfixes: list[str] = []
         FakeBar.bars.append(self)
 
@@ -160,7 +161,7 @@ def test_no_eta_before_three_seconds_of_bytes_then_one_that_settles() -> None:
     of connecting).  Sampled every 0.1 s, the ETA must not show in the first seconds and,
     once shown, stay within 20 % (or 0.5 s) of what is left."""
     run = Run(20)
-    queue, running = list(run.urls), {}
+    queue, running = list(run.urls), dict[str, int]()
     run.now = 0.5
     etas: list[tuple[float, float]] = []
     step = 0.1
