@@ -58,7 +58,7 @@ from pydownloads.tracking.tracker import DownloadTracker
 if TYPE_CHECKING:  # tqdm (and with tqdm.auto, asyncio) is imported only when bars are drawn
     from tqdm.auto import tqdm as auto_tqdm
 
-__all__ = ["DEFAULT_MAX_BARS", "DEFAULT_MIN_INTERVAL", "ProgressDisplay"]
+__all__ = ["DEFAULT_MAX_BARS", "DEFAULT_MIN_INTERVAL", "ProgressDisplay", "format_bytes"]
 
 DEFAULT_MIN_INTERVAL = 0.1
 #: Bars for single downloads shown at once; more active downloads only count in the overall bar.
