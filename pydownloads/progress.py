@@ -1,7 +1,8 @@
 """Progress bars for running downloads: a receiver of the download signals, never on their path.
 
-One overall bar (files done of queued, bytes, speed, ETA) and a bar for each active download,
-drawn with ``tqdm.auto``: a terminal gets text bars, a Jupyter notebook gets widgets::
+One overall bar (files completed of queued, failed and cancelled apart, bytes, speed, ETA)
+and a bar for each active download, drawn with ``tqdm.auto``: a terminal gets text bars, a
+Jupyter notebook gets widgets::
 
     from pydownloads.progress import ProgressDisplay
 
@@ -10,6 +11,9 @@ drawn with ``tqdm.auto``: a terminal gets text bars, a Jupyter notebook gets wid
         manager.add_to_queue(urls)
         manager.queue.join()
         display.close()
+
+A completed file's bar ends full; a failed or cancelled one says so (red in a notebook); the
+overall bar fills with completed files only; sizes and speeds are 1024-based (KiB, MiB/s).
 
 It sits above ``events`` and ``tracking`` (it follows the one and reads the other) and below
 ``downloads``, whose manager imports it only when asked for ``progress=True``.
@@ -21,8 +25,24 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import IO, TYPE_CHECKING, Any
 
+from pydownloads._bars import (
+    DANGER,
+    FILE_FORMAT,
+    FILE_FORMAT_UNKNOWN,
+    NORMAL,
+    OVERALL_FORMAT,
+    OVERALL_FORMAT_UNKNOWN,
+    SUCCESS,
+    RateWindow,
+    bar_class_for,
+    clock_time,
+    format_bytes,
+    set_bar_style,
+    set_total,
+    short_name,
+)
 from pydownloads.domain.errors import InvalidArgumentError
 from pydownloads.events.emitter import EventEmitter
 from pydownloads.events.types import (
@@ -38,19 +58,17 @@ from pydownloads.tracking.tracker import DownloadTracker
 if TYPE_CHECKING:  # tqdm (and with tqdm.auto, asyncio) is imported only when bars are drawn
     from tqdm.auto import tqdm as auto_tqdm
 
-__all__ = ["DEFAULT_MAX_BARS", "DEFAULT_MIN_INTERVAL", "ProgressDisplay"]
+__all__ = ["DEFAULT_MAX_BARS", "DEFAULT_MIN_INTERVAL", "ProgressDisplay", "format_bytes"]
 
 DEFAULT_MIN_INTERVAL = 0.1
 #: Bars for single downloads shown at once; more active downloads only count in the overall bar.
 DEFAULT_MAX_BARS = 8
-_NAME_WIDTH = 20
-#: Terminal columns left free at the end of each bar line (see _bar_class_for).
-_MARGIN = 3
-# tqdm puts ", " before a postfix: "total: 3/8 files, 1.2 MiB, 3.4 MiB/s, ETA 0:02 |███   | 00:01"
-_OVERALL_FORMAT = "{desc}: {n_fmt}/{total_fmt} files{postfix} |{bar}| {elapsed}"
-_OVERALL_FORMAT_UNKNOWN = "{desc}: {n_fmt} files{postfix} {elapsed}"
-#: Weight of the newest measurement in the overall speed (exponential moving average).
-_SPEED_SMOOTHING = 0.3
+#: Seconds the overall speed is measured over, and seconds of it before an ETA is shown:
+#: the first moments (connections opening, small files first) say little about the rest.
+_RATE_WINDOW = 5.0
+_ETA_EVIDENCE = 3.0
+#: Seconds a failed or cancelled download's bar stays at least before its position is reused.
+_LINGER = 2.0
 
 Bar = Any  # a tqdm instance (or a stand-in with the same methods)
 
@@ -59,7 +77,7 @@ class _Download:
     """What the display knows of one active download; touched under the display's lock, but
     for ``done``, which each chunk stores without it (see ``_on_chunk``)."""
 
-    __slots__ = ("bar", "done", "name", "restarted", "slot", "started_at", "total")
+    __slots__ = ("bar", "done", "name", "restarted", "since", "slot", "started_at", "total")
 
     def __init__(self, name: str, total: int | None, started_at: float) -> None:
         self.name = name
@@ -69,6 +87,7 @@ class _Download:
         self.restarted = False
         self.bar: Bar | None = None
         self.slot = 0
+        self.since = (started_at, 0)  # (time, bytes) its bar's speed is measured from
 
 
 class ProgressDisplay:
@@ -85,9 +104,10 @@ class ProgressDisplay:
     :param clock: monotonic seconds (injectable for tests).
 
     Threading: the handlers run in the download threads.  Each takes the display's lock for
-    O(1) work; at most once per ``min_interval`` one of them also redraws, which touches at
-    most ``max_bars + 1`` bars.  The display starts no thread (tqdm's monitor thread is
-    switched off for its bars).  ``close`` and ``write`` may be called from any thread.
+    O(1) work, but a chunk, which takes none between redraws; at most once per
+    ``min_interval`` one of them also redraws, which touches at most ``max_bars + 1`` bars.
+    The display starts no thread (tqdm's monitor thread is switched off for its bars).
+    ``close`` and ``write`` may be called from any thread.
     """
 
     def __init__(
@@ -113,7 +133,7 @@ class ProgressDisplay:
         get_lock = getattr(base, "get_lock", None)
         if callable(get_lock):
             get_lock()
-        self._bar_class = _bar_class_for(base)
+        self._bar_class = bar_class_for(base)
         self._emitter = emitter
         self._tracker = tracker
         self._file = file
@@ -122,17 +142,20 @@ class ProgressDisplay:
         self._lock = threading.Lock()
         self._closed = False
         self._active: dict[str, _Download] = {}
+        self._ended: list[_Download] = []  # failed or cancelled bars still shown, oldest first
         self._free_slots = list(range(max_bars, 0, -1))  # pop() hands out the lowest position
         self._next_redraw = 0.0
-        self._last_bytes = 0
-        self._started = self._last_time = clock()
-        self._speed: float | None = None
+        self._started = clock()
+        self._rate = RateWindow(_RATE_WINDOW)
+        self._first_byte: float | None = None
+        self._sized = [0, 0]  # bytes and count of completed files: the size a queued one may have
+        total = tracker.get_stats().total
         self._overall: Bar = self._new_bar(
-            desc="total", unit="file", position=0, leave=True, total=None,
-            bar_format=_OVERALL_FORMAT_UNKNOWN,
+            desc="total", unit="file", position=0, leave=True, total=total or None,
+            bar_format=OVERALL_FORMAT if total else OVERALL_FORMAT_UNKNOWN,
         )
         self._handlers: dict[str, Callable[[Any], None]] = {
-            "worker.queued": self._on_queued,
+            "worker.queued": self._tick_if_due,
             "worker.started": self._on_started,
             "worker.chunk_downloaded": self._on_chunk,
             "worker.completed": self._on_finished,
@@ -150,15 +173,12 @@ class ProgressDisplay:
         """Print ``message`` on its own line above the bars (which are redrawn below it)."""
         with self._lock:
             stream = self._file if self._file is not None else sys.stderr
-            if self._closed:
-                stream.write(message + "\n")
-                stream.flush()
-                return
-            write = getattr(self._bar_class, "write", None)
+            write = None if self._closed else getattr(self._bar_class, "write", None)
             if callable(write):
                 write(message, file=stream)
             else:
                 stream.write(message + "\n")
+                stream.flush()
 
     def close(self) -> None:
         """Stop following events, draw the final counts and close every bar.  Idempotent."""
@@ -169,8 +189,9 @@ class ProgressDisplay:
         for name, handler in self._handlers.items():
             self._emitter.off(name, handler)
         with self._lock:
-            for download in list(self._active.values()):
+            for download in [*self._ended, *self._active.values()]:
                 self._drop_bar(download)
+            self._ended.clear()
             self._active.clear()
             self._redraw_overall(self._clock(), final=True)
             self._overall.close()
@@ -182,9 +203,6 @@ class ProgressDisplay:
         self.close()
 
     # -- signal handlers (download threads) ------------------------------------------------
-
-    def _on_queued(self, event: DownloadEvent) -> None:
-        self._tick_if_due()
 
     def _on_started(self, event: DownloadStarted) -> None:
         # Under the lock (once per attempt, not per chunk): another attempt changes three
@@ -198,6 +216,7 @@ class ProgressDisplay:
                 self._active[event.url] = _Download(event.path.name, event.total_bytes, now)
             else:  # another attempt: the bytes start again from what it keeps
                 download.total, download.done, download.restarted = event.total_bytes, 0, True
+                download.since = (now, 0)
             self._tick(now)
 
     def _on_chunk(self, event: ChunkDownloaded) -> None:
@@ -210,13 +229,23 @@ class ProgressDisplay:
         self._tick_if_due()
 
     def _on_finished(self, event: DownloadCompleted | DownloadFailed | DownloadCancelled) -> None:
+        now = self._clock()
         with self._lock:
+            if self._closed:
+                return
             download = self._active.pop(event.url, None)
-            if download is not None:
-                self._drop_bar(download)
-            self._tick()
+            if isinstance(event, DownloadCompleted):
+                self._sized[0] += event.bytes_downloaded
+                self._sized[1] += 1
+            if download is not None and download.bar is not None:
+                self._end_bar(download, event, now)
+            stats = self._tracker.get_stats()
+            if not stats.pending and not stats.in_progress:  # the last one: draw the end now
+                self._redraw(now)
+            else:
+                self._tick(now)
 
-    def _tick_if_due(self) -> None:
+    def _tick_if_due(self, event: object = None) -> None:
         """Take the lock (and redraw) only when a redraw is due: most events need neither."""
         now = self._clock()
         if now >= self._next_redraw:
@@ -225,12 +254,9 @@ class ProgressDisplay:
 
     # -- drawing (always under self._lock) -------------------------------------------------
 
-    def _tick(self, now: float | None = None) -> None:
+    def _tick(self, now: float) -> None:
         """Redraw if ``min_interval`` has passed since the last redraw; else O(1) and nothing."""
-        if self._closed:
-            return
-        now = self._clock() if now is None else now
-        if now >= self._next_redraw:
+        if not self._closed and now >= self._next_redraw:
             self._redraw(now)
 
     def _redraw(self, now: float) -> None:
@@ -238,64 +264,127 @@ class ProgressDisplay:
         self._redraw_overall(now)
         for download in self._active.values():  # the dictionary only changes under the lock
             if download.bar is None:
-                if not self._free_slots or now - download.started_at < self._min_interval:
-                    continue
-                download.slot = self._free_slots.pop()
-                download.bar = self._new_bar(
-                    desc=_short_name(download.name), total=download.total, initial=download.done,
-                    position=download.slot, leave=False, unit="B", unit_scale=True, unit_divisor=1024,
-                )
-                download.restarted = False
+                if now - download.started_at >= self._min_interval and self._take_slot(download, now):
+                    self._new_file_bar(download, now)
                 continue
             bar = download.bar
             if download.restarted:
                 download.restarted = False
                 bar.reset(total=download.total)
-            if download.done != bar.n:
-                bar.update(download.done - bar.n)
+                bar.bar_format = FILE_FORMAT_UNKNOWN if download.total is None else FILE_FORMAT
+            self._draw_file(download, download.done, now)
 
-    def _redraw_overall(self, now: float, *, final: bool = False) -> None:
-        stats = self._tracker.get_stats()
-        done = stats.completed + stats.failed + stats.cancelled
-        elapsed = now - self._last_time
-        if elapsed >= self._min_interval and elapsed > 0:
-            measured = (stats.bytes_downloaded - self._last_bytes) / elapsed
-            previous = self._speed
-            self._speed = measured if previous is None else (
-                _SPEED_SMOOTHING * measured + (1 - _SPEED_SMOOTHING) * previous)
-            self._last_bytes, self._last_time = stats.bytes_downloaded, now
-        parts = [format_bytes(stats.bytes_downloaded)]
-        if final:  # the last line tells the average speed of the whole run
-            if now > self._started:
-                parts.append(f"{format_bytes(stats.bytes_downloaded / (now - self._started))}/s")
-        elif self._speed is not None:
-            parts.append(f"{format_bytes(self._speed)}/s")
-            eta = self._eta(now, done, stats.pending)
-            if eta is not None:
-                parts.append(f"ETA {_clock_time(eta)}")
-        bar = self._overall
-        if stats.total and bar.total != stats.total:
-            bar.total = stats.total
-            bar.bar_format = _OVERALL_FORMAT
-        bar.set_postfix_str(", ".join(parts), refresh=False)
+    def _take_slot(self, download: _Download, now: float) -> bool:
+        """A position for ``download``'s bar: a free one, or the oldest ended bar's."""
+        if not self._free_slots and self._ended and now - self._ended[0].started_at >= _LINGER:
+            self._drop_bar(self._ended.pop(0))
+        if not self._free_slots:
+            return False
+        download.slot = self._free_slots.pop()
+        return True
+
+    def _new_file_bar(self, download: _Download, now: float) -> None:
+        download.since = (now, download.done)
+        download.restarted = False
+        download.bar = self._new_bar(
+            desc=short_name(download.name), total=download.total, initial=download.done,
+            position=download.slot, leave=False, unit="B",
+            bar_format=FILE_FORMAT_UNKNOWN if download.total is None else FILE_FORMAT,
+        )
+        self._draw_file(download, download.done, now)
+
+    def _draw_file(self, download: _Download, done: int, now: float, word: str = "") -> None:
+        """Bring ``download``'s bar to ``done`` bytes, with its sizes, speed or ``word``."""
+        bar: Bar = download.bar
+        sizes = format_bytes(done) if download.total is None else (
+            f"{format_bytes(done)}/{format_bytes(download.total)}")
+        since_time, since_bytes = download.since
+        if word:
+            sizes = f"{word} at {sizes}"
+        elif now - since_time >= 0.5:  # a speed needs half a second of evidence
+            sizes += f", {format_bytes((done - since_bytes) / (now - since_time))}/s"
+        bar.set_postfix_str(sizes, refresh=False)
         if done > bar.n:
             bar.update(done - bar.n)
         else:
             bar.refresh()
 
-    def _eta(self, now: float, done: int, pending: int) -> float | None:
-        """Seconds left: the longer of the bytes the running downloads still need at the
-        current speed, and the files not started yet at the rate files have been finishing."""
-        estimates = []
-        if self._speed:
-            left = sum(d.total - d.done for d in self._active.values()
-                       if d.total is not None and d.total > d.done)
-            estimates.append(left / self._speed)
-        if pending and done and now > self._started:
-            estimates.append(pending / (done / (now - self._started)))
-        elif pending:
+    def _end_bar(self, download: _Download, event: DownloadEvent, now: float) -> None:
+        """Draw a finished download's last state: a completed one full, then gone; a failed
+        or cancelled one says so (red in a notebook) and stays until its position is needed."""
+        bar: Bar = download.bar
+        if isinstance(event, DownloadCompleted):
+            # Its last bytes are drawn before it closes: tqdm paints a bar closed short of its
+            # total as failed.  A total the file did not reach (the server's size was wrong)
+            # is the file's size now.
+            done = max(event.bytes_downloaded, download.done)
+            if download.total != done:
+                download.total = done
+                set_total(bar, done)
+                bar.bar_format = FILE_FORMAT
+            self._draw_file(download, done, now)
+            self._drop_bar(download)
+            return
+        word = "failed" if isinstance(event, DownloadFailed) else "cancelled"
+        set_bar_style(bar, DANGER)
+        self._draw_file(download, download.done, now, word)
+        download.started_at = now  # ended: how long it has stayed counts from here
+        self._ended.append(download)
+
+    def _redraw_overall(self, now: float, *, final: bool = False) -> None:
+        stats = self._tracker.get_stats()
+        self._rate.add(now, stats.bytes_downloaded)
+        if self._first_byte is None and stats.bytes_downloaded:
+            self._first_byte = now
+        parts = [f"{count} {word}" for count, word in ((stats.failed, "failed"), (stats.cancelled, "cancelled"))
+                 if count]
+        parts.append(format_bytes(stats.bytes_downloaded))
+        speed = self._rate.rate(min_span=self._min_interval)
+        if final:  # the last line tells the average speed of the whole run
+            if now > self._started:
+                parts.append(f"{format_bytes(stats.bytes_downloaded / (now - self._started))}/s")
+        elif speed is not None:
+            parts.append(f"{format_bytes(speed)}/s")
+            eta = self._eta(now, speed, stats.pending)
+            if eta is not None:
+                parts.append(f"ETA {clock_time(eta)}")
+        bar = self._overall
+        if stats.total and bar.total != stats.total:
+            set_total(bar, stats.total)
+            bar.bar_format = OVERALL_FORMAT
+        settled = bool(stats.total) and not stats.pending and not stats.in_progress
+        set_bar_style(bar, NORMAL if not settled else SUCCESS if stats.completed == stats.total else DANGER)
+        bar.set_postfix_str(", ".join(parts), refresh=False)
+        if stats.completed > bar.n:  # completed files only: failed and cancelled are not progress
+            bar.update(stats.completed - bar.n)
+        else:
+            bar.refresh()
+
+    def _eta(self, now: float, speed: float, pending: int) -> float | None:
+        """Seconds left: the longer of the bytes still to come over the speed of the last few
+        seconds, and the slowest running download's bytes over its own speed (the speed of
+        all falls as downloads end).
+
+        The bytes to come are what the running downloads still need and, for each download
+        not started yet, the mean size of those whose size is known.  None (no ETA) before a
+        few seconds of bytes, or when no size is known at all.
+        """
+        if self._first_byte is None or now - self._first_byte < _ETA_EVIDENCE or speed <= 0:
             return None
-        return max(estimates, default=None)
+        left: float = 0
+        slowest = 0.0
+        sizes, sized = self._sized
+        for download in self._active.values():
+            if download.total is None:
+                return None
+            rest = max(download.total - download.done, 0)
+            since_time, since_bytes = download.since
+            if now - since_time >= 1 and download.done > since_bytes:
+                slowest = max(slowest, rest * (now - since_time) / (download.done - since_bytes))
+            left, sizes, sized = left + rest, sizes + download.total, sized + 1
+        if pending and not sized:
+            return None
+        return max(slowest, (left + (pending * sizes / sized if pending else 0)) / speed)
 
     def _new_bar(self, **options: Any) -> Bar:
         if self._file is not None:
@@ -309,53 +398,3 @@ class ProgressDisplay:
             download.bar = None
             self._free_slots.append(download.slot)
             self._free_slots.sort(reverse=True)
-
-
-def _bar_class_for(base: type[auto_tqdm[Any]]) -> type[auto_tqdm[Any]]:
-    """A subclass of ``base`` (tqdm itself is left alone) for the display's bars.
-
-    It starts no monitor thread, and leaves the last columns of a terminal line free: the
-    terminal echoes Ctrl-C as ``^C`` at the cursor, and on a full-width line that echo would
-    wrap and push every bar one line down for good.
-    """
-    namespace: dict[str, Any] = {"monitor_interval": 0}
-    parent = getattr(base, "format_dict", None)
-    if isinstance(parent, property) and parent.fget is not None:
-        read = parent.fget
-
-        def format_dict(self: Any) -> Any:
-            values = read(self)
-            ncols = values.get("ncols") if isinstance(values, dict) else None
-            if isinstance(ncols, int) and ncols > 2 * _MARGIN:
-                values = {**values, "ncols": ncols - _MARGIN}
-            return values
-
-        namespace["format_dict"] = property(format_dict)
-    return cast("type[auto_tqdm[Any]]", type(base.__name__, (base,), namespace))
-
-
-def _short_name(name: str, width: int = _NAME_WIDTH) -> str:
-    """``name`` cut in the middle to ``width`` characters and padded, so that bars line up."""
-    if len(name) > width:
-        keep = width - 1
-        name = name[: keep // 2] + "…" + name[len(name) - (keep - keep // 2):]
-    return name.ljust(width)
-
-
-def _clock_time(seconds: float) -> str:
-    """``seconds`` as ``M:SS`` or ``H:MM:SS``."""
-    minutes, secs = divmod(int(seconds + 0.5), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
-
-
-def format_bytes(count: float) -> str:
-    """``count`` bytes for people, 1024-based: ``512 B``, ``1.5 KiB``, ``20.0 MiB``."""
-    if abs(count) < 1024:
-        return f"{count:.0f} B"
-    value = count / 1024
-    for unit in ("KiB", "MiB", "GiB"):
-        if abs(value) < 1024:
-            return f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"

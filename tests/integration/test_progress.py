@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+import signal
 import threading
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from pydownloads.events import ChunkDownloaded, DownloadCompleted, DownloadStart
 from pydownloads.localserver import LocalServer, ResetAfter
 from pydownloads.progress import ProgressDisplay
 from pydownloads.tracking import DownloadTracker
-from tests.integration.helpers import payload
+from tests.integration.helpers import payload, wait_until
 
 FAST_RETRY = RetryConfig(max_retries=2, base_delay=0.01, max_delay=0.02)
 
@@ -190,3 +192,23 @@ def test_write_goes_through_the_bar_class_and_after_close_plainly() -> None:
 def test_bad_options_are_refused(options: dict[str, Any]) -> None:
     with pytest.raises(InvalidArgumentError):
         ProgressDisplay(EventEmitter(), DownloadTracker(), **options)
+
+
+@pytest.mark.timeout(60)
+def test_after_ctrl_c_the_overall_bar_counts_only_completed_files(local_server: LocalServer, tmp_path: Path) -> None:
+    """The command with --progress: one Ctrl-C finishes the two running downloads and
+    cancels four; the bar's last line says 2 of 6 and 4 cancelled, never 6/6."""
+    from tests.integration.test_cli import Running
+
+    urls = [local_server.add_file(f"/c{i}.bin", payload(600_000, i), rate=1_000_000) for i in range(6)]
+    command = Running(*urls, "-j", "2", "--progress", cwd=tmp_path)
+    try:
+        assert wait_until(lambda: sum(local_server.bytes_sent(f"/c{i}.bin") > 0 for i in range(6)) == 2)
+        command.process.send_signal(signal.SIGINT)
+        code, _, stderr = command.finish(timeout=20)
+    finally:
+        command.close()
+    assert code == 130 and "2 completed, 0 failed, 4 cancelled" in stderr, stderr
+    overall = [line for line in re.split(r"[\r\n]", stderr) if line.startswith("total: ")]
+    assert overall[-1].startswith("total: 2/6 files, 4 cancelled, "), overall[-1]
+    assert not any(line.startswith("total: 6/6") for line in overall), overall
