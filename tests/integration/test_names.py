@@ -6,6 +6,7 @@ later one finishes first: who keeps a contested name must not depend on that tim
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from pydownloads import DownloadManager, DownloadStatus, FileConfig, RetryConfig
 from pydownloads.domain.models import DownloadInfo
 from pydownloads.localserver import LocalServer
+from tests.integration.clirun import run_cli
 from tests.integration.helpers import files_under
 from tests.support import wait_until
 
@@ -123,3 +125,19 @@ def test_a_content_disposition_name_goes_to_the_first_response_then_rename_numbe
         m.join(timeout=20)
     assert m.tracker.get_download(first).status is DownloadStatus.COMPLETED  # type: ignore[union-attr]
     assert _names(tmp_path) == {"report.pdf": SECOND, "report (1).pdf": FIRST}
+
+
+def test_the_command_names_two_folder_urls_like_wget_with_rename_and_refuses_the_later_without(
+    local_server: LocalServer, tmp_path: Path
+) -> None:
+    first, second = local_server.add_file("/", FIRST), local_server.add_file("/files/", SECOND)
+    renamed = run_cli(first, second, "--on-existing", "rename", "-d", "out", cwd=tmp_path)
+    assert renamed.returncode == 0, renamed.stderr
+    saved = {name: body for name, body in _names(tmp_path).items() if name != ".pydownloads-state.db"}
+    assert saved == {"index.html": FIRST, "index (1).html": SECOND}
+    refused = run_cli(first, second, "--no-state", "--json", "-d", "again", cwd=tmp_path)
+    assert refused.returncode == 1, refused.stderr
+    records = [json.loads(line) for line in refused.stdout.splitlines()]
+    assert [(r["status"], r["error_type"]) for r in records] == [
+        ("completed", None), ("failed", "DestinationConflictError")]
+    assert (tmp_path / "again" / "index.html").read_bytes() == FIRST
