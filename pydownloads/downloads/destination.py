@@ -19,7 +19,7 @@ class Destination:
     already there kept or renamed around per ``on_existing``.
 
     Between downloads of one run: a name known before the response (``filename``, or the
-    URL's) was claimed when the download was queued (:func:`reserve_names`: the first queued
+    URL's) was claimed when the download was queued (:class:`NameClaims`: the first queued
     keeps it); a name only the response's Content-Disposition gives goes to the first
     download whose response arrives, the later ones getting ``name (n).ext`` with
     ``on_existing="rename"``, else a :class:`DestinationConflictError`.

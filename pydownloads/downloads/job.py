@@ -116,7 +116,7 @@ class DownloadJob:
         self.abort: Callable[[], None] | None = None
         self.state = DownloadState(request.sources, segments=request.segments)
         self.bucket = TokenBucket(request.rate_limit) if request.rate_limit else None
-        #: Set by :func:`reserve_names` when a download queued before holds this one's name:
+        #: Set by :class:`NameClaims` when a download queued before holds this one's name:
         #: the free ``name (n).ext`` it goes to instead (``on_existing="rename"``) ...
         self.renamed: Path | None = None
         #: ... or, otherwise, the conflict it fails with (whatever the timing).
@@ -220,16 +220,21 @@ class NameClaims:
 
     def reserve(self, jobs: Iterable[DownloadJob]) -> None:
         """Claim the names of ``jobs``, higher priority first, then in the order given."""
+        folders: dict[tuple[str, tuple[str, ...]], Path] = {}  # one Path per folder: cheaper children
         for job in sorted(jobs, key=_queue_order):
-            self._reserve(job)
+            self._reserve(job, folders)
 
-    def _reserve(self, job: DownloadJob) -> None:
+    def _reserve(self, job: DownloadJob, folders: dict[tuple[str, tuple[str, ...]], Path]) -> None:
         request = job.request
         name = request.filename or request.url_name
         if name is None:
             return
+        folder = folders.get((request.base, request.subdir))
+        if folder is None:
+            folder = Path(request.base or os.path.realpath(request.root), *request.subdir)
+            folders[(request.base, request.subdir)] = folder
         # No containment check here (it looks at the disk): each attempt makes it.
-        path = Path(os.path.join(request.base or os.path.realpath(request.root), *request.subdir, name))
+        path = folder / name
         if self.rename and not request.if_changed and path.is_file():
             self._rename(job, path)  # renamed around the file already there now: numbers in queue order too
             return
