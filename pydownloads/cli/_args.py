@@ -228,7 +228,8 @@ def _add_existing_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("files already there")
     group.add_argument("--if-changed", action="store_true",
                        help="download a file already there only if the server has a newer one (If-None-Match, "
-                            "If-Modified-Since: a 304 costs no body), like wget -N; no state file then")
+                            "If-Modified-Since: a 304 costs no body), like wget -N; the state file is kept, "
+                            "but the downloads it says are completed are asked again instead of skipped")
     group.add_argument("--on-existing", choices=ON_EXISTING, metavar="|".join(ON_EXISTING),
                        help="a file already under the final name is replaced atomically (the default), kept "
                             "(skip), or kept while the new one is saved as 'name (1).ext' (rename)")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
@@ -37,6 +37,9 @@ class Outcome:
     started_at: float | None = None
     state_file: Path | None = None
     carried_over: Sequence[DownloadInfo] = ()
+    #: The per-host connection cap, and per host (``scheme://host:port``) how many downloads waited for it.
+    host_cap: int | None = None
+    host_waits: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def results(self) -> DownloadResults:
@@ -117,6 +120,9 @@ def report(outcome: Outcome, console: Console, *, as_json: bool) -> None:
     else:
         for line in summary_lines(outcome):
             console.say(line)
+    if as_json:
+        for line in cap_lines(outcome):
+            console.say(line)
     if outcome.interrupted:
         for line in interrupted_lines(outcome):
             console.error(line)
@@ -153,8 +159,21 @@ def summary_lines(outcome: Outcome) -> list[str]:
     ]
     if outcome.carried_over:
         lines.append(carried_over_line(outcome))
+    lines += cap_lines(outcome)
     lines += [failure_line(info) for info in outcome.downloads if info.status is DownloadStatus.FAILED]
     return lines
+
+
+def cap_lines(outcome: Outcome) -> list[str]:
+    """``12 downloads waited for a connection to example.com (--max-per-host 8)``, per host."""
+    return [f"{count} download{'' if count == 1 else 's'} waited for a connection to {_shown(host)} "
+            f"(--max-per-host {outcome.host_cap})" for host, count in sorted(outcome.host_waits.items())]
+
+
+def _shown(host: str) -> str:
+    """``scheme://host:port`` as ``host``, its port kept unless the scheme's default."""
+    scheme, _, rest = host.partition("://")
+    return rest.removesuffix(":443" if scheme == "https" else ":80")
 
 
 def carried_over_line(outcome: Outcome) -> str:

@@ -122,9 +122,11 @@ def run(configs: Sequence[FileConfig], settings: RunSettings, console: Console) 
             if display is not None:
                 display.close()
     downloads, carried_over = results if results is not None else _results(manager, configs, started_at)
+    cap, waits = manager.connection_waits()
     return Outcome(downloads=downloads, elapsed=time.monotonic() - started,
                    interrupted=stops.presses > 0, stopped_at_once=stops.presses > 1,
-                   started_at=started_at, state_file=settings.state_file, carried_over=carried_over)
+                   started_at=started_at, state_file=settings.state_file, carried_over=carried_over,
+                   host_cap=cap, host_waits=waits)
 
 
 def _wait(manager: DownloadManager, inbox: queue.SimpleQueue[_Message], console: Console, stops: _Stops) -> None:

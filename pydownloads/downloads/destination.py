@@ -7,7 +7,7 @@ from pathlib import Path
 import requests
 
 from pydownloads.domain.errors import DestinationConflictError, DownloadCancelledError
-from pydownloads.downloads.job import DownloadJob, Owner, PathClaims
+from pydownloads.downloads.job import DownloadJob, Owner, PathClaims, claim_free_name
 from pydownloads.downloads.ondisk import part_holds
 from pydownloads.infrastructure import sidecar
 from pydownloads.infrastructure.paths import DEFAULT_NAME, parse_content_disposition
@@ -18,13 +18,25 @@ class Destination:
     claimed in the worker's PathClaims (the claim is recorded in ``job.state``); a file
     already there kept or renamed around per ``on_existing``.
 
+    Between downloads of one run: a name known before the response (``filename``, or the
+    URL's) was claimed when the download was queued (:class:`NameClaims`: the first queued
+    keeps it); a name only the response's Content-Disposition gives goes to the first
+    download whose response arrives, the later ones getting ``name (n).ext`` with
+    ``on_existing="rename"``, else a :class:`DestinationConflictError`.
+
     One attempt, in the thread running it.
+
+    :raises DestinationConflictError: a download queued before holds this one's name.
     """
 
     def __init__(self, job: DownloadJob, claims: PathClaims, url: str) -> None:
+        if job.refused is not None:
+            raise job.refused
         self._job, self._claims, self._url = job, claims, url
         #: Resolved once per attempt (each attempt checks again: a link planted meanwhile is caught).
-        self.predicted = job.request.predicted_destination()
+        renamed = job.renamed  # its name was taken by a download queued before
+        request = job.request
+        self.predicted = request.destination(renamed.name) if renamed else request.predicted_destination()
 
     def load_saved_state(self) -> None:
         """Once per job: pick up a previous run's part file, if it is intact."""
@@ -41,32 +53,40 @@ class Destination:
         self.claim(predicted)
         state.resume_from(saved)
 
-    def for_response(self, response: requests.Response) -> Path:
-        """The path ``response`` goes to (its Content-Disposition name, else the URL's), claimed."""
+    def for_response(self, response: requests.Response, *, rename: bool = False) -> Path:
+        """The path ``response`` goes to (its Content-Disposition name, else the predicted
+        one), claimed; with ``rename``, a name another download of the run owns gives
+        ``name (n).ext``.
+
+        :raises DestinationConflictError: another download of the run owns it (not ``rename``).
+        """
         request = self._job.request
-        name = request.filename
-        if name is None:
+        name = None
+        if request.filename is None:
             disposition = response.headers.get("Content-Disposition")
             name = parse_content_disposition(disposition) if disposition else None
-        name = name or request.url_name or DEFAULT_NAME
         predicted = self.predicted
-        final = predicted if predicted is not None and predicted.name == name else request.destination(name)
-        self.claim(final)
+        if predicted is not None and (name is None or name == predicted.name):
+            final = predicted
+        else:
+            final = request.destination(name or DEFAULT_NAME)
+        try:
+            self.claim(final)
+        except DestinationConflictError:
+            if not rename:
+                raise
+            return self.rename(final)
         return final
 
     def rename(self, final: Path) -> Path:
         """``on_existing="rename"``: the first free ``name (n).ext`` beside ``final``, claimed."""
-        for number in range(1, 10_000):
-            candidate = final.with_name(f"{final.stem} ({number}){final.suffix}")
-            if candidate.exists():
-                continue
-            try:
-                self.claim(candidate)
-            except DestinationConflictError:
-                continue
-            return candidate
-        raise DestinationConflictError(f"no free name beside {final.name}", path=str(final),
-                                       other_url="", url=self._url)
+        state = self._job.state
+        previous = state.claimed_path
+        candidate = claim_free_name(self._claims, final, self._url)
+        if previous is not None and previous != candidate:
+            self._claims.release(previous, self._url)
+        state.claimed(candidate)
+        return candidate
 
     def claim(self, final: Path) -> None:
         """Own ``final`` (giving up the path claimed before, if another).

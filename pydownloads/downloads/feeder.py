@@ -15,7 +15,7 @@ from pathlib import Path
 from pydownloads.domain.errors import DownloadError, InvalidArgumentError
 from pydownloads.domain.models import DownloadStatus
 from pydownloads.domain.redact import get_logger
-from pydownloads.downloads.job import DownloadJob, DownloadRequest
+from pydownloads.downloads.job import DownloadJob, DownloadRequest, NameClaims
 from pydownloads.downloads.queue import PriorityDownloadQueue
 from pydownloads.infrastructure.journal import Journal, JournalRow
 from pydownloads.tracking.tracker import DownloadTracker
@@ -29,6 +29,9 @@ class JournalQueue(PriorityDownloadQueue[DownloadJob]):
     ``join()`` returns when nothing is pending in the journal and every job taken is done
     (or, after a shutdown, when every job taken is done: the rest stays pending for the next
     run).  Thread-safe.
+
+    With ``names``, the names known before the response are claimed as rows are read, in
+    the order they are read: priority, then input order (see :class:`NameClaims`).
     """
 
     def __init__(
@@ -39,10 +42,12 @@ class JournalQueue(PriorityDownloadQueue[DownloadJob]):
         *,
         window: int,
         stopping: threading.Event,
+        names: NameClaims | None = None,
     ) -> None:
         super().__init__()
         self._journal, self._tracker, self._root = journal, tracker, root
         self._window, self._stopping = window, stopping
+        self._names = names
         self._feed_lock = threading.Lock()
 
     def get(self, timeout: float) -> DownloadJob | None:
@@ -67,7 +72,10 @@ class JournalQueue(PriorityDownloadQueue[DownloadJob]):
                     self._fail(row, InvalidArgumentError(
                         f"{row.config.url} is already being downloaded to another destination"))
                     continue
-                self.put(DownloadJob(request, row.config.priority), row.config.priority)
+                job = DownloadJob(request, row.config.priority)
+                if self._names is not None:
+                    self._names.reserve((job,))
+                self.put(job, row.config.priority)
             return len(rows)
 
     def _fail(self, row: JournalRow, error: DownloadError) -> None:

@@ -6,7 +6,7 @@ import enum
 import functools
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,7 +105,7 @@ class DownloadJob:
     between its attempts lives in ``state`` (:class:`DownloadState`).
     """
 
-    __slots__ = ("_lock", "abort", "bucket", "owner", "priority", "request", "state")
+    __slots__ = ("_lock", "abort", "bucket", "owner", "priority", "refused", "renamed", "request", "state")
 
     def __init__(self, request: DownloadRequest, priority: int = 0) -> None:
         self.request = request
@@ -116,6 +116,11 @@ class DownloadJob:
         self.abort: Callable[[], None] | None = None
         self.state = DownloadState(request.sources, segments=request.segments)
         self.bucket = TokenBucket(request.rate_limit) if request.rate_limit else None
+        #: Set by :class:`NameClaims` when a download queued before holds this one's name:
+        #: the free ``name (n).ext`` it goes to instead (``on_existing="rename"``) ...
+        self.renamed: Path | None = None
+        #: ... or, otherwise, the conflict it fails with (whatever the timing).
+        self.refused: DestinationConflictError | None = None
 
     @property
     def url(self) -> str:
@@ -144,19 +149,20 @@ class PathClaims:
 
         :raises DestinationConflictError: another URL owns one of them in this run.
         """
+        owner = self.try_claim(path, url)
+        if owner is not None:
+            raise conflict(path, owner, url)
+
+    def try_claim(self, path: Path, url: str) -> str | None:
+        """Like :meth:`claim`, without raising: None when ``url`` owns ``path`` now, else the
+        URL that owns it (or one of the files beside it)."""
         keys = _keys(path)
         with self._lock:
             owners = {self._owners.get(key, url) for key in keys} - {url}
             if not owners:
                 for key in keys:
                     self._owners[key] = url
-        if owners:
-            owner = owners.pop()
-            raise DestinationConflictError(
-                f"{path.name} is already the destination of {owner}; give this download "
-                "another filename or destination_subdir",
-                path=str(path), other_url=owner, url=url,
-            )
+        return owners.pop() if owners else None
 
     def release(self, path: Path, url: str) -> None:
         """Give ``path`` up, if ``url`` owns it."""
@@ -170,3 +176,84 @@ def _keys(path: Path) -> tuple[str, str, str]:
     """``path``, its part file and its state file, as text (cheaper than three Paths)."""
     name = str(path)
     return name, name + PART_SUFFIX, name + SIDECAR_SUFFIX
+
+
+def conflict(path: Path, owner: str, url: str) -> DestinationConflictError:
+    """The error of ``url`` finding ``path`` owned by the download of ``owner``."""
+    return DestinationConflictError(
+        f"{path.name} is already the destination of {owner}; give this download "
+        "another filename or destination_subdir",
+        path=str(path), other_url=owner, url=url,
+    )
+
+
+def claim_free_name(claims: PathClaims, final: Path, url: str) -> Path:
+    """The first ``name (n).ext`` beside ``final`` that is neither a file already nor owned
+    by another download of the run, claimed for ``url`` (``on_existing="rename"``).
+
+    :raises DestinationConflictError: the first 9,999 numbers are all taken.
+    """
+    for number in range(1, 10_000):
+        candidate = final.with_name(f"{final.stem} ({number}){final.suffix}")
+        if not candidate.exists() and claims.try_claim(candidate, url) is None:
+            return candidate
+    raise DestinationConflictError(f"no free name beside {final.name}", path=str(final), other_url="", url=url)
+
+
+class NameClaims:
+    """Claims the destination of each download as it is queued, when its name is known
+    before any response (its ``filename``, else its URL's): the first queued keeps a
+    contested name, whatever the timing of the downloads later.  A later one goes to the
+    first free ``name (n).ext`` with ``rename`` (``on_existing="rename"``), or fails with
+    :class:`DestinationConflictError` when it runs.
+
+    Queue order is the order the workers take downloads: priority, then input order.  Names
+    only a server's Content-Disposition gives are claimed when the response arrives instead
+    (see :class:`~pydownloads.downloads.destination.Destination`).
+
+    Thread-safe (PathClaims is); with ``rename`` a stat per download (a file already there
+    is renamed around in queue order too), none otherwise.
+    """
+
+    def __init__(self, claims: PathClaims, *, rename: bool) -> None:
+        self.claims, self.rename = claims, rename
+
+    def reserve(self, jobs: Iterable[DownloadJob]) -> None:
+        """Claim the names of ``jobs``, higher priority first, then in the order given."""
+        folders: dict[tuple[str, tuple[str, ...]], Path] = {}  # one Path per folder: cheaper children
+        for job in sorted(jobs, key=_queue_order):
+            self._reserve(job, folders)
+
+    def _reserve(self, job: DownloadJob, folders: dict[tuple[str, tuple[str, ...]], Path]) -> None:
+        request = job.request
+        name = request.filename or request.url_name
+        if name is None:
+            return
+        folder = folders.get((request.base, request.subdir))
+        if folder is None:
+            folder = Path(request.base or os.path.realpath(request.root), *request.subdir)
+            folders[(request.base, request.subdir)] = folder
+        # No containment check here (it looks at the disk): each attempt makes it.
+        path = folder / name
+        if self.rename and not request.if_changed and path.is_file():
+            self._rename(job, path)  # renamed around the file already there now: numbers in queue order too
+            return
+        owner = self.claims.try_claim(path, job.url)
+        if owner is None:
+            job.state.claimed(path)
+        elif self.rename:
+            self._rename(job, path)
+        else:
+            job.refused = conflict(path, owner, job.url)
+
+    def _rename(self, job: DownloadJob, path: Path) -> None:
+        try:
+            job.renamed = claim_free_name(self.claims, path, job.url)
+        except DestinationConflictError as error:
+            job.refused = error
+            return
+        job.state.claimed(job.renamed)
+
+
+def _queue_order(job: DownloadJob) -> int:
+    return -job.priority

@@ -5,11 +5,12 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
 from pydownloads.domain.errors import InvalidArgumentError
 from pydownloads.domain.models import FileConfig, validate_url
-from pydownloads.downloads.job import DownloadRequest
+from pydownloads.downloads.job import DownloadJob, DownloadRequest
 from pydownloads.downloads.revisit import add_to_journal
 from pydownloads.events.emitter import EventEmitter
 from pydownloads.events.types import DownloadQueued
@@ -63,6 +64,27 @@ def _checked(item: object) -> FileConfig | str:
     if isinstance(item, str):
         return validate_url(item)
     return as_config(item)
+
+
+def as_items(files: object) -> Iterable[FileConfig | str]:
+    """What ``add_to_queue`` was given, as items: one FileConfig or URL becomes a list of one.
+
+    :raises InvalidArgumentError: ``files`` is neither an item nor an iterable.
+    """
+    if isinstance(files, (str, FileConfig)):
+        return [files]
+    if not isinstance(files, Iterable):
+        raise InvalidArgumentError(f"add_to_queue takes FileConfigs or URLs, not {type(files).__name__}")
+    return files
+
+
+def new_jobs(files: Iterable[FileConfig | str], root: Path) -> list[DownloadJob]:
+    """Queueing without a state file: a job for each item, in input order.
+
+    :raises InvalidArgumentError: an item is not a FileConfig or URL, or leaves ``root``.
+    """
+    configs = [item if isinstance(item, FileConfig) else as_config(item) for item in files]
+    return [DownloadJob(DownloadRequest.from_config(config, root), config.priority) for config in configs]
 
 
 def as_config(item: object) -> FileConfig:

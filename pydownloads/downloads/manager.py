@@ -20,8 +20,8 @@ from pydownloads.domain.errors import DownloadCancelledError, InvalidArgumentErr
 from pydownloads.domain.models import DownloadStatus, FileConfig
 from pydownloads.domain.redact import get_logger
 from pydownloads.downloads.feeder import JournalQueue
-from pydownloads.downloads.job import DownloadJob, DownloadRequest, Owner
-from pydownloads.downloads.journaled import add_journaled, as_config
+from pydownloads.downloads.job import DownloadJob, NameClaims, Owner
+from pydownloads.downloads.journaled import add_journaled, as_items, new_jobs
 from pydownloads.downloads.queue import PriorityDownloadQueue
 from pydownloads.downloads.resources import (
     check_collaborators,
@@ -178,6 +178,7 @@ class DownloadManager:
                 emitter=emitter, tracker=self.tracker, settings=transfer, retry_hooks=connection.hooks,
                 watch=self._watch, limiter=self._limiter, rate_limit=settings.politeness.rate_limit,
             )
+            self._names = NameClaims(self.worker.claims, rename=transfer.on_existing == "rename")
             self.queue = self._new_queue()
             self._resources = opened.pop_all()  # closed by the shutdown, in reverse order
         if self._journal is not None and self.tracker.get_stats().pending:  # an earlier run left work
@@ -187,7 +188,7 @@ class DownloadManager:
     def _new_queue(self) -> PriorityDownloadQueue[DownloadJob]:
         if self._journal is None:
             return PriorityDownloadQueue()
-        return JournalQueue(self._journal, self.tracker, self.download_dir,
+        return JournalQueue(self._journal, self.tracker, self.download_dir, names=self._names,
                             window=max(_MIN_WINDOW, 4 * self.max_workers), stopping=self._stopping)
 
     @property
@@ -207,20 +208,16 @@ class DownloadManager:
             destination would leave ``download_dir``; nothing of the batch is queued.
         :raises RuntimeError: the manager was shut down.
         """
-        if isinstance(files, (str, FileConfig)):
-            files = [files]
-        elif not isinstance(files, Iterable):
-            raise InvalidArgumentError(f"add_to_queue takes FileConfigs or URLs, not {type(files).__name__}")
-        files = fit_host_cap(files, self.settings, self._limiter)
+        files = fit_host_cap(as_items(files), self.settings, self._limiter)
         if self._journal is not None:
             return add_journaled(files, self._journal, tracker=self.tracker, emitter=self.emitter,
                                  retry_failed=self.settings.journal.retry_failed, check_open=self._check_open_now,
                                  start_workers=self._start_workers_if_open)
-        configs = [item if isinstance(item, FileConfig) else as_config(item) for item in files]
-        jobs = [DownloadJob(DownloadRequest.from_config(c, self.download_dir), c.priority) for c in configs]
+        jobs = new_jobs(files, self.download_dir)
         with self._lock:
             self._check_open()
             queued = [job for job in jobs if self._register(job)]
+            self._names.reserve(queued)
         # Queued events go out before any thread can start the download (and outside the lock).
         if self.emitter.is_listening(DownloadQueued):
             for job in queued:
@@ -365,6 +362,10 @@ class DownloadManager:
         if self._progress is not None:
             self._progress.close()
         self._resources.close()  # the journal, then the session and its watch, if the manager opened them
+
+    def connection_waits(self) -> tuple[int, dict[str, int]]:
+        """The per-host cap, and per host how many times a download waited for it so far."""
+        return self._limiter.limit, self._limiter.waits()
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait until every queued download is final: True when all finished (completed,

@@ -121,7 +121,7 @@ class Transfer:
             if existing is not None and response.status_code == 304:
                 return self._place.unchanged(existing)
             transport.check_status(response, self._source)
-            final = self._place.for_response(response)
+            final = self._place.for_response(response, rename=ctx.settings.on_existing == "rename")
             if ctx.settings.on_existing != "replace" and not job.request.if_changed and final.is_file():
                 if ctx.settings.on_existing == "skip":
                     return self._place.unchanged(final)

@@ -89,6 +89,11 @@ class DownloadWorker:
             claims=PathClaims(), limiter=limiter, bucket=TokenBucket(rate_limit) if rate_limit else None,
         )
 
+    @property
+    def claims(self) -> PathClaims:
+        """The final paths the downloads this worker runs own: one file, one download."""
+        return self._context.claims
+
     def download(
         self, url: str, destination_path: str | PathLike[str], *, headers: Mapping[str, str] | None = None
     ) -> Path:

@@ -82,6 +82,7 @@ class HostLimiter:
         # marked gone, until a release pops them.
         self._queues: dict[str, list[tuple[int, int, _Waiter]]] = {}
         self._waiting: dict[str, int] = {}  # waiters not gone, per host
+        self._waits: dict[str, int] = {}  # every wait so far, per host (what the cap held back)
         self._arrivals = itertools.count()
 
     def acquire(self, host: str, cancel_event: threading.Event, *, wait: bool = True, priority: int = 0) -> bool:
@@ -101,6 +102,7 @@ class HostLimiter:
             waiter = _Waiter()
             heapq.heappush(self._queues.setdefault(host, []), (-priority, next(self._arrivals), waiter))
             self._waiting[host] = self._waiting.get(host, 0) + 1
+            self._waits[host] = self._waits.get(host, 0) + 1
         while not cancel_event.is_set():
             if waiter.woken.wait(_CANCEL_CHECK):
                 return True
@@ -175,3 +177,8 @@ class HostLimiter:
         """Threads waiting for a slot for ``host`` now."""
         with self._lock:
             return self._waiting.get(host, 0)
+
+    def waits(self) -> dict[str, int]:
+        """Per host, how many acquisitions had to wait for a slot so far (a copy)."""
+        with self._lock:
+            return dict(self._waits)

@@ -16,6 +16,8 @@ MAX_NAME_BYTES = 255
 #: Room kept below MAX_NAME_BYTES for the ".part" suffix of the file being written.
 PART_SUFFIX = ".part"
 DEFAULT_NAME = "download"
+#: The name of a URL whose path names a folder (ends in ``/``, or is empty), as wget saves it.
+INDEX_NAME = "index.html"
 #: The longest suffix the library adds to a name (the resume state's temporary file).
 _LONGEST_SUFFIX = ".part.json.tmp"
 _NAME_BUDGET = MAX_NAME_BYTES - len(_LONGEST_SUFFIX)
@@ -66,10 +68,11 @@ def _truncate(name: str) -> str:
 
 
 def name_from_url(url: str) -> str | None:
-    """The URL's last path segment, percent-decoded once, made safe (None if there is none)."""
+    """The URL's last path segment, percent-decoded once, made safe; :data:`INDEX_NAME` for a
+    folder's URL (``http://host/``, ``http://host/files/``); None if the segment is unusable."""
     path = urlsplit(url).path
     segment = path.rsplit("/", 1)[-1]
-    return safe_component(unquote(segment, errors="replace")) if segment else None
+    return safe_component(unquote(segment, errors="replace")) if segment else INDEX_NAME
 
 
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"

@@ -219,3 +219,24 @@ def test_a_raised_limit_hands_the_new_slots_to_the_waiters_in_their_order() -> N
     cancel.set()
     for thread in threads:
         thread.join(timeout=5)
+
+
+def test_waits_counts_each_acquisition_that_had_to_wait_per_host() -> None:
+    limiter = HostLimiter(1)
+    cancel = threading.Event()
+    assert limiter.acquire("a", cancel) and limiter.acquire("b", cancel)
+    assert not limiter.acquire("a", cancel, wait=False)  # not a wait: it gave up at once
+    assert limiter.waits() == {}
+    threads = [threading.Thread(target=limiter.acquire, args=("a", cancel), daemon=True) for _ in range(2)]
+    for number, thread in enumerate(threads, start=1):
+        thread.start()
+        assert wait_until(lambda n=number: limiter.waiting("a") == n)
+    assert limiter.waits() == {"a": 2}
+    limiter.release("a")
+    limiter.release("a")  # both served: the count stays, it is a total
+    for thread in threads:
+        thread.join(timeout=5)
+    assert limiter.waits() == {"a": 2} and limiter.waiting("a") == 0
+    snapshot = limiter.waits()
+    snapshot["a"] = 99  # a copy: the limiter's books are its own
+    assert limiter.waits() == {"a": 2}

@@ -123,12 +123,16 @@ def test_name_from_url(url: str, expected: str) -> None:
     assert name_from_url(url) == expected
 
 
-@pytest.mark.parametrize(
-    "url",
-    ["https://example.com", "https://example.com/", "https://example.com/dir/", "https://example.com/%2e%2e", "https://example.com/.."],
-)
+@pytest.mark.parametrize("url", ["https://example.com/%2e%2e", "https://example.com/.."])
 def test_name_from_url_without_a_usable_segment(url: str) -> None:
     assert name_from_url(url) is None
+
+
+@pytest.mark.parametrize(
+    "url", ["https://example.com", "https://example.com/", "https://example.com/dir/", "https://example.com/a/?q=1"]
+)
+def test_a_folder_url_is_named_index_html_as_wget_names_it(url: str) -> None:
+    assert name_from_url(url) == "index.html"
 
 
 # -- parse_content_disposition ------------------------------------------------------------------
