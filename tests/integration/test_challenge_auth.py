@@ -163,3 +163,13 @@ def test_over_https_basic_goes_at_once(tls_server: tuple[LocalServer, Path], tmp
     m = download(tmp_path, [url], auth=("alice", SECRET), verify=str(cert))
     assert m.tracker.get_stats().completed == 1 and (tmp_path / "b.bin").read_bytes() == BODY
     assert seen(server, "/b.bin") == [(200, "Basic")]
+
+
+def test_a_redirect_within_the_origin_keeps_the_credentials(local_server: LocalServer, tmp_path: Path) -> None:
+    local_server.add_file("/d.bin", BODY, auth=DIGEST)
+    first = local_server.add_file("/first.bin", BODY, auth=DIGEST)
+    moving = local_server.add_redirect("/moving.bin", "/d.bin")
+    m = download(tmp_path, [first, moving], auth=("alice", SECRET), max_workers=1)  # in this order
+    assert m.tracker.get_stats().completed == 2 and (tmp_path / "moving.bin").read_bytes() == BODY
+    # Once the origin has answered, a redirect within it goes on with a Digest of its own URL.
+    assert seen(local_server, "/d.bin") == [(200, "Digest")]
