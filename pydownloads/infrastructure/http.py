@@ -174,7 +174,7 @@ class _Session(requests.Session):
         if not auth:
             # Credentials of our choice of .netrc, or none: requests would read the environment's.
             auth = self._netrc_for(request.url) or (None if self.netrc is True else _NO_AUTH)
-        if auth is not request.auth:
+        if auth is not request.auth or isinstance(auth, tuple):
             request = copy.copy(request)
             request.auth = self._auth_of(auth)
         return super().prepare_request(request)
