@@ -13,6 +13,7 @@ library's modules); this is its public path.
 from pydownloads.testing import (
     AUTO,
     DEFAULT_LAST_MODIFIED,
+    AuthRequired,
     Fault,
     Headers,
     IgnoreRange,
@@ -31,6 +32,7 @@ from pydownloads.testing.handler import CHUNK_SIZE as CHUNK_SIZE
 __all__ = [
     "AUTO",
     "DEFAULT_LAST_MODIFIED",
+    "AuthRequired",
     "Fault",
     "Headers",
     "IgnoreRange",

@@ -26,6 +26,7 @@ import requests.auth
 import requests.cookies
 import requests.utils
 
+from pydownloads.infrastructure.auth import ChallengeAuth
 from pydownloads.infrastructure.http_settings import netrc_auth
 
 
@@ -118,44 +119,56 @@ def netrc_choice(*, netrc_file: Path | None, no_netrc: bool) -> bool | Path:
 
 
 class NetrcLoginAuth(requests.auth.AuthBase):
-    """``--password`` without ``--user``: Basic auth with the login the ``.netrc`` holds for
-    each request's host, and this password (wget's ``--password``).
+    """``--password`` without ``--user``: the login the ``.netrc`` holds for each request's
+    host, and this password (wget's ``--password``), sent as the server's challenge asks
+    (a :class:`~pydownloads.infrastructure.auth.ChallengeAuth` per login).
 
     A host the ``.netrc`` has no login for gets no credentials.  Picklable (it goes to Dask
-    workers); its repr shows no password.
+    workers, without what it learnt of servers); its repr shows no password.
 
     :param netrc: the ``.netrc`` to read; None: the environment's (``$NETRC`` or
         ``~/.netrc``), as requests reads it.
+    :param no_challenge: Basic before any challenge (``--auth-no-challenge``).
     """
 
-    def __init__(self, password: str, netrc: Path | None = None) -> None:
+    def __init__(self, password: str, netrc: Path | None = None, *, no_challenge: bool = False) -> None:
         self._password = password
         self._netrc = netrc
+        self._no_challenge = no_challenge
+        self._by_login: dict[str, ChallengeAuth] = {}
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         url = request.url or ""
         found = requests.utils.get_netrc_auth(url) if self._netrc is None else netrc_auth(self._netrc, url)
         if found is None or not found[0]:
             return request
-        prepared: requests.PreparedRequest = requests.auth.HTTPBasicAuth(found[0], self._password)(request)
-        return prepared
+        auth = self._by_login.get(found[0])
+        if auth is None:  # a race makes two, and one is kept
+            auth = self._by_login.setdefault(
+                found[0], ChallengeAuth(found[0], self._password, no_challenge=self._no_challenge))
+        return auth(request)
+
+    def __getstate__(self) -> dict[str, object]:
+        return {**self.__dict__, "_by_login": {}}
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, NetrcLoginAuth) and (self._password, self._netrc) == (other._password, other._netrc)
+        return isinstance(other, NetrcLoginAuth) and (self._password, self._netrc, self._no_challenge) == (
+            other._password, other._netrc, other._no_challenge)
 
     def __hash__(self) -> int:
         return hash((NetrcLoginAuth, self._netrc))
 
     def __repr__(self) -> str:
-        return f"NetrcLoginAuth(password=***, netrc={self._netrc!r})"
+        return f"NetrcLoginAuth(password=***, netrc={self._netrc!r}, no_challenge={self._no_challenge})"
 
 
-def password_auth(password: str, netrc: bool | Path) -> NetrcLoginAuth:
+def password_auth(password: str, netrc: bool | Path, *, no_challenge: bool = False) -> NetrcLoginAuth:
     """``--password`` alone: the password for the ``.netrc``'s login of each host.
 
+    :param no_challenge: Basic before any challenge (``--auth-no-challenge``).
     :raises AccessError: ``--no-netrc`` (no login to go with the password).
     """
     if netrc is False:
         raise AccessError("--password without --user needs the login of a .netrc: give --user USER, "
                           "or leave out --no-netrc")
-    return NetrcLoginAuth(password, None if netrc is True else netrc)
+    return NetrcLoginAuth(password, None if netrc is True else netrc, no_challenge=no_challenge)

@@ -77,6 +77,10 @@ credentials:
   --user applies to every URL of the run, mirrors included, and is dropped on
   a redirect to another host, port or scheme; cookies go where their domain
   and path say. Neither is ever printed.
+  Credentials (--user, a .netrc) answer the server's challenge, as wget does:
+  Digest or Basic, whichever its 401 offers (Digest when both). Over plain
+  HTTP the first request goes without them; Basic goes at once only over
+  HTTPS, or with --auth-no-challenge.
 
 exit status:
   0 every download completed (now or by an earlier run), 1 some failed,
@@ -238,12 +242,16 @@ def _add_existing_options(parser: argparse.ArgumentParser) -> None:
 def _add_access_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("credentials, cookies and TLS")
     group.add_argument("-u", "--user", metavar="USER[:PASSWORD]",
-                       help="Basic auth for every URL (the password is asked for when only USER is given, "
+                       help="credentials for every URL, Digest or Basic as the server asks (the password "
+                            "is asked for when only USER is given, "
                             "without --password, and standard input is a terminal); prefer a .netrc: the "
                             "command line is visible to other users")
     group.add_argument("--password", metavar="PASSWORD",
                        help="the password for --user USER, or without --user for the login the .netrc holds "
                             "for each host, as wget's --password (never printed)")
+    group.add_argument("--auth-no-challenge", action="store_true",
+                       help="send --user (or the .netrc's) credentials as Basic on the first request, over "
+                            "plain HTTP too, without waiting for the server's challenge (as wget)")
     group.add_argument("-n", "--netrc", action="store_true",
                        help="read ~/.netrc (or $NETRC) for credentials per host: the default, as curl -n")
     netrc = group.add_mutually_exclusive_group()

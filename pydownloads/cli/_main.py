@@ -218,11 +218,11 @@ def _access(args: argparse.Namespace) -> dict[str, Any]:
     if args.user is not None:
         auth = user_auth(args.user, can_ask=sys.stdin.isatty(), password=args.password)
     elif args.password is not None:
-        auth = password_auth(args.password, netrc)
+        auth = password_auth(args.password, netrc, no_challenge=args.auth_no_challenge)
     return {
         "verify": False if args.insecure else str(args.ca_bundle) if args.ca_bundle is not None else True,
         "cookies": None if args.cookies is None else load_cookies(args.cookies),
-        "netrc": netrc, "auth": auth,
+        "netrc": netrc, "auth": auth, "auth_no_challenge": args.auth_no_challenge,
     }
 
 

@@ -84,6 +84,7 @@ class HTTPStatusError(DownloadError):
 
     :ivar status: the HTTP status code.
     :ivar retry_after: seconds the server asked to wait (Retry-After), when it said.
+    :ivar auth_schemes: a 401's authentication schemes offered (WWW-Authenticate), in order.
     """
 
     def __init__(
@@ -94,10 +95,12 @@ class HTTPStatusError(DownloadError):
         retry_after: float | None = None,
         url: str | None = None,
         cause: BaseException | None = None,
+        auth_schemes: tuple[str, ...] = (),
     ) -> None:
         super().__init__(message, url=url, cause=cause)
         self.status = status
         self.retry_after = retry_after
+        self.auth_schemes = auth_schemes
 
 
 class IncompleteDownloadError(DownloadError):

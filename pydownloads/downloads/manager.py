@@ -88,8 +88,8 @@ class DownloadManager:
         the environment's.
     :param trust_env: let the session read proxies, CA bundle and ``.netrc`` from the
         environment (off: explicit arguments only; the command turns it on).
-    :param auth: credentials for every request, as requests takes them (``(user, password)``
-        for Basic); requests drops them on a redirect to another host, port or scheme.
+    :param auth: ``(user, password)``, sent as the server's 401 asks (Digest or Basic), or an
+        AuthBase used as given; dropped on a redirect to another host, port or scheme.
     :param cookies: a cookie jar (e.g. a loaded ``http.cookiejar.MozillaCookieJar``); each
         cookie goes only where its domain and path say.
     :param verify: TLS certificates are verified (True, the default), against a CA bundle
@@ -97,9 +97,10 @@ class DownloadManager:
         or False wins over a CA bundle of the environment.
     :param netrc: credentials per host when ``auth`` is not given: True (the default) reads
         ``$NETRC`` or ``~/.netrc`` with ``trust_env``; a path reads that file; False none.
+    :param auth_no_challenge: Basic before any challenge over plain HTTP too (as wget's option).
 
     Not applied to a given ``session`` (configure it yourself): ``headers``, ``proxies``,
-    ``trust_env``, ``auth``, ``cookies``, ``verify``, ``netrc``.
+    ``trust_env``, ``auth``, ``cookies``, ``verify``, ``netrc``, ``auth_no_challenge``.
 
     :param max_segments: most parallel ranges one file is split into when the server
         supports ranges (``FileConfig.segments`` overrides it per file).

@@ -260,6 +260,7 @@ class Options(TypedDict, total=False):
     cookies: http.cookiejar.CookieJar | None
     verify: bool | str
     netrc: bool | str | PathLike[str]
+    auth_no_challenge: bool
     max_segments: int
     min_segment_size: int
     max_connections_per_host: int | None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import http.cookiejar
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -24,6 +24,7 @@ from requests.utils import get_environ_proxies, get_netrc_auth
 from pydownloads._version import __version__
 from pydownloads.domain.redact import get_logger
 from pydownloads.domain.retry import RetryConfig
+from pydownloads.infrastructure.auth import ChallengeAuth, mark_of, origin_of
 from pydownloads.infrastructure.http_settings import Netrc, SessionSettings, netrc_auth
 from pydownloads.infrastructure.retries import RetryHooks as RetryHooks  # re-exported: the manager's import
 from pydownloads.infrastructure.retries import RetryingAdapter, build_retry
@@ -75,6 +76,12 @@ class _Session(requests.Session):
     through ``Session.send`` as usual: adapter, Retry, cookies set, redirects with
     :meth:`rebuild_auth`.  Anything else takes ``Session.request``.
 
+    ``(user, password)``, as the session's ``auth`` or from a ``.netrc``, goes out as a
+    :class:`~pydownloads.infrastructure.auth.ChallengeAuth` (one per credentials, so that
+    an origin's challenge is answered once for every request): Digest or Basic as the
+    server's 401 asks, Basic unasked only over HTTPS or with ``auth_no_challenge``.  Any
+    other ``auth`` (an AuthBase) is used as given.
+
     The explicit settings win over the environment on both paths: ``netrc`` (False or a
     file, see SessionSettings) replaces requests' ``$NETRC``/``~/.netrc`` lookup, after a
     redirect too, and a ``verify`` that is a path or False wins over the environment's CA
@@ -84,6 +91,19 @@ class _Session(requests.Session):
     def __init__(self) -> None:
         super().__init__()
         self.netrc: Netrc = True
+        self.auth_no_challenge = False
+        self._challenge_auths: dict[tuple[str, str], ChallengeAuth] = {}
+
+    def _auth_of(self, auth: _AnyAuth) -> _AnyAuth:
+        """``auth`` as it goes out: ``(user, password)`` as this session's ChallengeAuth for
+        them (made once; a race makes two, and one is kept), anything else as given."""
+        if not isinstance(auth, tuple):
+            return auth
+        found = self._challenge_auths.get(auth)
+        if found is None:
+            found = self._challenge_auths.setdefault(
+                auth, ChallengeAuth(*auth, no_challenge=self.auth_no_challenge))
+        return found
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         # A download's retry context (infrastructure.request_retry), for our adapters; the
@@ -139,8 +159,8 @@ class _Session(requests.Session):
         prepared = requests.PreparedRequest()
         # The jar itself, not a copy: the Cookie header is computed from it here, and a
         # redirect works on a copy (PreparedRequest.copy) as it always does.
-        prepared.prepare(method="GET", url=url, headers=merged, auth=self.auth if netrc is None else netrc,
-                         cookies=self.cookies)
+        auth = self._auth_of(self.auth if netrc is None else netrc)
+        prepared.prepare(method="GET", url=url, headers=merged, auth=auth, cookies=self.cookies)
         return prepared
 
     def _netrc_for(self, url: str) -> tuple[str, str] | None:
@@ -150,10 +170,13 @@ class _Session(requests.Session):
         return None if self.netrc is False else netrc_auth(self.netrc, url)
 
     def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
-        if self.netrc is not True and not request.auth and not self.auth:
+        auth = request.auth or self.auth
+        if not auth:
             # Credentials of our choice of .netrc, or none: requests would read the environment's.
+            auth = self._netrc_for(request.url) or (None if self.netrc is True else _NO_AUTH)
+        if auth is not request.auth or isinstance(auth, tuple):
             request = copy.copy(request)
-            request.auth = self._netrc_for(request.url) or _NO_AUTH
+            request.auth = self._auth_of(auth)
         return super().prepare_request(request)
 
     def merge_environment_settings(
@@ -167,14 +190,19 @@ class _Session(requests.Session):
     def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
         # requests' own rule (strip Authorization when leaving the host, then the new host's
         # .netrc credentials), with this session's choice of .netrc.
+        # A ChallengeAuth goes on with the request where the header would (a fresh header:
+        # a Digest one names its URL), and may answer a challenge only there.
         url = prepared_request.url or ""
-        if "Authorization" in prepared_request.headers and self.should_strip_auth(  # type: ignore[no-untyped-call]
-                response.request.url, url):
+        strip = self.should_strip_auth(response.request.url, url)  # type: ignore[no-untyped-call]
+        if "Authorization" in prepared_request.headers and (strip or mark_of(response.request) is not None):
             del prepared_request.headers["Authorization"]
+        carried = mark_of(response.request)
+        if carried is not None and not strip:
+            prepared_request.prepare_auth(carried)
         found = self._netrc_for(url)
         if found is not None:
-            prepared_request.prepare_auth(found)
-        if _origin(response.request.url) != _origin(prepared_request.url):
+            prepared_request.prepare_auth(self._auth_of(found))
+        if origin_of(response.request.url) != origin_of(prepared_request.url):
             # Only the session's own cookies for the new origin go on: none the old origin
             # set during the redirects, none given as a header for the first URL.
             prepared_request.headers.pop("Cookie", None)
@@ -182,6 +210,9 @@ class _Session(requests.Session):
             if cookies:
                 prepared_request.headers["Cookie"] = cookies
 
+
+#: ``auth`` as requests takes it: what ``_Session._auth_of`` passes on.
+_AnyAuth = tuple[str, str] | Callable[[requests.PreparedRequest], requests.PreparedRequest] | None
 
 #: The keyword arguments of a plain GET (what Session.get passes for send_get's call).
 _PLAIN_GET = frozenset({"params", "headers", "timeout", "allow_redirects", "stream"})
@@ -196,15 +227,6 @@ class _NoAuth(requests.auth.AuthBase):
 
 
 _NO_AUTH = _NoAuth()
-
-
-def _origin(url: str | bytes | None) -> tuple[str, str | None, int | None]:
-    parts = urlsplit(url.decode() if isinstance(url, bytes) else url or "")
-    try:
-        port = parts.port
-    except ValueError:
-        port = -1
-    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
 def build_session(
@@ -237,6 +259,7 @@ def _apply(session: _Session, settings: SessionSettings) -> None:
     # the caller's call (the command's).
     session.trust_env = settings.trust_env
     session.netrc = settings.netrc
+    session.auth_no_challenge = settings.auth_no_challenge
     if settings.headers is not None:
         session.headers.update(settings.headers)
     if settings.proxies is not None:

@@ -33,6 +33,10 @@ class SessionSettings:
     :param trust_env: read proxies, CA bundle and ``.netrc`` from the environment (off: the
         library's default; the command turns it on).
     :param auth: credentials for every request, dropped on a redirect to another origin.
+        ``(user, password)`` (and a ``.netrc``'s) answer the server's challenge: Digest or
+        Basic as its 401 asks (Digest when both are offered); only over HTTPS, or with
+        ``auth_no_challenge``, does Basic go out before a challenge.  An AuthBase is used as
+        given.
     :param cookies: a cookie jar; each cookie goes only where its domain and path say.
     :param verify: True (the default: verify, against the environment's CA bundle with
         ``trust_env``), a CA bundle path, or False.  A path or False wins over the
@@ -40,6 +44,9 @@ class SessionSettings:
     :param netrc: where credentials per host come from, when ``auth`` is not given: True
         (the default) reads ``$NETRC`` or ``~/.netrc`` with ``trust_env`` as requests does;
         a path reads that file (with or without ``trust_env``); False reads none.
+    :param auth_no_challenge: send ``(user, password)`` as Basic on the first request, over
+        plain HTTP too, without waiting for the server's challenge (wget's
+        ``--auth-no-challenge``): for servers that never ask.
 
     Credentials never show in ``repr`` (headers and proxy URLs may carry them too).
     """
@@ -51,6 +58,7 @@ class SessionSettings:
     cookies: http.cookiejar.CookieJar | None = field(default=None, repr=False)
     verify: bool | str = True
     netrc: Netrc = True
+    auth_no_challenge: bool = False
 
     def __post_init__(self) -> None:
         if self.headers is not None:
@@ -69,6 +77,8 @@ class SessionSettings:
             raise InvalidArgumentError(f"verify must be True, False or a CA bundle path, not {self.verify!r}")
         if not isinstance(self.netrc, (bool, str, PathLike)):
             raise InvalidArgumentError(f"netrc must be True, False or a .netrc path, not {self.netrc!r}")
+        if not isinstance(self.auth_no_challenge, bool):
+            raise InvalidArgumentError(f"auth_no_challenge must be True or False, not {self.auth_no_challenge!r}")
 
 
 def netrc_auth(path: str | PathLike[str], url: str) -> tuple[str, str] | None:

@@ -33,6 +33,7 @@ from pydownloads.domain.errors import (
     TLSError,
     TransferError,
 )
+from pydownloads.infrastructure.auth import offered_schemes
 from pydownloads.infrastructure.request_retry import RequestRetry, RetryListener
 
 Timeout = float | tuple[float, float]
@@ -131,11 +132,14 @@ def check_status(response: requests.Response, url: str, *, ranged: bool = False)
     close(response)
     if (status == 416 and ranged) or status == 206:
         raise ResumeMismatchError(f"HTTP {status} to a range request for {url}", url=url)
+    schemes = tuple(offered_schemes(response.headers.get("WWW-Authenticate"))) if status == 401 else ()
+    offers = f" (the server offers: {', '.join(schemes)})" if schemes else ""
     raise HTTPStatusError(
-        f"HTTP {status} {reason} from {url}".rstrip(),
+        f"HTTP {status} {reason} from {url}".rstrip() + offers,
         status=status,
         retry_after=parse_retry_after(response.headers.get("Retry-After")),
         url=url,
+        auth_schemes=schemes,
     )
 
 

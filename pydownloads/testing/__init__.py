@@ -21,6 +21,7 @@ The rooms: ``faults`` (what a request may suffer), ``records`` (what the server 
 interface a handler uses), ``handler`` (sockets and threads), ``server`` (``LocalServer``).
 """
 
+from pydownloads.testing.auth import AuthRequired
 from pydownloads.testing.faults import (
     AUTO,
     Fault,
@@ -39,6 +40,7 @@ from pydownloads.testing.server import DEFAULT_LAST_MODIFIED, LocalServer
 __all__ = [
     "AUTO",
     "DEFAULT_LAST_MODIFIED",
+    "AuthRequired",
     "Fault",
     "Headers",
     "IgnoreRange",

@@ -35,7 +35,7 @@ class RequestHost(Protocol):
     @property
     def stopping(self) -> bool: ...
 
-    def respond(self, path: str, headers: Headers, fault: Fault | None) -> Response: ...
+    def respond(self, method: str, target: str, path: str, headers: Headers, fault: Fault | None) -> Response: ...
 
     def set_status(self, seq: int, status: int) -> None: ...
 
@@ -76,7 +76,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 host.pause(fault.seconds)
                 self.close_connection = True
                 return
-            response = host.respond(path, headers, fault)
+            response = host.respond(self.command, self.path, path, headers, fault)
             if self.command == "HEAD":
                 response.body = memoryview(b"")
             limit = self._limit(response, fault)

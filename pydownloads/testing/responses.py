@@ -8,6 +8,7 @@ import http
 import time
 from dataclasses import dataclass
 
+from pydownloads.testing.auth import AuthRequired
 from pydownloads.testing.faults import Fault, IgnoreRange, Slow, Status, WrongRange
 from pydownloads.testing.records import Headers
 
@@ -26,6 +27,7 @@ class FileRoute:
     accept_ranges: bool
     send_length: bool
     rate: int | None
+    auth: AuthRequired | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,13 @@ class Response:
     body: memoryview
     rate: int | None = None
     close: bool = False
+
+
+def unauthorized(challenges: list[tuple[str, str]]) -> Response:
+    """A 401 with ``challenges`` (``WWW-Authenticate`` headers) and a short body."""
+    body = b"unauthorized\n"
+    headers = [*challenges, ("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+    return Response(401, headers, memoryview(body))
 
 
 def http_date(timestamp: float) -> str:

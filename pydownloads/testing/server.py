@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
+from pydownloads.testing.auth import AuthRequired
 from pydownloads.testing.faults import AUTO, Auto, Fault
 from pydownloads.testing.handler import HTTPServer
 from pydownloads.testing.records import RequestRecord
@@ -32,14 +34,17 @@ def _poll(predicate: Callable[[], bool], timeout: float) -> bool:
 
 
 class LocalServer:
-    """Threaded HTTP/1.1 server bound to ``127.0.0.1`` on an ephemeral port."""
+    """Threaded HTTP/1.1 server bound to ``127.0.0.1`` on an ephemeral port (HTTPS with ``tls``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls: ssl.SSLContext | None = None) -> None:
+        """:param tls: serve HTTPS with this server-side context (``base_url`` says https)."""
         self._state = ServerState()
         self._httpd = HTTPServer(self._state)
+        if tls is not None:
+            self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
         self._thread: threading.Thread | None = None
         self._stopped = False
-        self.base_url = f"http://127.0.0.1:{self._httpd.server_port}"
+        self.base_url = f"{'http' if tls is None else 'https'}://127.0.0.1:{self._httpd.server_port}"
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> Self:
@@ -94,6 +99,7 @@ class LocalServer:
         accept_ranges: bool = True,
         send_length: bool = True,
         rate: int | None = None,
+        auth: AuthRequired | None = None,
     ) -> str:
         """Serve ``data`` at ``path`` (replacing what was there) and return its URL.
 
@@ -101,13 +107,15 @@ class LocalServer:
         ``None`` sends no ETag. ``last_modified`` is a POSIX timestamp or ``None``.
         ``send_length=False`` omits Content-Length and closes the connection after
         the body. ``rate`` throttles the body to that many bytes per second.
+        ``auth`` serves it only to requests with those credentials (a 401 challenge else).
         """
         if rate is not None and rate <= 0:
             raise ValueError("rate must be positive")
         if etag is AUTO:
             etag = f'"{hashlib.sha256(data).hexdigest()}"'
         entry = FileRoute(
-            bytes(data), etag, last_modified, content_type, content_disposition, accept_ranges, send_length, rate
+            bytes(data), etag, last_modified, content_type, content_disposition, accept_ranges, send_length, rate,
+            auth,
         )
         self._state.set_route(path, entry)
         return self.url(path)

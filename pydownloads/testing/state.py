@@ -13,9 +13,10 @@ import time
 from collections import defaultdict, deque
 from typing import Any, Final
 
-from pydownloads.testing.faults import Fault
+from pydownloads.testing.auth import AuthGate
+from pydownloads.testing.faults import Fault, Status
 from pydownloads.testing.records import Headers, RequestRecord
-from pydownloads.testing.responses import Response, Route, response_for
+from pydownloads.testing.responses import FileRoute, Response, Route, response_for, unauthorized
 
 #: Upper bound of any single wait, as a safety net.
 POLL: Final = 0.05
@@ -41,6 +42,7 @@ class ServerState:
         self._errors: list[str] = []
         self._active = 0
         self._max_active = 0
+        self._gate = AuthGate()
 
     # -- configuration (the server) -----------------------------------------------------
     def set_route(self, path: str, route: Route) -> None:
@@ -151,9 +153,16 @@ class ServerState:
         """Whether the server is stopping: a handler gives up what it is sending."""
         return self._stop.is_set()
 
-    def respond(self, path: str, headers: Headers, fault: Fault | None) -> Response:
-        """The response to a request for ``path`` with ``headers``, ``fault`` applied."""
-        return response_for(self.route(path), headers, fault)
+    def respond(self, method: str, target: str, path: str, headers: Headers, fault: Fault | None) -> Response:
+        """The response to ``method`` ``target`` (for ``path``) with ``headers``, ``fault``
+        applied; a 401 when the file asks for credentials the request does not carry (a
+        ``Status`` fault goes first)."""
+        route = self.route(path)
+        if isinstance(route, FileRoute) and route.auth is not None and not isinstance(fault, Status):
+            challenges = self._gate.check(route.auth, method, target, headers)
+            if challenges is not None:
+                return unauthorized(challenges)
+        return response_for(route, headers, fault)
 
     def set_status(self, seq: int, status: int) -> None:
         """The status request ``seq`` is answered with (just before the head goes out)."""

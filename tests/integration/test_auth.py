@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pydownloads import DownloadManager, InvalidArgumentError
-from pydownloads.localserver import LocalServer
+from pydownloads.localserver import AuthRequired, LocalServer
 
 
 def netscape_cookie_file(path: Path, domain: str, name: str, value: str) -> http.cookiejar.MozillaCookieJar:
@@ -22,21 +22,27 @@ def netscape_cookie_file(path: Path, domain: str, name: str, value: str) -> http
 def test_auth_and_cookies_go_to_their_origin_only(
     local_server: LocalServer, other_server: LocalServer, tmp_path: Path
 ) -> None:
+    challenge = AuthRequired("alice", "pa55word", schemes=("Basic",))
     other_server.add_file("/elsewhere.bin", b"moved")
+    other_server.add_file("/asks.bin", b"moved", auth=challenge)  # another origin asking is not answered
     url = local_server.add_redirect("/start.bin", other_server.url("/elsewhere.bin"))
-    local_server.add_file("/own.bin", b"own")
+    asking = local_server.add_redirect("/start-asks.bin", other_server.url("/asks.bin"))
+    local_server.add_file("/own.bin", b"own", auth=challenge)
     jar = netscape_cookie_file(tmp_path / "cookies.txt", "127.0.0.1", "session", "s3cret-cookie")
     with DownloadManager(tmp_path / "out", auth=("alice", "pa55word"), cookies=jar) as m:
-        m.add_to_queue([url, local_server.url("/own.bin")])
+        m.add_to_queue([url, local_server.url("/own.bin"), asking])
         m.queue.join()
-    assert m.tracker.get_stats().completed == 2
-    own = next(r for r in local_server.requests if r.path == "/own.bin")
+    assert m.tracker.get_stats().completed == 2 and m.tracker.get_stats().failed == 1
+    asked, own = [r for r in local_server.requests if r.path == "/own.bin"]
     expected = "Basic " + base64.b64encode(b"alice:pa55word").decode()
+    assert asked.status == 401 and "Authorization" not in asked.headers  # plain HTTP: the challenge first
     assert own.headers.get("Authorization") == expected
     assert "s3cret-cookie" in (own.headers.get("Cookie") or "")
-    [moved] = other_server.requests  # another port: another origin
-    assert "Authorization" not in moved.headers
-    assert "pa55word" not in str(moved.headers)
+    moved = other_server.requests  # another port: another origin
+    assert sorted(r.path for r in moved) == ["/asks.bin", "/elsewhere.bin"]
+    for record in moved:
+        assert "Authorization" not in record.headers
+        assert "pa55word" not in str(record.headers)
 
 
 def test_bad_auth_cookies_or_verify_are_refused(tmp_path: Path) -> None:

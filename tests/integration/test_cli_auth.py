@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from pydownloads.localserver import LocalServer
+from pydownloads.localserver import AuthRequired, LocalServer
 from tests.integration.clirun import cli_command, cli_env, run_cli
 
 SECRET = "pa55-w0rd"
@@ -39,6 +39,17 @@ def cli(*args: str, cwd: Path, **env: str):  # type: ignore[no-untyped-def]
     return run_cli(*args, cwd=cwd, HOME=str(cwd), **{"NETRC": str(cwd / "no-netrc-here"), **env})
 
 
+def challenge(user: str, password: str) -> AuthRequired:
+    """A file behind Basic: over plain HTTP the credentials go once the server asks."""
+    return AuthRequired(user, password, schemes=("Basic",))
+
+
+def sent(server: LocalServer, path: str) -> list[tuple[int | None, str | None]]:
+    """(status, Authorization) of each request for ``path``."""
+    server.wait_idle()
+    return [(r.status, r.headers.get("Authorization")) for r in server.requests if r.path == path]
+
+
 def assert_no_secret(result: subprocess.CompletedProcess[str], *secrets: str) -> None:
     for secret in secrets:
         assert secret not in result.stdout and secret not in result.stderr, secret
@@ -50,14 +61,13 @@ def assert_no_secret(result: subprocess.CompletedProcess[str], *secrets: str) ->
 def test_user_goes_to_the_origin_and_not_to_another_port_after_a_redirect(
     local_server: LocalServer, other_server: LocalServer, tmp_path: Path
 ) -> None:
-    own = local_server.add_file("/own.bin", BODY)
+    own = local_server.add_file("/own.bin", BODY, auth=challenge("alice", SECRET))
     other_server.add_file("/moved.bin", b"moved")
     moving = local_server.add_redirect("/moving.bin", other_server.url("/moved.bin"))
     result = cli(own, moving, "--user", f"alice:{SECRET}", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "own.bin").read_bytes() == BODY and (tmp_path / "moving.bin").read_bytes() == b"moved"
-    for record in local_server.requests:
-        assert record.headers.get("Authorization") == basic("alice", SECRET), record.path
+    assert sent(local_server, "/own.bin") == [(401, None), (200, basic("alice", SECRET))]
     [moved] = other_server.requests
     assert "Authorization" not in moved.headers
     assert_no_secret(result, SECRET)
@@ -92,7 +102,7 @@ def test_user_without_a_password_and_no_terminal_is_a_usage_error(
 
 def test_user_without_a_password_asks_for_it_on_a_terminal(local_server: LocalServer, tmp_path: Path) -> None:
     pty = pytest.importorskip("pty")
-    url = local_server.add_file("/own.bin", BODY)
+    url = local_server.add_file("/own.bin", BODY, auth=challenge("zed", SECRET))
     terminal, its_end = pty.openpty()  # the command's standard input, output and error
     process = subprocess.Popen(
         cli_command(url, "--user", "zed", "--no-state"), cwd=tmp_path, stdin=its_end, stdout=its_end,
@@ -119,27 +129,27 @@ def test_user_without_a_password_asks_for_it_on_a_terminal(local_server: LocalSe
             process.wait(5)
         os.close(terminal)
     assert answered and SECRET.encode() not in seen  # asked for, and not echoed
-    assert local_server.requests[0].headers.get("Authorization") == basic("zed", SECRET)
+    assert sent(local_server, "/own.bin") == [(401, None), (200, basic("zed", SECRET))]
 
 
 # -- .netrc -----------------------------------------------------------------------------------
 
 
 def test_netrc_file_and_no_netrc(local_server: LocalServer, tmp_path: Path) -> None:
-    url = local_server.add_file("/own.bin", BODY)
+    url = local_server.add_file("/own.bin", BODY, auth=challenge("bob", SECRET))
     netrc = tmp_path / "creds.netrc"
     netrc.write_text(f"machine 127.0.0.1\n  login bob\n  password {SECRET}\n", encoding="utf-8")
     given = cli(url, "--netrc-file", str(netrc), "--no-state", cwd=tmp_path)
     assert given.returncode == 0, given.stderr
     from_env = cli(url, "--no-state", cwd=tmp_path, NETRC=str(netrc))  # as curl and wget: $NETRC, ~/.netrc
     assert from_env.returncode == 0, from_env.stderr
-    refused = cli(url, "--no-state", "--no-netrc", cwd=tmp_path, NETRC=str(netrc))
-    assert refused.returncode == 0, refused.stderr
-    assert [r.headers.get("Authorization") for r in local_server.requests] == [
-        basic("bob", SECRET), basic("bob", SECRET), None]
-    explicit = cli(url, "--no-state", "--netrc-file", str(netrc), "--user", "carol:other", cwd=tmp_path)
+    refused = cli(url, "--no-state", "--no-netrc", "--retries", "0", cwd=tmp_path, NETRC=str(netrc))
+    assert refused.returncode == 1  # no credentials to answer the server with
+    assert sent(local_server, "/own.bin") == [(401, None), (200, basic("bob", SECRET))] * 2 + [(401, None)]
+    carols = local_server.add_file("/carol.bin", BODY, auth=challenge("carol", "other"))
+    explicit = cli(carols, "--no-state", "--netrc-file", str(netrc), "--user", "carol:other", cwd=tmp_path)
     assert explicit.returncode == 0  # --user wins over the .netrc
-    assert local_server.requests[-1].headers.get("Authorization") == basic("carol", "other")
+    assert sent(local_server, "/carol.bin") == [(401, None), (200, basic("carol", "other"))]
     for result in (given, from_env, refused, explicit):
         assert_no_secret(result, SECRET)
 

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from pydownloads.cli import main
-from pydownloads.localserver import LocalServer
+from pydownloads.localserver import AuthRequired, LocalServer
 from tests.integration.clirun import run_cli
 
 SECRET = "pa55-w0rd"
@@ -34,19 +34,26 @@ def netrc(path: Path, login: str) -> Path:
 
 
 def test_password_alone_goes_with_the_login_of_the_netrc(local_server: LocalServer, tmp_path: Path) -> None:
-    url = local_server.add_file("/a.bin", b"data")
+    def url(user: str, password: str) -> str:  # a file that only these credentials get
+        return local_server.add_file(f"/{user}-{len(password)}.bin", b"data",
+                                     auth=AuthRequired(user, password, schemes=("Basic",)))
+
     env_netrc = netrc(tmp_path / "env.netrc", "kim")
     file_netrc = netrc(tmp_path / "file.netrc", "lou")
     runs = [
-        cli(url, "--no-state", "--password", SECRET, cwd=tmp_path, NETRC=str(env_netrc)),
-        cli(url, "--no-state", "--password", SECRET, "--netrc-file", str(file_netrc), cwd=tmp_path),
-        cli(url, "--no-state", "--user", "ann", "--password", SECRET, cwd=tmp_path, NETRC=str(env_netrc)),
-        cli(url, "--no-state", "-n", cwd=tmp_path, NETRC=str(env_netrc)),
-        cli(url, "--no-state", "--netrc", cwd=tmp_path, NETRC=str(env_netrc)),
+        cli(url("kim", SECRET), "--no-state", "--password", SECRET, cwd=tmp_path, NETRC=str(env_netrc)),
+        cli(url("lou", SECRET), "--no-state", "--password", SECRET, "--netrc-file", str(file_netrc), cwd=tmp_path),
+        cli(url("ann", SECRET), "--no-state", "--user", "ann", "--password", SECRET, cwd=tmp_path,
+            NETRC=str(env_netrc)),
+        cli(url("kim", OLD), "--no-state", "-n", cwd=tmp_path, NETRC=str(env_netrc)),
+        cli(url("kim", OLD), "--no-state", "--netrc", cwd=tmp_path, NETRC=str(env_netrc)),
     ]
     assert [r.returncode for r in runs] == [0] * 5, [r.stderr for r in runs]
-    assert [r.headers.get("Authorization") for r in local_server.requests] == [
-        basic("kim", SECRET), basic("lou", SECRET), basic("ann", SECRET), basic("kim", OLD), basic("kim", OLD)]
+    local_server.wait_idle()
+    assert [(r.status, r.headers.get("Authorization")) for r in local_server.requests] == [
+        (status, basic(user, password) if status == 200 else None)
+        for user, password in (("kim", SECRET), ("lou", SECRET), ("ann", SECRET), ("kim", OLD), ("kim", OLD))
+        for status in (401, 200)]
 
 
 def test_password_without_a_login_is_a_usage_error(local_server: LocalServer, tmp_path: Path) -> None:

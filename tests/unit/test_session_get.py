@@ -24,6 +24,8 @@ from pydownloads.infrastructure.http import RetryHooks, build_session
 from pydownloads.infrastructure.http_settings import SessionSettings
 
 URL = "http://files.example:8080/dir/a.bin"
+#: Basic credentials go out before a challenge over HTTPS only (over HTTP the 401 decides).
+HTTPS_URL = "https://files.example:8443/dir/a.bin"
 
 
 class _Recorder(BaseAdapter):
@@ -106,9 +108,11 @@ def test_session_auth_is_applied_as_requests_applies_it(auth: Any) -> None:
     session, recorder = _session()
     session.auth = auth
     ours, theirs = _both_ways(session, recorder)
-    assert ours == theirs  # Basic: the header; Digest: its response hooks are registered
-    if isinstance(auth, tuple):
-        assert ours["headers"]["Authorization"].startswith("Basic ")
+    assert ours == theirs  # an AuthBase as given: HTTPDigestAuth's response hooks are registered
+    if isinstance(auth, tuple):  # over HTTP: no credentials before the challenge, which a hook answers
+        assert "Authorization" not in ours["headers"] and ours["hooks"]["response"] == 1
+        ours, theirs = _both_ways(session, recorder, url=HTTPS_URL)
+        assert ours == theirs and ours["headers"]["Authorization"].startswith("Basic ")
     else:
         assert ours["hooks"]["response"] == 2
 
@@ -177,7 +181,8 @@ def test_with_trust_env_the_environment_is_read_as_requests_reads_it(
     session.trust_env = True
     ours, theirs = _both_ways(session, recorder)
     assert ours == theirs
-    assert ours["headers"]["Authorization"].startswith("Basic ")  # from .netrc
+    assert "Authorization" not in ours["headers"] and ours["hooks"]["response"] == 1  # .netrc's, for the 401
+    assert _both_ways(session, recorder, url=HTTPS_URL)[0]["headers"]["Authorization"].startswith("Basic ")
     assert ours["kwargs"]["proxies"]["http"] == "http://envproxy.example:8000"
     assert ours["kwargs"]["verify"] == "/env/bundle.pem"
     ours, theirs = _both_ways(session, recorder, url="http://skipped.example/a.bin")
@@ -251,10 +256,11 @@ def _netrc(path: Path, host: str, login: str) -> Path:
     return path
 
 
-def _sent_both_ways(session: requests.Session, recorder: _Recorder) -> list[tuple[requests.PreparedRequest, Any]]:
+def _sent_both_ways(session: requests.Session, recorder: _Recorder,
+                    url: str = URL) -> list[tuple[requests.PreparedRequest, Any]]:
     """What our plain GET sends, then what requests' own path (taken for a GET with params) sends."""
-    session.get(URL, headers={}, timeout=3, stream=True, allow_redirects=True)
-    session.get(URL, params={"p": "1"}, headers={}, timeout=3, stream=True, allow_redirects=True)
+    session.get(url, headers={}, timeout=3, stream=True, allow_redirects=True)
+    session.get(url, params={"p": "1"}, headers={}, timeout=3, stream=True, allow_redirects=True)
     return recorder.sent[-2:]
 
 
@@ -280,7 +286,7 @@ def test_a_netrc_file_of_the_settings_is_read_instead_of_the_environment_one(
     chosen = _netrc(tmp_path / "chosen.netrc", "files.example", "fileuser")
     session, recorder = _session_with(SessionSettings(trust_env=trust_env, netrc=chosen))
     expected = _basic("fileuser", "fileuser-pass")
-    for request, _ in _sent_both_ways(session, recorder):
+    for request, _ in _sent_both_ways(session, recorder, url=HTTPS_URL):
         assert request.headers["Authorization"] == expected
 
 
@@ -291,7 +297,7 @@ class _Redirecting(_Recorder):
         response = super().send(request, **kwargs)
         if request.url == URL:
             response.status_code = 302
-            response.headers["Location"] = "http://other.example/b.bin"
+            response.headers["Location"] = "https://other.example/b.bin"
         return response
 
 
@@ -304,9 +310,10 @@ def test_after_a_redirect_the_netrc_choice_holds(monkeypatch: pytest.MonkeyPatch
                             settings=SessionSettings(trust_env=True, netrc=netrc))
     recorder = _Redirecting()
     session.mount("http://", recorder)
+    session.mount("https://", recorder)
     session.get(URL, headers={}, timeout=3, stream=True, allow_redirects=True)
     [(first, _), (moved, _)] = recorder.sent
-    assert "Authorization" not in first.headers and moved.url == "http://other.example/b.bin"
+    assert "Authorization" not in first.headers and moved.url == "https://other.example/b.bin"
     if choice == "file":
         assert moved.headers["Authorization"] == _basic("fileuser", "fileuser-pass")
     else:
