@@ -123,11 +123,9 @@ class DownloadManager:
         that a run killed at any moment continues where it stopped when started again with
         the same file: completed downloads whose file is intact are skipped, the others
         resume.  Memory then stays flat however many URLs are queued.
-    :param retry_failed: with ``state_file``, downloads that failed in an earlier run are
-        tried again (otherwise they keep their failure).
-    :param progress: show tqdm progress bars (``tqdm.auto``: widgets in Jupyter, bars in a
-        terminal) until the manager shuts down.  For options, attach
-        ``pydownloads.progress.ProgressDisplay`` yourself instead.
+    :param retry_failed: with ``state_file``, retry what an earlier run failed (else kept failed).
+    :param progress: show progress bars (``tqdm.auto``: widgets in Jupyter) until shutdown;
+        for options, attach a ``pydownloads.progress.ProgressDisplay`` yourself instead.
     :raises InvalidArgumentError: a bad setting or collaborator, or ``settings`` with a
         keyword setting (checked before the folder is created or anything is opened).
     :raises TypeError: a keyword that is not a setting.
