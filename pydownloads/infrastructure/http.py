@@ -233,8 +233,8 @@ def build_session(
 
 
 def _apply(session: _Session, settings: SessionSettings) -> None:
-    # Explicit arguments only unless told: the environment (proxies, CA bundle, .netrc) is
-    # the caller's call (the command's).
+    # The environment (proxies, CA bundle, .netrc) is read as requests reads it unless the
+    # caller says trust_env=False; the explicit settings win over it either way.
     session.trust_env = settings.trust_env
     session.netrc = settings.netrc
     if settings.headers is not None:
