@@ -159,9 +159,13 @@ class _Session(requests.Session):
     def merge_environment_settings(
         self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
     ) -> _Settings:
+        given = set(proxies or ())  # before requests adds the environment's to the caller's dict
         merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
         if verify is None and self.verify is not True:  # explicit beats the environment's CA bundle
             merged["verify"] = self.verify
+        if self.trust_env:  # and a session proxy beats the environment's (requests lets it lose)
+            explicit = {key: value for key, value in self.proxies.items() if value is not None and key not in given}
+            merged["proxies"] = {**merged["proxies"], **explicit}
         return merged
 
     def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
