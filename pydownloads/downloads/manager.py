@@ -86,10 +86,9 @@ class DownloadManager:
         ``{"User-Agent": ...}``.
     :param proxies: ``{"http": url, "https": url}`` as requests takes them; they win over
         the environment's.
-    :param trust_env: read the environment as a requests Session does (True, the default):
-        proxies and ``NO_PROXY``, the CA bundle of ``REQUESTS_CA_BUNDLE`` (else
-        ``CURL_CA_BUNDLE``) and ``$NETRC`` or ``~/.netrc``; read once per host.  False:
-        explicit arguments only.  Explicit ``proxies``, ``verify`` and ``netrc`` win over it.
+    :param trust_env: read proxies, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE`` (else ``CURL_CA_BUNDLE``)
+        and ``$NETRC``/``~/.netrc`` as a requests Session does (True, the default), once per host;
+        False: explicit arguments only.  Explicit ``proxies``, ``verify``, ``netrc`` win over them.
     :param auth: credentials for every request, as requests takes them (``(user, password)``
         for Basic); requests drops them on a redirect to another host, port or scheme.
     :param cookies: a cookie jar (e.g. a loaded ``http.cookiejar.MozillaCookieJar``); each
