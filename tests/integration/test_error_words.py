@@ -1,5 +1,6 @@
 """Errors in words, on real sockets: a failing proxy says so, an error after redirects names
-the URL that answered, and a retry line reads as the final error does."""
+the URL that answered, a retry line reads as the final error does, and the command tells a
+restart from zero from a retry."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ import pydownloads
 from pydownloads.domain.models import DownloadInfo
 from pydownloads.domain.retry import RetryConfig
 from pydownloads.events.types import DownloadRetrying
+from pydownloads.localserver import IgnoreRange, LocalServer, ResetAfter
 from tests.adversarial.rawserver import RawServer, body, head, raw, redirect
+from tests.integration.clirun import run_cli
+from tests.integration.helpers import payload
 
 _PROXY_ENVIRONMENT = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
                       "no_proxy", "NO_PROXY")
@@ -105,3 +109,17 @@ def test_a_proxy_password_never_shows_in_the_words(tmp_path: Path) -> None:
     info, retries = _failed(url, tmp_path, retries=1, proxies={"http": f"http://alice:s3cret@127.0.0.1:{port}"})
     assert info.error is not None and info.error.endswith(f"127.0.0.1:{port} refused the connection ({url})")
     assert retries and all("s3cret" not in text for text in [info.error, *(event.reason for event in retries)])
+
+
+def test_the_command_says_restarting_for_a_restart_and_retrying_for_a_retry(
+        local_server: LocalServer, tmp_path: Path) -> None:
+    data = payload(1_000_000, 5)
+    url = local_server.add_file("/b.bin", data)
+    local_server.add_faults("/b.bin", ResetAfter(250_000), IgnoreRange())  # the resumed request gets it all
+    result = run_cli(url, "--retries", "2", "-x", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "b.bin").read_bytes() == data
+    retries = [line for line in result.stderr.splitlines() if line.startswith(f"retrying {url} ")]
+    assert len(retries) == 1 and retries[0].endswith("; attempt 2)"), result.stderr
+    assert f"{url}: restarting from zero: the server sent the whole file" in result.stderr
+    assert "restarting" not in retries[0]
