@@ -15,7 +15,7 @@ import pydownloads
 from pydownloads.domain.models import DownloadInfo
 from pydownloads.domain.retry import RetryConfig
 from pydownloads.events.types import DownloadRetrying
-from pydownloads.localserver import IgnoreRange, LocalServer, ResetAfter
+from pydownloads.localserver import IgnoreRange, LocalServer, ResetAfter, Status
 from tests.adversarial.rawserver import RawServer, body, head, raw, redirect
 from tests.integration.clirun import run_cli
 from tests.integration.helpers import payload
@@ -123,3 +123,13 @@ def test_the_command_says_restarting_for_a_restart_and_retrying_for_a_retry(
     assert len(retries) == 1 and retries[0].endswith("; attempt 2)"), result.stderr
     assert f"{url}: restarting from zero: the server sent the whole file" in result.stderr
     assert "restarting" not in retries[0]
+
+
+def test_a_download_out_of_retries_in_the_transport_says_so_in_the_same_words(
+        local_server: LocalServer, tmp_path: Path) -> None:
+    url = local_server.add_file("/e.bin", payload(300_000, 6))
+    local_server.add_faults("/e.bin", ResetAfter(100_000), *[Status(503)] * 3)  # then the budget ends it
+    info, retries = _failed(url, tmp_path, retries=2)
+    words = "HTTP 503 Service Unavailable"
+    assert info.error == f"{words} from {url}, retries exhausted" and info.error_type == "HTTPStatusError"
+    assert [event.reason for event in retries][-1] == words
