@@ -94,7 +94,11 @@ class Console:
         self._print(_WIPE_LINE + message if self.stderr.isatty() else message)
 
     def on_retrying(self, event: DownloadRetrying) -> None:
-        """Event handler: one line per retry, as it is scheduled."""
+        """Event handler: one line per retry, as it is scheduled, and per restart from zero
+        (no new attempt, no wait: the reason says what happened)."""
+        if event.restart:
+            self.say(f"{event.url}: {event.reason}")
+            return
         self.say(f"retrying {event.url} in {event.delay:.1f} s ({event.reason}; attempt {event.attempt})")
 
     def _print(self, message: str) -> None:

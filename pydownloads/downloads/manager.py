@@ -86,8 +86,9 @@ class DownloadManager:
         ``{"User-Agent": ...}``.
     :param proxies: ``{"http": url, "https": url}`` as requests takes them; they win over
         the environment's.
-    :param trust_env: let the session read proxies, CA bundle and ``.netrc`` from the
-        environment (off: explicit arguments only; the command turns it on).
+    :param trust_env: read proxies, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE`` (else ``CURL_CA_BUNDLE``)
+        and ``$NETRC``/``~/.netrc`` as a requests Session does (True, the default), once per host;
+        False: explicit arguments only.  Explicit ``proxies``, ``verify``, ``netrc`` win over them.
     :param auth: ``(user, password)``, sent as the server's 401 asks (Digest or Basic), or an
         AuthBase used as given; dropped on a redirect to another host, port or scheme.
     :param cookies: a cookie jar (e.g. a loaded ``http.cookiejar.MozillaCookieJar``); each

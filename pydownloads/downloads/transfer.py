@@ -295,7 +295,8 @@ class Transfer:
         logger.info("%s: restarting from zero: %s", self._url, why)
         if self._ctx.emitter.is_listening(DownloadRetrying):
             self._ctx.emitter.emit(DownloadRetrying(
-                url=self._url, attempt=self._state.attempt, delay=0.0, reason=f"restarting from zero: {why}"))
+                url=self._url, attempt=self._state.attempt, delay=0.0, reason=f"restarting from zero: {why}",
+                restart=True))
 
     def _lanes(self, total: int) -> int:
         settings, request = self._ctx.settings, self._job.request

@@ -233,9 +233,8 @@ class _Retries:
 
     def exhausted(self, reason: str, status: int | None) -> DownloadError:
         if status is not None:
-            return HTTPStatusError(f"HTTP {status} from {self._url}, retries exhausted", status=status,
-                                   url=self._url)
-        return TransferError(f"{reason} from {self._url}, retries exhausted", url=self._url)
+            return HTTPStatusError(f"{reason} from {self._url}, retries exhausted", status=status, url=self._url)
+        return TransferError(f"{reason} ({self._url}), retries exhausted", url=self._url)
 
     def _report(self, attempt: int, delay: float, reason: str) -> None:
         self._tracker.set_attempts(self._job.url, attempt)

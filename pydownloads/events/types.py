@@ -72,11 +72,14 @@ class DownloadFailed(DownloadEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class DownloadRetrying(DownloadEvent):
-    """Attempt ``attempt`` will start after ``delay`` seconds, because of ``reason``."""
+    """Attempt ``attempt`` will start after ``delay`` seconds, because of ``reason``; with
+    ``restart``, attempt ``attempt`` goes on at once from byte zero (the bytes kept so far
+    were dropped)."""
 
     attempt: int
     delay: float
     reason: str
+    restart: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()

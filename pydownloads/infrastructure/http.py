@@ -115,7 +115,7 @@ class _Session(requests.Session):
         stream = kwargs.get("stream")
         prepared = self._prepare_get(url, kwargs.get("headers"))
         if self.trust_env:  # the environment's proxies and CA bundle, as requests reads them ...
-            environ_proxies, bundle = self._environment(prepared.url or url)
+            environ_proxies, bundle, _ = self._environment(prepared.url or url)
             # ... except that a proxy set on the session (the manager's ``proxies``, the CLI's
             # --proxy) wins over the environment's for its scheme: requests lets the
             # environment win, so an explicit proxy was silently ignored where one was set.
@@ -132,20 +132,21 @@ class _Session(requests.Session):
         return self.send(prepared, timeout=kwargs.get("timeout"), allow_redirects=kwargs.get("allow_redirects", True),
                          **settings)
 
-    def _environment(self, url: str) -> tuple[dict[str, str], str | None]:
-        """The environment's proxies for ``url``'s origin (``no_proxy`` applied) and its CA
-        bundle (``REQUESTS_CA_BUNDLE``, else ``CURL_CA_BUNDLE``), as requests reads them, but
-        once per origin for this session: requests reads them again for every request, which
-        cost ~230 us of a small download's ~900 (the environment of a running program does
-        not change under it).  A race only reads them twice."""
+    def _environment(self, url: str) -> _Environment:
+        """The environment's proxies for ``url``'s origin (``no_proxy`` applied), its CA
+        bundle (``REQUESTS_CA_BUNDLE``, else ``CURL_CA_BUNDLE``; requests reads no
+        ``SSL_CERT_FILE``) and the origin's ``$NETRC``/``~/.netrc`` credentials, as requests
+        reads them, but once per origin for this session: requests reads them again for
+        every request, which cost ~240 us of a small download's ~900 (the environment of a
+        running program does not change under it).  A race only reads them twice."""
         parts = urlsplit(url)
         key = (parts.scheme, parts.hostname, parts.port)
-        cache: dict[tuple[str, str | None, int | None], tuple[dict[str, str], str | None]]
+        cache: dict[tuple[str, str | None, int | None], _Environment]
         cache = self.__dict__.setdefault("_environment_cache", {})
         found = cache.get(key)
         if found is None:
             bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
-            found = cache[key] = (get_environ_proxies(url, no_proxy=None), bundle)
+            found = cache[key] = (get_environ_proxies(url, no_proxy=None), bundle, get_netrc_auth(url))
         return found
 
     def _prepare_get(self, url: str, headers: Mapping[str, str | bytes | None] | None) -> requests.PreparedRequest:
@@ -166,7 +167,7 @@ class _Session(requests.Session):
     def _netrc_for(self, url: str) -> tuple[str, str] | None:
         """The credentials for ``url``'s host from this session's ``.netrc``, if any."""
         if self.netrc is True:  # the environment's, as requests reads it
-            return get_netrc_auth(url) if self.trust_env else None
+            return self._environment(url)[2] if self.trust_env else None
         return None if self.netrc is False else netrc_auth(self.netrc, url)
 
     def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
@@ -182,9 +183,13 @@ class _Session(requests.Session):
     def merge_environment_settings(
         self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
     ) -> _Settings:
+        given = set(proxies or ())  # before requests adds the environment's to the caller's dict
         merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
         if verify is None and self.verify is not True:  # explicit beats the environment's CA bundle
             merged["verify"] = self.verify
+        if self.trust_env:  # and a session proxy beats the environment's (requests lets it lose)
+            explicit = {key: value for key, value in self.proxies.items() if value is not None and key not in given}
+            merged["proxies"] = {**merged["proxies"], **explicit}
         return merged
 
     def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
@@ -214,6 +219,8 @@ class _Session(requests.Session):
 #: ``auth`` as requests takes it: what ``_Session._auth_of`` passes on.
 _AnyAuth = tuple[str, str] | Callable[[requests.PreparedRequest], requests.PreparedRequest] | None
 
+#: An origin's environment: its proxies, the CA bundle, its .netrc credentials.
+_Environment = tuple[dict[str, str], str | None, tuple[str, str] | None]
 #: The keyword arguments of a plain GET (what Session.get passes for send_get's call).
 _PLAIN_GET = frozenset({"params", "headers", "timeout", "allow_redirects", "stream"})
 _NO_HOOKS: dict[str, list[Any]] = {"response": []}
@@ -255,8 +262,8 @@ def build_session(
 
 
 def _apply(session: _Session, settings: SessionSettings) -> None:
-    # Explicit arguments only unless told: the environment (proxies, CA bundle, .netrc) is
-    # the caller's call (the command's).
+    # The environment (proxies, CA bundle, .netrc) is read as requests reads it unless the
+    # caller says trust_env=False; the explicit settings win over it either way.
     session.trust_env = settings.trust_env
     session.netrc = settings.netrc
     session.auth_no_challenge = settings.auth_no_challenge

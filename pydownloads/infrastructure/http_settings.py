@@ -30,8 +30,9 @@ class SessionSettings:
 
     :param headers: sent with every request (a FileConfig's own headers win).
     :param proxies: ``{"http": url, "https": url}``; wins over the environment's proxies.
-    :param trust_env: read proxies, CA bundle and ``.netrc`` from the environment (off: the
-        library's default; the command turns it on).
+    :param trust_env: read proxies (``NO_PROXY`` too), the CA bundle
+        (``REQUESTS_CA_BUNDLE``, else ``CURL_CA_BUNDLE``) and ``.netrc`` from the environment,
+        as a requests Session does (the default); False: explicit arguments only.
     :param auth: credentials for every request, dropped on a redirect to another origin.
         ``(user, password)`` (and a ``.netrc``'s) answer the server's challenge: Digest or
         Basic as its 401 asks (Digest when both are offered); only over HTTPS, or with
@@ -53,7 +54,7 @@ class SessionSettings:
 
     headers: Mapping[str, str] | None = field(default=None, repr=False)
     proxies: Mapping[str, str] | None = field(default=None, repr=False)
-    trust_env: bool = False
+    trust_env: bool = True
     auth: Auth | None = field(default=None, repr=False)
     cookies: http.cookiejar.CookieJar | None = field(default=None, repr=False)
     verify: bool | str = True

@@ -29,6 +29,7 @@ from urllib3.util.retry import Retry
 
 from pydownloads.domain.errors import DownloadCancelledError
 from pydownloads.domain.retry import RetryConfig
+from pydownloads.infrastructure.failures import describe
 from pydownloads.infrastructure.request_retry import RequestRetry
 from pydownloads.infrastructure.transport import parse_retry_after
 
@@ -84,12 +85,13 @@ class _HookedRetry(Retry):
         self.request: RequestRetry | None = None
         self.session_total = self.total  # each request's own limit, before any budget
         self.budgeted = False  # ``total`` is the download's budget, lower than the session's
+        self.reason = "transport error"  # why the last increment happened, in words (see _reason)
 
     def new(self, **kw: Any) -> _HookedRetry:
         retry = super().new(**kw)
         assert isinstance(retry, _HookedRetry)  # Retry.new builds type(self); narrows for mypy
         retry.hooks, retry.request = self.hooks, self.request
-        retry.session_total, retry.budgeted = self.session_total, self.budgeted
+        retry.session_total, retry.budgeted, retry.reason = self.session_total, self.budgeted, self.reason
         return retry
 
     def for_request(self, request: RequestRetry) -> _HookedRetry:
@@ -107,6 +109,7 @@ class _HookedRetry(Retry):
         self, method: str | None = None, url: str | None = None, response: BaseHTTPResponse | None = None,
         error: Exception | None = None, *args: Any, **kwargs: Any,
     ) -> _HookedRetry:
+        pool = kwargs.get("_pool", args[0] if args else None)  # names the proxy, if any
         try:
             retry = super().increment(method, url, response, error, *args, **kwargs)
         except MaxRetryError:
@@ -115,9 +118,11 @@ class _HookedRetry(Retry):
             # urllib3 never retries): the download's error says so.
             if request is not None and self.budgeted and self.total == 0 and not self._is_other(error):
                 request.spent = request.listener.exhausted(
-                    _reason(response, error), response.status if response is not None else None)
+                    _reason(response, error, pool), response.status if response is not None else None)
             raise
         assert isinstance(retry, _HookedRetry)  # Retry.increment builds it with new()
+        if self.request is not None:  # only a download's requests report their retries
+            retry.reason = _reason(response, error, pool)
         return retry
 
     def _is_other(self, error: Exception | None) -> bool:
@@ -133,19 +138,19 @@ class _HookedRetry(Retry):
         retry_after = parse_retry_after(response.headers.get("Retry-After")) if response is not None else None
         delay = hooks.delay(len(self.history), retry_after)
         if self.request is not None:
-            last = self.history[-1] if self.history else None
-            ended = self.request.listener.retrying(delay, _reason(response, last.error if last else None))
+            ended = self.request.listener.retrying(delay, self.reason)
             if ended is not None:  # the wait would pass the download's deadline
                 raise ended
         hooks.wait(delay)
 
 
-def _reason(response: BaseHTTPResponse | None, error: Exception | None) -> str:
-    """Why a request is retried, in a word: its status, or its error's type."""
+def _reason(response: BaseHTTPResponse | None, error: Exception | None, pool: object) -> str:
+    """Why a request is retried, in the words its final error would use: the status and its
+    reason phrase, or the failure as ``failures.describe`` says it (without the URL)."""
     if response is not None:
-        return f"HTTP {response.status}"
+        return f"HTTP {response.status} {response.reason or ''}".rstrip()
     if error is not None:
-        return type(error).__name__
+        return describe(error, pool=pool)
     return "transport error"
 
 

@@ -34,49 +34,41 @@ from pydownloads.domain.errors import (
     TransferError,
 )
 from pydownloads.infrastructure.auth import offered_schemes
+from pydownloads.infrastructure.failures import answered, describe
 from pydownloads.infrastructure.request_retry import RequestRetry, RetryListener
 
 Timeout = float | tuple[float, float]
 
 
 def translate(error: BaseException, url: str) -> DownloadError:
-    """The DownloadError that says what ``error`` (from requests/urllib3/sockets) means."""
+    """The DownloadError that says what ``error`` (from requests/urllib3/sockets) means.
+
+    Its message is the reason in words (``failures.describe``), then the URL that answered
+    (after redirects, the last one): "TLS: certificate verify failed: self-signed
+    certificate in certificate chain (https://host/path)".  ``url`` stays the download's.
+    """
     if isinstance(error, DownloadError):
         return error
-    # urllib3 out of retries wraps the last failure: a timeout is still a timeout.
-    reason = getattr(error.args[0], "reason", None) if error.args else None
-    if isinstance(error, rex.ConnectionError) and isinstance(reason, uex.ReadTimeoutError):
-        return DownloadTimeoutError(f"timed out waiting for data from {url}", url=url, cause=error)
-    if isinstance(error, rex.ConnectionError) and isinstance(reason, uex.ConnectTimeoutError) and not isinstance(
-            reason, uex.NewConnectionError):  # NewConnectionError subclasses ConnectTimeoutError: refused isn't slow
-        return DownloadTimeoutError(f"timed out connecting to {url}", url=url, cause=error)
-    if isinstance(error, rex.ConnectTimeout):
-        return DownloadTimeoutError(f"timed out connecting to {url}", url=url, cause=error)
-    if isinstance(error, (rex.ReadTimeout, uex.ReadTimeoutError, socket.timeout)):
-        return DownloadTimeoutError(f"timed out waiting for data from {url}", url=url, cause=error)
-    if isinstance(error, (rex.SSLError, uex.SSLError)):
-        return TLSError(f"TLS failed for {url}: {_short(error)}", url=url, cause=error)
     if isinstance(error, rex.TooManyRedirects):
         return RedirectError(f"too many redirects from {url}", url=url, cause=error)
     if isinstance(error, (rex.InvalidSchema, rex.InvalidURL, rex.MissingSchema)):
         return RedirectError(f"{url} led to a URL that cannot be downloaded: {_short(error)}", url=url,
                              cause=error)
-    if isinstance(error, (rex.RequestException, uex.HTTPError, OSError)):
-        return TransferError(f"connection to {url} failed: {_why(error)}", url=url, cause=error)
-    raise TypeError(f"not a transport error: {error!r}") from error
-
-
-def _why(error: BaseException) -> str:
-    """What the operating system said (``Connection refused``, ``Name or service not
-    known``) when that is what failed under requests' and urllib3's wrappers; else the
-    error's own text.  ("WatchedHTTPConnectionPool(...): Max retries exceeded ... (Caused by
-    NewConnectionError(...))" tells a user less than "Connection refused".)"""
+    if not isinstance(error, (rex.RequestException, uex.HTTPError, OSError)):
+        raise TypeError(f"not a transport error: {error!r}") from error
+    message = f"{describe(error)} ({answered(error, url)})"
+    # urllib3 out of retries wraps the last failure: a timeout is still a timeout.
     reason = getattr(error.args[0], "reason", None) if error.args else None
-    inner = reason if isinstance(reason, BaseException) else error
-    cause = inner.__cause__ or inner.__context__
-    if isinstance(cause, OSError) and cause.strerror:
-        return cause.strerror
-    return _short(error)
+    if isinstance(error, rex.ConnectionError) and isinstance(reason, uex.ReadTimeoutError):
+        return DownloadTimeoutError(message, url=url, cause=error)
+    if isinstance(error, rex.ConnectionError) and isinstance(reason, uex.ConnectTimeoutError) and not isinstance(
+            reason, uex.NewConnectionError):  # NewConnectionError subclasses ConnectTimeoutError: refused isn't slow
+        return DownloadTimeoutError(message, url=url, cause=error)
+    if isinstance(error, (rex.ConnectTimeout, rex.ReadTimeout, uex.ReadTimeoutError, socket.timeout)):
+        return DownloadTimeoutError(message, url=url, cause=error)
+    if isinstance(error, (rex.SSLError, uex.SSLError)):
+        return TLSError(message, url=url, cause=error)
+    return TransferError(message, url=url, cause=error)
 
 
 def _short(error: BaseException) -> str:
@@ -122,6 +114,9 @@ def send_get(
 def check_status(response: requests.Response, url: str, *, ranged: bool = False) -> None:
     """Raise unless the response is a success: 2xx, and 206 only when a range was asked.
 
+    The message names the URL that answered: after redirects, the last one (the error's
+    ``url`` stays ``url``).
+
     :raises ResumeMismatchError: a 416 to a ranged request, or a 206 nobody asked for.
     :raises HTTPStatusError: any other error status.
     """
@@ -130,12 +125,13 @@ def check_status(response: requests.Response, url: str, *, ranged: bool = False)
         return
     reason = response.reason or ""
     close(response)
+    where = response.url if response.history and response.url else url
     if (status == 416 and ranged) or status == 206:
-        raise ResumeMismatchError(f"HTTP {status} to a range request for {url}", url=url)
+        raise ResumeMismatchError(f"HTTP {status} to a range request for {where}", url=url)
     schemes = tuple(offered_schemes(response.headers.get("WWW-Authenticate"))) if status == 401 else ()
     offers = f" (the server offers: {', '.join(schemes)})" if schemes else ""
     raise HTTPStatusError(
-        f"HTTP {status} {reason} from {url}".rstrip() + offers,
+        f"HTTP {status} {reason} from {where}".rstrip() + offers,
         status=status,
         retry_after=parse_retry_after(response.headers.get("Retry-After")),
         url=url,
@@ -271,7 +267,7 @@ class BodyReader:
             if isinstance(error, socket.timeout):
                 raise translate(error, self._url) from error
             if isinstance(error, ssl.SSLError):
-                raise TLSError(f"TLS failed for {self._url}: {_short(error)}", url=self._url, cause=error) from error
+                raise TLSError(f"{describe(error)} ({self._url})", url=self._url, cause=error) from error
             self._fail_short(error)
         if not got:
             self._drop()

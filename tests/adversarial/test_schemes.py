@@ -131,4 +131,4 @@ def test_manager_verifies_tls_by_default(sandbox: Sandbox) -> None:
     with DownloadManager(download_dir=sandbox.root, **FAST) as manager:
         session = manager._session  # the Session the manager built
         assert session.verify is True
-        assert session.trust_env is False
+        assert session.trust_env is True  # as a requests Session: the environment is read

@@ -277,8 +277,8 @@ def test_retries_are_announced_and_bounded_by_the_option(local_server: LocalServ
     enough = run_cli(url, "--retries", "2", "--json", cwd=tmp_path)
     assert enough.returncode == 0, enough.stderr
     assert json.loads(enough.stdout)["attempts"] == 3
-    assert f"retrying {url} in 0.0 s (HTTP 503; attempt 2)" in enough.stderr
-    assert f"retrying {url} in 0.0 s (HTTP 503; attempt 3)" in enough.stderr
+    assert f"retrying {url} in 0.0 s (HTTP 503 Service Unavailable; attempt 2)" in enough.stderr
+    assert f"retrying {url} in 0.0 s (HTTP 503 Service Unavailable; attempt 3)" in enough.stderr
     local_server.add_faults("/f0.bin", *[Status(503, {"Retry-After": "0"})] * 2)
     too_few = run_cli(url, "--retries", "1", "--json", "-d", "again", cwd=tmp_path)
     assert too_few.returncode == 1

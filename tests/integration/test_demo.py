@@ -19,7 +19,8 @@ def test_the_demo_runs_offline_verifies_and_exits_0(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     err = result.stderr
     assert "a local server at http://127.0.0.1:" in err
-    assert "retrying http://127.0.0.1:" in err and "/files/flaky.bin in 1.0 s (HTTP 503; attempt 2)" in err
+    assert "retrying http://127.0.0.1:" in err
+    assert "/files/flaky.bin in 1.0 s (HTTP 503 Service Unavailable; attempt 2)" in err
     assert "7 completed, 1 failed, 0 cancelled" in err
     assert "FAILED http://127.0.0.1:" in err and "missing.bin: HTTP 404 Not Found" in err
     assert err.count("  ok  ") == 9  # eight outcomes and the priority check

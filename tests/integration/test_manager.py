@@ -124,7 +124,8 @@ def test_transient_statuses_retry_through_urllib3_with_events(local_server: Loca
     info = m.tracker.get_download(url)
     assert info is not None and info.status is DownloadStatus.COMPLETED and info.attempts == 3
     retries = log.of("DownloadRetrying")
-    assert [(e.attempt, e.reason) for e in retries] == [(2, "HTTP 503"), (3, "HTTP 429")]  # type: ignore[attr-defined]
+    seen = [(e.attempt, e.reason) for e in retries]  # type: ignore[attr-defined]
+    assert seen == [(2, "HTTP 503 Service Unavailable"), (3, "HTTP 429 Too Many Requests")]  # the final errors' words
     assert retries[0].delay == pytest.approx(0.05)  # type: ignore[attr-defined]
     assert file_sha256(tmp_path / "out" / "s.bin") == sha256(body)
 

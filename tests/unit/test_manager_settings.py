@@ -40,7 +40,7 @@ def test_the_defaults_are_the_managers(tmp_path: Path) -> None:
     assert settings == DownloadSettings.from_options() == DownloadSettings.from_options(retry_config=None)
     assert settings.max_workers == 4 and settings.retry_config == RetryConfig()
     assert settings.transfer.timeout == (10.0, 60.0) and settings.transfer.min_speed == 1000.0
-    assert settings.session.trust_env is False and settings.session.verify is True and settings.session.netrc is True
+    assert settings.session.trust_env is True and settings.session.verify is True and settings.session.netrc is True
     assert settings.journal.state_file is None and settings.cancel_grace == 1.0 and settings.progress is False
     manager = DownloadManager(tmp_path)
     try:

@@ -194,6 +194,7 @@ def test_without_trust_env_the_environment_is_not_read(monkeypatch: pytest.Monke
     monkeypatch.setenv("HTTP_PROXY", "http://envproxy.example:8000")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/env/bundle.pem")
     session, recorder = _session()
+    session.trust_env = False
     ours, theirs = _both_ways(session, recorder)
     assert ours == theirs
     assert ours["kwargs"]["proxies"] == {} and ours["kwargs"]["verify"] is True
@@ -288,6 +289,24 @@ def test_a_netrc_file_of_the_settings_is_read_instead_of_the_environment_one(
     expected = _basic("fileuser", "fileuser-pass")
     for request, _ in _sent_both_ways(session, recorder, url=HTTPS_URL):
         assert request.headers["Authorization"] == expected
+
+
+def test_by_default_the_environment_is_read_and_explicit_settings_win_over_it(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("NETRC", str(_netrc(tmp_path / "env.netrc", "files.example", "envuser")))
+    monkeypatch.setenv("HTTP_PROXY", "http://envproxy.example:8000")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/env/bundle.pem")
+    session, recorder = _session_with(SessionSettings())
+    for request, kwargs in _sent_both_ways(session, recorder, HTTPS_URL):
+        assert request.headers["Authorization"] == _basic("envuser", "envuser-pass")
+        assert kwargs["proxies"]["http"] == "http://envproxy.example:8000" and kwargs["verify"] == "/env/bundle.pem"
+    chosen = _netrc(tmp_path / "chosen.netrc", "files.example", "fileuser")
+    session, recorder = _session_with(SessionSettings(
+        proxies={"http": "http://explicit.example:3128"}, verify="/explicit/bundle.pem", netrc=chosen))
+    for request, kwargs in _sent_both_ways(session, recorder, HTTPS_URL):
+        assert request.headers["Authorization"] == _basic("fileuser", "fileuser-pass")
+        assert kwargs["proxies"]["http"] == "http://explicit.example:3128"
+        assert kwargs["verify"] == "/explicit/bundle.pem"
 
 
 class _Redirecting(_Recorder):

@@ -23,11 +23,11 @@ def test_a_refused_connection_says_so_plainly() -> None:
         session.get(url, timeout=5)
     error = translate(caught.value, url)
     assert isinstance(error, TransferError)
-    assert str(error) == f"connection to {url} failed: Connection refused"
+    assert str(error) == f"connection failed: Connection refused ({url})"
     assert error.cause is caught.value  # the whole chain is kept for whoever needs it
 
 
 def test_an_error_without_an_operating_system_cause_keeps_its_text() -> None:
     url = "http://127.0.0.1:1/file.bin"
     error = translate(requests.exceptions.ChunkedEncodingError("bad chunk header"), url)
-    assert str(error) == f"connection to {url} failed: bad chunk header"
+    assert str(error) == f"connection failed: bad chunk header ({url})"
