@@ -105,10 +105,22 @@ async def _connection(client_r: asyncio.StreamReader, client_w: asyncio.StreamWr
             await inbound
 
 
-async def serve(upstream_port: int, rtt: float, port: int = 0) -> None:
-    """Listen on 127.0.0.1 (``port`` 0: any free one), print the port, serve until killed."""
-    server = await asyncio.start_server(lambda r, w: _connection(r, w, upstream_port, rtt), HOST, port,
-                                        backlog=1024)
+async def serve(upstream_port: int, rtt: float, port: int = 0, tally: Path | None = None) -> None:
+    """Listen on 127.0.0.1 (``port`` 0: any free one), print the port, serve until killed.
+
+    With ``tally``, the number of connections accepted so far is written there at each accept
+    (before the connection's first byte goes on, so a client that has finished has been counted).
+    """
+    accepted = 0
+
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        if tally is not None:
+            tally.write_text(str(accepted))
+        await _connection(reader, writer, upstream_port, rtt)
+
+    server = await asyncio.start_server(connection, HOST, port, backlog=1024)
     print(server.sockets[0].getsockname()[1], flush=True)
     async with server:
         await server.serve_forever()
@@ -118,8 +130,10 @@ class LatencyProxy:
     """``with LatencyProxy(nginx.port, rtt=0.02) as proxy: proxy.url("/a.bin")`` (a child process)."""
 
     def __init__(self, upstream_port: int, *, rtt: float) -> None:
+        self._folder = Path(tempfile.mkdtemp(prefix="pydownloads-latency-"))
+        self._tally = self._folder / "connections"
         self._argv = [sys.executable, str(Path(__file__).resolve()), "serve", "--upstream-port",
-                      str(upstream_port), "--rtt-ms", repr(rtt * 1000)]
+                      str(upstream_port), "--rtt-ms", repr(rtt * 1000), "--tally", str(self._tally)]
         self._process: subprocess.Popen[str] | None = None
         self.port = 0
 
@@ -128,6 +142,13 @@ class LatencyProxy:
 
     def pids(self) -> list[int]:
         return [self._process.pid] if self._process is not None else []
+
+    def connections(self) -> int:
+        """Connections accepted so far (read before and after a client: how many it opened)."""
+        try:
+            return int(self._tally.read_text() or 0)
+        except (OSError, ValueError):
+            return 0
 
     def __enter__(self) -> LatencyProxy:
         self._process = subprocess.Popen(self._argv, stdout=subprocess.PIPE, text=True)
@@ -144,6 +165,7 @@ class LatencyProxy:
         if self._process is not None:
             self._process.terminate()
             self._process.wait(10)
+        shutil.rmtree(self._folder, ignore_errors=True)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -173,6 +195,11 @@ def check(files: int, size: int, parallel: int, rtt: float) -> None:
                     floor = (-(-files // parallel) + 1) * delay  # a round trip per wave, one per handshake
                     _check_one(f"proxy, RTT {delay * 1000:g} ms (floor {floor:.2f} s)", proxy.url,
                                proxy.pids()[0], names, out, parallel)
+            with LatencyProxy(nginx.port, rtt=rtt) as proxy:
+                # One at a time: the delay each exchange really gets (timer slack, scheduling).
+                few = names[:100]
+                _check_one(f"proxy, RTT {rtt * 1000:g} ms, 1 at a time, {len(few)} files "
+                           f"(floor {(len(few) + 1) * rtt:.2f} s)", proxy.url, proxy.pids()[0], few, out, 1)
 
 
 def _check_one(label: str, url: Callable[[str], str], pid: int | None, names: list[str], out: Path,
@@ -188,7 +215,7 @@ def _check_one(label: str, url: Callable[[str], str], pid: int | None, names: li
     wall = time.perf_counter() - started
     cpu = _cpu_seconds(pid) - cpu0 if pid else None
     got = len(list(out.iterdir()))
-    print(f"  {label:38} {wall:6.2f} s  {len(names) / wall:7,.0f} files/s  "
+    print(f"  {label:56} {wall:6.2f} s  {len(names) / wall:7,.0f} files/s  "
           + (f"proxy CPU {cpu:.2f} s ({cpu / wall:.0%} of a core)" if cpu is not None else "")
           + ("" if got == len(names) and not done.returncode else f"  FAILED: {got} files, {done.stderr[-200:]}"))
 
@@ -200,6 +227,7 @@ def main() -> None:
     serving.add_argument("--upstream-port", type=int, required=True)
     serving.add_argument("--rtt-ms", type=float, default=20.0)
     serving.add_argument("--port", type=int, default=0)
+    serving.add_argument("--tally", type=Path, help="write the number of connections accepted here")
     checking = commands.add_parser("check", help="curl alone through the proxy, against nginx directly")
     checking.add_argument("--files", type=int, default=1000)
     checking.add_argument("--size-kib", type=int, default=16)
@@ -208,7 +236,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "serve":
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(args.upstream_port, args.rtt_ms / 1000, args.port))
+            asyncio.run(serve(args.upstream_port, args.rtt_ms / 1000, args.port, args.tally))
     else:
         check(args.files, args.size_kib * 1024, args.parallel, args.rtt_ms / 1000)
 

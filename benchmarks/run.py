@@ -295,6 +295,7 @@ class Sample:
     others: float = 0.0  # cores busy with other processes (not the tool, not nginx) meanwhile
     server: float = 0.0  # nginx CPU seconds meanwhile
     proxy: float = 0.0  # the latency proxy's CPU seconds meanwhile (W5)
+    connections: int | None = None  # connections the tool opened through the latency proxy (W5)
     error: str | None = None
 
 
@@ -346,7 +347,7 @@ def measure(argv: list[str], env: dict[str, str], timeout: float, server_pids: l
 
 
 def run_tool(tool: Tool, w: Workload, urls: list[str], expected: dict[str, str], scratch: Path,
-             server_pids: list[int], timeout: float, proxy_pids: list[int]) -> Sample:
+             server_pids: list[int], timeout: float, proxy: LatencyProxy | None) -> Sample:
     out = scratch / "out"
     out.mkdir()
     try:
@@ -362,7 +363,10 @@ def run_tool(tool: Tool, w: Workload, urls: list[str], expected: dict[str, str],
             spec.write_text(json.dumps({"urls": urls, "folder": str(out), "options": tool.options(w)}))
             argv = [tool.python, str(CLIENTS), str(tool.client), str(spec)]
             env = child_env(python_path=tool.python == sys.executable, root=tool.python_path)
-        sample = measure(argv, env, timeout, server_pids, rss_file, proxy_pids)
+        opened = proxy.connections() if proxy is not None else 0
+        sample = measure(argv, env, timeout, server_pids, rss_file, proxy.pids() if proxy is not None else [])
+        if proxy is not None:
+            sample.connections = proxy.connections() - opened
         if sample.error is None:
             sample.error = verify(out, expected, tool.leaves)
         return sample
@@ -531,11 +535,11 @@ class Servers:
 
     def urls(self, w: Workload) -> list[str]:
         prefix = "/limited/" if w.limited else "/"
-        front: Nginx | LatencyProxy = self.proxy if w.delayed and self.proxy is not None else self.nginx
+        front: Nginx | LatencyProxy = self.proxy_for(w) or self.nginx
         return [front.url(f"{prefix}{w.key.lower()}/{n}") for n in w.names()]
 
-    def proxy_pids(self) -> list[int]:
-        return self.proxy.pids() if self.proxy is not None else []
+    def proxy_for(self, w: Workload) -> LatencyProxy | None:
+        return self.proxy if w.delayed else None
 
 
 @contextmanager
@@ -582,7 +586,7 @@ def main(argv: list[str] | None = None) -> int:
                 shift = run % len(here)
                 for row in here[shift:] + here[:shift]:  # a rotating order: no tool always goes first
                     sample = run_tool(row.tool, w, servers.urls(w), digests[w.key], scratch, servers.nginx.pids(),
-                                      timeout, servers.proxy_pids())
+                                      timeout, servers.proxy_for(w))
                     row.samples.append(sample)
                     print(f"  {w.key} {row.tool.name:18} {sample.wall:7.2f} s  "
                           f"{sample.error or 'ok'}", file=sys.stderr)
@@ -616,11 +620,14 @@ def latency_floor(w: Workload) -> float:
 
 
 def proxy_report(rows: list[Row]) -> str:
-    """The latency proxy's CPU time beside each tool's run (it must not be the bottleneck)."""
-    cells = [f"{r.tool.name} {statistics.median(s.proxy for s in r.samples):.2f} s "
-             f"({statistics.median(s.proxy / s.wall for s in r.samples):.0%} of a core)"
+    """Per tool behind the latency proxy: the proxy's CPU time (it must not be the bottleneck)
+    and the connections the tool opened (each costs a round trip)."""
+    lines = [f"  {r.workload.key} {r.tool.name:18} proxy CPU {statistics.median(s.proxy for s in r.samples):.2f} s "
+             f"({statistics.median(s.proxy / s.wall for s in r.samples):.0%} of a core), "
+             f"connections opened {'/'.join(str(s.connections) for s in r.samples)}"
              for r in rows if r.workload.delayed and r.samples]
-    return "\nlatency proxy CPU per run (median): " + "; ".join(cells) if cells else ""
+    return "\nlatency proxy, per run of each tool (medians; connections per run):\n" + "\n".join(lines) if lines \
+        else ""
 
 
 if __name__ == "__main__":
