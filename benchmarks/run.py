@@ -484,6 +484,10 @@ def target_checks(rows: list[Row]) -> list[str]:
         if w5 and curl5:
             checks.append((f"W5 wall {name} vs curl --parallel-max 16 (<= 1.0x)",
                            _ratio(w5.median("wall"), curl5.median("wall")), 1.0, False))
+    w5 = find("W5", "pydownloads")
+    if w5 and curl5:  # as for W4: the download alone, start-up and imports excluded
+        checks.append(("W5 in-process pydownloads vs curl wall (<= 1.0x; start-up excluded)",
+                       _ratio(w5.median("inner"), curl5.median("wall")), 1.0, False))
     mine = [s.rss for r in rows if r.tool.family == "pydownloads" and "@" not in r.tool.name
             for s in r.good if s.rss is not None]
     if mine:
