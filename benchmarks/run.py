@@ -9,10 +9,12 @@ Workloads (full size; ``--quick`` shrinks them):
   W2  5,000 files of 16 KiB, 16 at a time
   W3  200 files of 4 MiB, 16 at a time
   W4  one 256 MiB file from a location capped at 20 MB/s per connection
+  W5  1,000 files of 16 KiB behind a 20 ms round trip (benchmarks/latency.py), 16 at a time
 
 The data is generated (seeded, so every run serves the same bytes) into a temporary folder
 (on /dev/shm when it has room, so that no disk takes part) and served by a private nginx
-(benchmarks/nginx.py: sendfile, keep-alive, ``/limited/`` for W4).  Every tool runs in a
+(benchmarks/nginx.py: sendfile, keep-alive, ``/limited/`` for W4; W5 goes through a proxy that
+adds a fixed round-trip time, benchmarks/latency.py, in a process of its own).  Every tool runs in a
 child process of its own; within each run the tools take turns (in a rotating order) on
 each workload, and every file each tool writes is checked against its sha256.
 
@@ -43,6 +45,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.latency import LatencyProxy  # noqa: E402
 from benchmarks.nginx import Nginx  # noqa: E402
 
 CLIENTS = ROOT / "benchmarks" / "clients.py"
@@ -51,6 +54,7 @@ GNU_TIME = "/usr/bin/time"
 KIB, MIB = 1 << 10, 1 << 20
 RATE_LIMIT = 20_000_000  # bytes per second per connection on /limited/ (W4)
 CONCURRENCY = 16
+RTT = 0.020  # seconds added to every request/response exchange by the latency proxy (W5)
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ class Workload:
     count: int
     size: int
     limited: bool = False
+    #: behind the latency proxy (a round trip of RTT per request, one more per new connection)
+    delayed: bool = False
 
     @property
     def many(self) -> bool:
@@ -67,7 +73,7 @@ class Workload:
 
     @property
     def unit(self) -> str:
-        return "files/s" if self.key == "W2" else "MB/s"
+        return "files/s" if self.key in ("W2", "W5") else "MB/s"
 
     def names(self) -> list[str]:
         return [f"{self.key.lower()}.bin"] if self.count == 1 else [f"f{i:05d}.bin" for i in range(self.count)]
@@ -83,12 +89,14 @@ def workloads(quick: bool) -> list[Workload]:
             Workload("W2", "200 x 16 KiB, 16 at a time", 200, 16 * KIB),
             Workload("W3", "16 x 1 MiB, 16 at a time", 16, MIB),
             Workload("W4", "one 16 MiB file at 20 MB/s per connection", 1, 16 * MIB, limited=True),
+            Workload("W5", "40 x 16 KiB behind 20 ms, 16 at a time", 40, 16 * KIB, delayed=True),
         ]
     return [
         Workload("W1", "one 1 GiB file", 1, 1024 * MIB),
         Workload("W2", "5,000 x 16 KiB, 16 at a time", 5000, 16 * KIB),
         Workload("W3", "200 x 4 MiB, 16 at a time", 200, 4 * MIB),
         Workload("W4", "one 256 MiB file at 20 MB/s per connection", 1, 256 * MIB, limited=True),
+        Workload("W5", "1,000 x 16 KiB behind a 20 ms round trip, 16 at a time", 1000, 16 * KIB, delayed=True),
     ]
 
 
@@ -286,6 +294,8 @@ class Sample:
     rss: float | None = None  # peak RSS in MiB
     others: float = 0.0  # cores busy with other processes (not the tool, not nginx) meanwhile
     server: float = 0.0  # nginx CPU seconds meanwhile
+    proxy: float = 0.0  # the latency proxy's CPU seconds meanwhile (W5)
+    connections: int | None = None  # connections the tool opened through the latency proxy (W5)
     error: str | None = None
 
 
@@ -309,10 +319,10 @@ def _process_jiffies(pids: list[int]) -> int:
 
 
 def measure(argv: list[str], env: dict[str, str], timeout: float, server_pids: list[int],
-            rss_file: Path | None) -> Sample:
+            rss_file: Path | None, proxy_pids: list[int]) -> Sample:
     tick = os.sysconf("SC_CLK_TCK")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    busy0, server0 = _busy_jiffies()[0], _process_jiffies(server_pids)
+    busy0, server0, proxy0 = _busy_jiffies()[0], _process_jiffies(server_pids), _process_jiffies(proxy_pids)
     started = time.perf_counter()
     try:
         done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT, timeout=timeout)
@@ -321,9 +331,10 @@ def measure(argv: list[str], env: dict[str, str], timeout: float, server_pids: l
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy, server = _busy_jiffies()[0] - busy0, _process_jiffies(server_pids) - server0
+    proxy = _process_jiffies(proxy_pids) - proxy0
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    sample = Sample(wall=wall, cpu=cpu, server=server / tick,
-                    others=max(0.0, (busy / tick - cpu - server / tick) / wall))
+    sample = Sample(wall=wall, cpu=cpu, server=server / tick, proxy=proxy / tick,
+                    others=max(0.0, (busy / tick - cpu - (server + proxy) / tick) / wall))
     if done.returncode != 0:
         sample.error = f"exit {done.returncode}: {(done.stderr or done.stdout).strip()[-300:]}"
         return sample
@@ -336,7 +347,7 @@ def measure(argv: list[str], env: dict[str, str], timeout: float, server_pids: l
 
 
 def run_tool(tool: Tool, w: Workload, urls: list[str], expected: dict[str, str], scratch: Path,
-             server_pids: list[int], timeout: float) -> Sample:
+             server_pids: list[int], timeout: float, proxy: LatencyProxy | None) -> Sample:
     out = scratch / "out"
     out.mkdir()
     try:
@@ -352,7 +363,10 @@ def run_tool(tool: Tool, w: Workload, urls: list[str], expected: dict[str, str],
             spec.write_text(json.dumps({"urls": urls, "folder": str(out), "options": tool.options(w)}))
             argv = [tool.python, str(CLIENTS), str(tool.client), str(spec)]
             env = child_env(python_path=tool.python == sys.executable, root=tool.python_path)
-        sample = measure(argv, env, timeout, server_pids, rss_file)
+        opened = proxy.connections() if proxy is not None else 0
+        sample = measure(argv, env, timeout, server_pids, rss_file, proxy.pids() if proxy is not None else [])
+        if proxy is not None:
+            sample.connections = proxy.connections() - opened
         if sample.error is None:
             sample.error = verify(out, expected, tool.leaves)
         return sample
@@ -463,6 +477,17 @@ def target_checks(rows: list[Row]) -> list[str]:
         # imports excluded, as for a program that has imported pydownloads) against aria2c's wall.
         checks.append(("W4 in-process vs aria2c -x16 wall (<= 1.0x; start-up excluded)",
                        _ratio(w4.median("inner"), aria4.median("wall")), 1.0, False))
+    # Issue 14, item 5: "-j 16" took 6.9 s where curl took 3.3 s (1,000 small files behind latency).
+    curl5 = find("W5", "curl")
+    for name in ("pydownloads", "pydownloads-cli"):
+        w5 = find("W5", name)
+        if w5 and curl5:
+            checks.append((f"W5 wall {name} vs curl --parallel-max 16 (<= 1.0x)",
+                           _ratio(w5.median("wall"), curl5.median("wall")), 1.0, False))
+    w5 = find("W5", "pydownloads")
+    if w5 and curl5:  # as for W4: the download alone, start-up and imports excluded
+        checks.append(("W5 in-process pydownloads vs curl wall (<= 1.0x; start-up excluded)",
+                       _ratio(w5.median("inner"), curl5.median("wall")), 1.0, False))
     mine = [s.rss for r in rows if r.tool.family == "pydownloads" and "@" not in r.tool.name
             for s in r.good if s.rss is not None]
     if mine:
@@ -485,7 +510,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds, not minutes)")
     parser.add_argument("--runs", type=int, default=3, help="runs of every tool on every workload (default 3)")
-    parser.add_argument("--only", default="W1,W2,W3,W4", help="workloads, comma-separated (default all)")
+    parser.add_argument("--only", default="W1,W2,W3,W4,W5", help="workloads, comma-separated (default all)")
     parser.add_argument("--tools", default=",".join(names), help=f"comma-separated, of: {', '.join(names)}")
     parser.add_argument("--tmp", help="folder for the served data and the downloads (default /dev/shm if roomy)")
     parser.add_argument("--max-busy", type=float, default=None,
@@ -505,8 +530,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+@dataclass(frozen=True)
+class Servers:
+    """The private nginx and, when a workload asks for it, the latency proxy in front of it."""
+
+    nginx: Nginx
+    proxy: LatencyProxy | None
+
+    def urls(self, w: Workload) -> list[str]:
+        prefix = "/limited/" if w.limited else "/"
+        front: Nginx | LatencyProxy = self.proxy_for(w) or self.nginx
+        return [front.url(f"{prefix}{w.key.lower()}/{n}") for n in w.names()]
+
+    def proxy_for(self, w: Workload) -> LatencyProxy | None:
+        return self.proxy if w.delayed else None
+
+
 @contextmanager
-def served(items: list[Workload], tmp: str | None) -> Iterator[tuple[Nginx, dict[str, dict[str, str]], Path]]:
+def served(items: list[Workload], tmp: str | None) -> Iterator[tuple[Servers, dict[str, dict[str, str]], Path]]:
     with tempfile.TemporaryDirectory(prefix="pydownloads-bench-", dir=tmp) as base:
         Path(base).chmod(0o755)  # nginx's workers drop privileges: they must reach the data
         data, scratch = Path(base) / "data", Path(base) / "scratch"
@@ -514,7 +555,11 @@ def served(items: list[Workload], tmp: str | None) -> Iterator[tuple[Nginx, dict
         scratch.mkdir()
         digests = generate(data, items)
         with Nginx(data, rate=RATE_LIMIT) as nginx:
-            yield nginx, digests, scratch
+            if not any(w.delayed for w in items):
+                yield Servers(nginx, None), digests, scratch
+                return
+            with LatencyProxy(nginx.port, rtt=RTT) as proxy:
+                yield Servers(nginx, proxy), digests, scratch
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -535,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     timeout = 120.0 if args.quick else 900.0
     needed = sum(w.count * w.size for w in items) + max(w.count * w.size for w in items)
-    with served(items, scratch_root(args.tmp, needed)) as (nginx, digests, scratch):
+    with served(items, scratch_root(args.tmp, needed)) as (servers, digests, scratch):
         for run in range(args.runs):
             busy = wait_until_quiet(args.max_busy, args.max_wait) if args.max_busy != float("inf") else None
             print(f"run {run + 1}/{args.runs}" + (f" (others used {busy:.2f} cores before it)" if busy is not None
@@ -544,14 +589,14 @@ def main(argv: list[str] | None = None) -> int:
                 here = [r for r in rows if r.workload is w]
                 shift = run % len(here)
                 for row in here[shift:] + here[:shift]:  # a rotating order: no tool always goes first
-                    prefix = "/limited/" if w.limited else "/"
-                    urls = [nginx.url(f"{prefix}{w.key.lower()}/{n}") for n in w.names()]
-                    sample = run_tool(row.tool, w, urls, digests[w.key], scratch, nginx.pids(), timeout)
+                    sample = run_tool(row.tool, w, servers.urls(w), digests[w.key], scratch, servers.nginx.pids(),
+                                      timeout, servers.proxy_for(w))
                     row.samples.append(sample)
                     print(f"  {w.key} {row.tool.name:18} {sample.wall:7.2f} s  "
                           f"{sample.error or 'ok'}", file=sys.stderr)
     print(describe(items, args))
     print(table(rows))
+    print(proxy_report(rows))
     print("\ntargets (issue): ")
     print("\n".join(target_checks(rows)))
     failures = [(r, s) for r in rows for s in r.samples if s.error]
@@ -565,8 +610,28 @@ def main(argv: list[str] | None = None) -> int:
 
 def describe(items: list[Workload], args: argparse.Namespace) -> str:
     lines = [f"\n{args.runs} run(s), medians; {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f} now"]
-    lines += [f"  {w.key}: {w.title}" for w in items]
+    for w in items:
+        lines.append(f"  {w.key}: {w.title}")
+        if w.delayed:
+            lines.append(f"      floor with {CONCURRENCY} connections kept alive: {latency_floor(w):.2f} s "
+                         f"(a round trip per wave of {CONCURRENCY} requests, one more for the handshakes)")
     return "\n".join(lines) + "\n"
+
+
+def latency_floor(w: Workload) -> float:
+    """The least wall time the latency model allows for ``w``: ceil(count / 16) + 1 round trips."""
+    return (-(-w.count // CONCURRENCY) + 1) * RTT
+
+
+def proxy_report(rows: list[Row]) -> str:
+    """Per tool behind the latency proxy: the proxy's CPU time (it must not be the bottleneck)
+    and the connections the tool opened (each costs a round trip)."""
+    lines = [f"  {r.workload.key} {r.tool.name:18} proxy CPU {statistics.median(s.proxy for s in r.samples):.2f} s "
+             f"({statistics.median(s.proxy / s.wall for s in r.samples):.0%} of a core), "
+             f"connections opened {'/'.join(str(s.connections) for s in r.samples)}"
+             for r in rows if r.workload.delayed and r.samples]
+    return "\nlatency proxy, per run of each tool (medians; connections per run):\n" + "\n".join(lines) if lines \
+        else ""
 
 
 if __name__ == "__main__":
