@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import time
 from collections.abc import Iterable
 from os import PathLike
 from pathlib import Path
@@ -83,13 +84,15 @@ def download(
     resolved = resolve_settings(settings, max_workers, options)
     shown = (resolved.progress or shows_progress()) if progress is None else progress
     resolved = dataclasses.replace(resolved, progress=shown)
+    started_at = time.time()  # the tracker's clock: what finished before, an earlier run settled
     with DownloadManager(download_dir, settings=resolved, tracker=tracker, session=session,
                          emitter=emitter) as manager:
         manager.add_to_queue(configs)
         manager.join()
         # Read while a state file is still open (the tracker reads through it).
         everything = manager.tracker.get_all_downloads()
-    return DownloadResults.of(everything[config.url] for config in configs if config.url in everything)
+    return DownloadResults.of((everything[config.url] for config in configs if config.url in everything),
+                              started_at=started_at)
 
 
 def shows_progress() -> bool:

@@ -4,11 +4,19 @@ and ``download_on_dask``.
     results = pydownloads.download(urls, download_dir="downloads")
     print(results.stats.completed, [info.url for info in results.failed])
     results.raise_for_failures()   # one DownloadsFailedError listing every failure
+
+How each download ended *this time* (:meth:`DownloadResults.outcome`): ``"transferred"``
+(fetched by this run from the first byte, or tried to: the status says how it ended),
+``"resumed"`` (this run went on from bytes an earlier run left), ``"unchanged"`` (completed
+without a body: the server said not modified, or the file was kept), ``"skipped"`` (settled by
+an earlier run, per the state file: no request this time).  The command adds ``"carried over"``
+for a download of the state file that was not in its input.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -18,6 +26,11 @@ from pydownloads.domain.redact import redact_url
 
 __all__ = ["DownloadResults"]
 
+TRANSFERRED = "transferred"
+RESUMED = "resumed"
+UNCHANGED = "unchanged"
+SKIPPED = "skipped"
+
 
 @dataclass(frozen=True)
 class DownloadResults:
@@ -25,16 +38,29 @@ class DownloadResults:
 
     Picklable (it comes back from Dask workers).  The URLs are the ones given, credentials
     included when a URL holds them: redact them before printing (the error of
-    :meth:`raise_for_failures` does).
+    :meth:`raise_for_failures` does).  ``started_at`` (``time.time()`` when the run began)
+    tells the downloads an earlier run settled (:meth:`outcome` ``"skipped"``); None: unknown.
     """
 
     downloads: Mapping[str, DownloadInfo] = field(default_factory=dict)
+    started_at: float | None = None
 
     @classmethod
-    def of(cls, infos: Iterable[DownloadInfo]) -> DownloadResults:
+    def of(cls, infos: Iterable[DownloadInfo], *, started_at: float | None = None) -> DownloadResults:
         """The results of ``infos``; one not final yet (never started, or stopped before its
         state was written) is reported CANCELLED, as it did not finish."""
-        return cls({info.url: _settled(info) for info in infos})
+        return cls({info.url: _settled(info) for info in infos}, started_at)
+
+    def outcome(self, info: DownloadInfo) -> str:
+        """How ``info`` ended this time: ``"transferred"``, ``"resumed"``, ``"unchanged"`` or
+        ``"skipped"`` (see the module's doc)."""
+        return outcome_of(info, started_at=self.started_at)
+
+    @property
+    def bytes_this_run(self) -> int:
+        """Bytes transferred by this run: not those an earlier run fetched (a resumed part,
+        a skipped file)."""
+        return sum(bytes_this_run(info, started_at=self.started_at) for info in self.downloads.values())
 
     @property
     def completed(self) -> list[DownloadInfo]:
@@ -90,6 +116,40 @@ def _redacted(info: DownloadInfo) -> DownloadInfo:
         return info
     error = None if info.error is None else info.error.replace(info.url, shown)
     return dataclasses.replace(info, url=shown, error=error)
+
+
+def settled_earlier(info: DownloadInfo, *, started_at: float | None) -> bool:
+    """True if ``info`` was settled by a run before the one that began at ``started_at``."""
+    return started_at is not None and info.finished_at is not None and info.finished_at < started_at
+
+
+def outcome_of(info: DownloadInfo, *, started_at: float | None) -> str:
+    """How ``info`` ended in the run that began at ``started_at`` (see the module's doc)."""
+    if settled_earlier(info, started_at=started_at):
+        return SKIPPED
+    if info.unchanged:
+        return UNCHANGED
+    return RESUMED if info.resumed_from else TRANSFERRED
+
+
+def bytes_this_run(info: DownloadInfo, *, started_at: float | None) -> int:
+    """Bytes of ``info`` transferred by the run that began at ``started_at``."""
+    return 0 if settled_earlier(info, started_at=started_at) else info.bytes_this_run
+
+
+def file_size(info: DownloadInfo) -> int | None:
+    """The size of a completed download's file (None for one not completed).
+
+    A file kept unchanged was not counted: its size is read from the disk.
+    """
+    if info.status is not DownloadStatus.COMPLETED:
+        return None
+    if not info.unchanged:
+        return info.bytes_downloaded
+    try:
+        return os.stat(info.path).st_size if info.path is not None else None
+    except OSError:
+        return None
 
 
 def _settled(info: DownloadInfo) -> DownloadInfo:

@@ -76,7 +76,7 @@ def exit_status(outcome: Outcome) -> int:
     """130 if interrupted, else 1 if any download did not complete, else 0."""
     if outcome.interrupted:
         return EXIT_INTERRUPTED
-    if any(info.status is not DownloadStatus.COMPLETED for info in outcome.downloads):
+    if any(info.status is not DownloadStatus.COMPLETED for info in outcome.touched):  # carried over too
         return EXIT_FAILED
     return EXIT_OK
 

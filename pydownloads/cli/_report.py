@@ -14,12 +14,17 @@ from pydownloads.domain.models import DownloadInfo, DownloadStatus
 from pydownloads.domain.redact import redact_url
 from pydownloads.events.types import DownloadRetrying
 from pydownloads.progress import ProgressDisplay, format_bytes
-from pydownloads.results import DownloadResults
+from pydownloads.results import SKIPPED, DownloadResults, bytes_this_run, file_size, outcome_of, settled_earlier
 
 #: Carriage return and ANSI "erase the whole line".
 _WIPE_LINE = "\r\x1b[2K"
 #: At most this many cancelled downloads are listed one by one after an interruption.
 _LISTED = 10
+#: The ``"outcome"`` of a download of the state file, not in the input, that this run finished
+#: (whether it resumed shows in its ``"resumed_from"``).
+CARRIED_OVER = "carried over"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Outcome:
     """How a run ended: a snapshot of every download in input order, and how long it took.
@@ -44,14 +49,24 @@ class Outcome:
     @property
     def results(self) -> DownloadResults:
         """The downloads as the library's results type (``pydownloads.download`` returns the same)."""
-        return DownloadResults.of(self.downloads)
+        return DownloadResults.of(self.downloads, started_at=self.started_at)
+
+    @property
+    def touched(self) -> list[DownloadInfo]:
+        """Every download of the run: the input's in order, then those carried over."""
+        return [*self.downloads, *self.carried_over]
+
+    def outcomes(self) -> list[tuple[DownloadInfo, str]]:
+        """Each download of :attr:`touched` with how it ended this time (``"outcome"``)."""
+        return ([(info, outcome_of(info, started_at=self.started_at)) for info in self.downloads]
+                + [(info, CARRIED_OVER) for info in self.carried_over])
 
     def count(self, status: DownloadStatus) -> int:
         return sum(1 for info in self.downloads if info.status is status)
 
     def earlier(self, info: DownloadInfo) -> bool:
         """True if ``info`` was settled by an earlier run (skipped by this one)."""
-        return self.started_at is not None and info.finished_at is not None and info.finished_at < self.started_at
+        return settled_earlier(info, started_at=self.started_at)
 
     def count_earlier(self, status: DownloadStatus) -> int:
         return sum(1 for info in self.downloads if info.status is status and self.earlier(info))
@@ -63,8 +78,9 @@ class Outcome:
 
     @property
     def bytes(self) -> int:
-        """Bytes of the downloads this run handled (not of those it skipped)."""
-        return sum(info.bytes_downloaded for info in self.downloads if not self.earlier(info))
+        """Bytes this run transferred for its input: not those of a download it skipped, nor
+        an earlier run's part of one it resumed (the carried over are counted on their line)."""
+        return sum(bytes_this_run(info, started_at=self.started_at) for info in self.downloads)
 
 
 class Console:
@@ -114,11 +130,11 @@ class Console:
 def report(outcome: Outcome, console: Console, *, as_json: bool) -> None:
     """The end of a run: JSON records on stdout, or a summary (only the failures with --quiet)."""
     if as_json:
-        for info in outcome.downloads:
-            console.stdout.write(json_record(info) + "\n")
+        for info, how in outcome.outcomes():
+            console.stdout.write(json.dumps(record(info, how)) + "\n")
         console.stdout.flush()
     elif console.quiet:
-        for info in outcome.downloads:
+        for info in outcome.touched:
             if info.status is DownloadStatus.FAILED:
                 console.error(failure_line(info))
     else:
@@ -164,7 +180,7 @@ def summary_lines(outcome: Outcome) -> list[str]:
     if outcome.carried_over:
         lines.append(carried_over_line(outcome))
     lines += cap_lines(outcome)
-    lines += [failure_line(info) for info in outcome.downloads if info.status is DownloadStatus.FAILED]
+    lines += [failure_line(info) for info in outcome.touched if info.status is DownloadStatus.FAILED]
     return lines
 
 
@@ -204,20 +220,29 @@ def interrupted_lines(outcome: Outcome) -> list[str]:
     return lines
 
 
-def json_record(info: DownloadInfo) -> str:
-    """One line of ``--json`` output."""
-    return json.dumps(record(info))
+def json_record(info: DownloadInfo, how: str | None = None) -> str:
+    """One line of ``--json`` output (see :func:`record`)."""
+    return json.dumps(record(info, how))
 
 
-def record(info: DownloadInfo) -> dict[str, object]:
-    """A download as the JSON output shows it."""
+def record(info: DownloadInfo, how: str | None = None) -> dict[str, object]:
+    """A download as the JSON output shows it.
+
+    ``how`` is its ``"outcome"`` (default: from ``info`` alone, never ``"skipped"``).
+    ``"bytes"`` and ``"attempts"`` are this run's (0 for a skipped download); ``"size"`` is
+    the completed file's size; ``"resumed_from"`` the bytes an earlier run had left.
+    """
+    skipped = how == SKIPPED
     return {
         "url": redact_url(info.url),
         "status": info.status.value,
+        "outcome": outcome_of(info, started_at=None) if how is None else how,
         "path": str(info.path) if info.status is DownloadStatus.COMPLETED and info.path is not None else None,
-        "bytes": info.bytes_downloaded,
+        "bytes": 0 if skipped else info.bytes_this_run,
+        "size": file_size(info),
+        "resumed_from": 0 if skipped else info.resumed_from,
         "total_bytes": info.total_bytes,
-        "attempts": info.attempts,
+        "attempts": 0 if skipped else info.attempts,
         "unchanged": info.unchanged,
         "error": info.error,
         "error_type": info.error_type,

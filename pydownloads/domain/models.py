@@ -171,6 +171,8 @@ class DownloadInfo:
     server said it had not changed (``if_changed``), or it was there and ``on_existing`` said
     skip.  ``error`` is the failure's message (credentials redacted), ``error_type`` the name of the
     pydownloads exception class; both are None unless the download failed or was cancelled.
+    ``resumed_from`` is how many of ``bytes_downloaded`` an earlier run had left (a kept part
+    file this run went on from); :attr:`bytes_this_run` is the rest.
     """
 
     url: str
@@ -184,6 +186,16 @@ class DownloadInfo:
     started_at: float | None = None
     finished_at: float | None = None
     unchanged: bool = False
+    resumed_from: int = 0
+
+    @property
+    def bytes_this_run(self) -> int:
+        """Bytes transferred by the run that reported this download (not an earlier run's).
+
+        A download settled by an earlier run and not touched since still counts its bytes
+        here: only its finishing time tells it apart (see ``DownloadResults.outcome``).
+        """
+        return max(0, self.bytes_downloaded - self.resumed_from)
 
     @property
     def elapsed(self) -> float | None:

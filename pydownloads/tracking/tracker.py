@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import Counter
@@ -23,6 +24,7 @@ class _Record:
         "finished_at",
         "key",
         "path",
+        "resumed_from",
         "started_at",
         "status",
         "total_bytes",
@@ -43,13 +45,14 @@ class _Record:
         self.started_at: float | None = None
         self.finished_at: float | None = None
         self.unchanged = False
+        self.resumed_from = 0
 
     def snapshot(self) -> DownloadInfo:
         return DownloadInfo(
             url=self.url, status=self.status, bytes_downloaded=self.bytes_downloaded,
             total_bytes=self.total_bytes, path=self.path, error=self.error,
             error_type=self.error_type, attempts=self.attempts, started_at=self.started_at,
-            finished_at=self.finished_at, unchanged=self.unchanged,
+            finished_at=self.finished_at, unchanged=self.unchanged, resumed_from=self.resumed_from,
         )
 
 
@@ -90,6 +93,9 @@ class DownloadTracker:
         self._bytes = 0
         self._clock = clock
         self._store: TrackerStore | None = None
+        # The store keeps no ``resumed_from``: held here for the store-kept downloads that
+        # resumed (only those, so memory does not grow with every file done).
+        self._resumed: dict[str, int] = {}
 
     def bind_store(self, store: TrackerStore) -> None:
         """Keep downloads in ``store`` from now on, starting from the counts it holds.
@@ -122,6 +128,7 @@ class DownloadTracker:
                 return False
             record = self._records[url] = _Record(url, key)
             record.attempts, record.bytes_downloaded = info.attempts, info.bytes_downloaded
+            record.resumed_from = info.bytes_downloaded  # an earlier run's, until this run starts it
             return True
 
     # -- written by the download machinery -------------------------------------------------
@@ -155,8 +162,11 @@ class DownloadTracker:
             self._bytes += bytes_downloaded - record.bytes_downloaded
             record.bytes_downloaded = bytes_downloaded
             store_key = record.key if self._store is not None else None
-            if record.started_at is None:
+            if record.started_at is None:  # this run's first attempt: what it starts from is an earlier run's
                 record.started_at = self._clock()
+                record.resumed_from = bytes_downloaded
+            else:  # a later attempt keeps this run's bytes, or started over (fewer bytes kept)
+                record.resumed_from = min(record.resumed_from, bytes_downloaded)
             record.path = path
             record.total_bytes = total_bytes
             record.attempts = attempt
@@ -171,6 +181,7 @@ class DownloadTracker:
             record = self._records[url]
             self._bytes += bytes_downloaded - record.bytes_downloaded
             record.bytes_downloaded = bytes_downloaded
+            record.resumed_from = min(record.resumed_from, bytes_downloaded)
 
     def add_bytes(self, url: str, count: int) -> int:
         """Count ``count`` more body bytes written (the per-chunk update); returns the
@@ -209,7 +220,7 @@ class DownloadTracker:
             record.unchanged = unchanged
             if unchanged:  # nothing was transferred this time, whatever an earlier run counted
                 self._bytes -= record.bytes_downloaded
-                record.bytes_downloaded = 0
+                record.bytes_downloaded = record.resumed_from = 0
             if error is not None:
                 record.error = str(error)
                 record.error_type = type(error).__name__
@@ -220,6 +231,10 @@ class DownloadTracker:
             with self._lock:
                 if self._records.get(url) is record:
                     del self._records[url]  # the store holds it from now on
+                    if info.resumed_from:
+                        self._resumed[url] = info.resumed_from
+                    else:
+                        self._resumed.pop(url, None)
         return info
 
     def _move(self, record: _Record, status: DownloadStatus) -> None:
@@ -236,7 +251,9 @@ class DownloadTracker:
             store = self._store
             if record is not None:
                 return record.snapshot()
-        return store.lookup(url) if store is not None else None
+            resumed = self._resumed.get(url, 0)
+        info = store.lookup(url) if store is not None else None
+        return dataclasses.replace(info, resumed_from=resumed) if info is not None and resumed else info
 
     def get_all_downloads(self) -> dict[str, DownloadInfo]:
         """Snapshots of every download, in the order they were first queued.
@@ -245,6 +262,10 @@ class DownloadTracker:
         """
         stored = {info.url: info for info in self._store.rows()} if self._store is not None else {}
         with self._lock:
+            for url, resumed in self._resumed.items():
+                info = stored.get(url)
+                if info is not None:
+                    stored[url] = dataclasses.replace(info, resumed_from=resumed)
             stored.update((url, record.snapshot()) for url, record in self._records.items())
         return stored
 

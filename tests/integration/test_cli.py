@@ -89,9 +89,10 @@ def test_json_prints_one_record_per_download_in_input_order(local_server: LocalS
     assert result.returncode == 1
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["url"] for r in records] == [urls[1], missing, urls[0]]
-    assert set(records[0]) == {"url", "status", "path", "bytes", "total_bytes", "attempts", "unchanged", "error",
-                               "error_type", "elapsed"}
+    assert set(records[0]) == {"url", "status", "outcome", "path", "bytes", "size", "resumed_from", "total_bytes",
+                               "attempts", "unchanged", "error", "error_type", "elapsed"}
     assert records[0]["unchanged"] is False
+    assert (records[0]["outcome"], records[0]["size"], records[0]["resumed_from"]) == ("transferred", 20_000, 0)
     assert records[0]["status"] == "completed" and records[0]["path"] == str(tmp_path / "f1.bin")
     assert (records[0]["bytes"], records[0]["total_bytes"], records[0]["attempts"]) == (20_000, 20_000, 1)
     assert records[0]["error"] is None and records[0]["elapsed"] >= 0

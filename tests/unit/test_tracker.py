@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -320,3 +321,86 @@ def test_concurrent_add_bytes_totals_are_exact(tracker: DownloadTracker) -> None
     stats = tracker.get_stats()
     assert stats.bytes_downloaded == 3 * per_thread * threads_count
     assert stats == DownloadStats(total=9, in_progress=9, bytes_downloaded=48_000)
+
+
+# -- this run's bytes: resumed_from ------------------------------------------------------------
+
+
+def test_a_resumed_download_counts_this_runs_bytes_apart(tracker: DownloadTracker) -> None:
+    tracker.register("u")
+    tracker.mark_started("u", path=Path("f"), total_bytes=100, attempt=1, bytes_downloaded=60)  # a kept part
+    tracker.add_bytes("u", 25)
+    tracker.mark_started("u", path=Path("f"), total_bytes=100, attempt=2, bytes_downloaded=85)  # this run's kept
+    tracker.add_bytes("u", 15)
+    info = tracker.mark_finished("u", DownloadStatus.COMPLETED)
+    assert (info.bytes_downloaded, info.resumed_from, info.bytes_this_run) == (100, 60, 40)
+
+
+def test_starting_over_drops_what_an_earlier_run_left(tracker: DownloadTracker) -> None:
+    tracker.register("u")
+    tracker.mark_started("u", path=Path("f"), total_bytes=100, attempt=1, bytes_downloaded=60)
+    tracker.mark_started("u", path=Path("f"), total_bytes=100, attempt=2, bytes_downloaded=0)  # from zero
+    tracker.add_bytes("u", 100)
+    info = tracker.mark_finished("u", DownloadStatus.COMPLETED)
+    assert (info.resumed_from, info.bytes_this_run) == (0, 100)
+    tracker.register("v")
+    tracker.mark_started("v", path=Path("g"), total_bytes=100, attempt=1, bytes_downloaded=60)
+    tracker.set_bytes("v", 0)  # a restart from zero
+    restarted = tracker.get_download("v")
+    assert restarted is not None and restarted.resumed_from == 0
+
+
+def test_an_unchanged_download_transferred_nothing(tracker: DownloadTracker) -> None:
+    tracker.register("u")
+    tracker.mark_started("u", path=Path("f"), total_bytes=100, attempt=1, bytes_downloaded=100)
+    info = tracker.mark_finished("u", DownloadStatus.COMPLETED, unchanged=True)
+    assert (info.bytes_downloaded, info.resumed_from, info.bytes_this_run) == (0, 0, 0)
+
+
+class _ForgetfulStore:
+    """A store that, as the journal, keeps no ``resumed_from``."""
+
+    def __init__(self) -> None:
+        self.kept: dict[int, DownloadInfo] = {}
+
+    def started(self, row_id: int, *, path: Path, total: int | None, attempt: int, started_at: float) -> None:
+        pass
+
+    def finished(self, row_id: int, info: DownloadInfo) -> None:
+        self.kept[row_id] = dataclasses.replace(info, resumed_from=0)
+
+    def lookup(self, url: str) -> DownloadInfo | None:
+        return next((info for info in self.kept.values() if info.url == url), None)
+
+    def rows(self, status: str | None = None) -> Iterator[DownloadInfo]:
+        return iter(list(self.kept.values()))
+
+    def counts(self) -> dict[str, int]:
+        return {}
+
+    def total_bytes(self) -> int:
+        return 0
+
+
+def test_a_store_kept_download_keeps_its_resumed_from(tracker: DownloadTracker) -> None:
+    store = _ForgetfulStore()
+    tracker.bind_store(store)
+    store.kept[1] = DownloadInfo(url="u", status=DownloadStatus.PENDING, bytes_downloaded=7)
+    store.kept[2] = DownloadInfo(url="w", status=DownloadStatus.PENDING)
+    for key, url in ((1, "u"), (2, "w")):
+        assert tracker.adopt(url, key, store.kept[key])
+        tracker.mark_started(url, path=Path(url), total_bytes=100, attempt=1, bytes_downloaded=30 if url == "u" else 0)
+        tracker.add_bytes(url, 70 if url == "u" else 100)
+        tracker.mark_finished(url, DownloadStatus.COMPLETED)
+    every = tracker.get_all_downloads()
+    assert (every["u"].resumed_from, every["u"].bytes_this_run) == (30, 70)
+    assert (every["w"].resumed_from, every["w"].bytes_this_run) == (0, 100)
+    looked_up = tracker.get_download("u")
+    assert looked_up is not None and looked_up.resumed_from == 30
+
+
+def test_an_adopted_download_that_never_starts_transferred_nothing(tracker: DownloadTracker) -> None:
+    tracker.bind_store(_ForgetfulStore())
+    assert tracker.adopt("u", 1, DownloadInfo(url="u", status=DownloadStatus.PENDING, bytes_downloaded=50))
+    info = tracker.mark_finished("u", DownloadStatus.FAILED, error=RuntimeError("gone"))
+    assert info.bytes_this_run == 0
