@@ -22,6 +22,8 @@ def fetch(out: Path, files: list[FileConfig | str], **options: object) -> Downlo
 
 
 def test_an_unchanged_file_costs_a_304_and_no_body(local_server: LocalServer, tmp_path: Path) -> None:
+    if not has_xattrs(tmp_path):  # then nothing vouches for the local file: it is fetched again
+        pytest.skip("this file system has no extended attributes")
     body = payload(200_000)
     url = local_server.add_file("/same.bin", body, etag='"v1"')
     config = FileConfig(url=url, if_changed=True)
@@ -143,12 +145,10 @@ def test_a_weak_etag_is_asked_with_if_none_match(local_server: LocalServer, tmp_
     body = payload(300_000)
     url = local_server.add_file("/weak.bin", body, etag='W/"w1"')
     config = FileConfig(url=url, if_changed=True)
-    fetch(tmp_path, [config])
-    try:
-        kept = os.getxattr(tmp_path / "weak.bin", "user.pydownloads.etag")
-    except OSError:
+    if not has_xattrs(tmp_path):
         pytest.skip("this file system has no extended attributes")
-    assert kept == b'W/"w1"'
+    fetch(tmp_path, [config])
+    assert os.getxattr(tmp_path / "weak.bin", "user.pydownloads.etag") == b'W/"w1"'
     local_server.reset_stats()
 
     m = fetch(tmp_path, [config])
@@ -170,3 +170,15 @@ def test_a_weak_etag_never_goes_in_if_range(local_server: LocalServer, tmp_path:
     assert first.range is None and second.range is not None
     assert second.headers["If-Range"] == email.utils.formatdate(DEFAULT_LAST_MODIFIED, usegmt=True)
     assert (tmp_path / "weak-r.bin").read_bytes() == body
+
+
+def has_xattrs(folder: Path) -> bool:
+    probe = folder / "probe"
+    probe.write_bytes(b"")
+    try:
+        os.setxattr(probe, "user.probe", b"1")
+    except (OSError, AttributeError):
+        return False
+    finally:
+        probe.unlink()
+    return True
