@@ -112,3 +112,34 @@ def test_a_wrong_checksum_starts_over_once_then_fails(local_server: LocalServer,
     assert ranges[0] is None and ranges[1] is not None  # the broken body resumed
     assert ranges[2:] == [None]  # the mismatch: once more from zero, then no more
     assert files_under(tmp_path) == []
+
+
+def leave_part(out: Path, name: str, url: str, data: bytes, total: int) -> None:
+    """What a killed run on a server without validators leaves: a part file and its state."""
+    (out / f"{name}.part").write_bytes(data)
+    (out / f"{name}.part.json").write_text(json.dumps({
+        "format": 1, "url": url, "total": total, "etag": None, "last_modified": None,
+        "ranges": [[0, len(data)]], "source": None}))
+
+
+def test_a_kept_part_without_validators_or_checksum_starts_over(local_server: LocalServer, tmp_path: Path) -> None:
+    body = payload(1_000_000, 5)
+    url = local_server.add_file("/o.bin", body, etag=None, last_modified=None)
+    leave_part(tmp_path, "o.bin", url, b"\0" * 400_000, len(body))
+    run(tmp_path, [FileConfig(url=url)], max_segments=1)
+    assert [r.range for r in local_server.requests] == [None]
+    assert file_sha256(tmp_path / "o.bin") == sha256(body)
+    assert files_under(tmp_path) == [tmp_path / "o.bin"]
+
+
+def test_a_kept_part_of_other_bytes_fails_the_checksum_then_comes_whole(
+    local_server: LocalServer, tmp_path: Path
+) -> None:
+    body = payload(1_000_000, 6)
+    url = local_server.add_file("/x.bin", body, etag=None, last_modified=None)
+    leave_part(tmp_path, "x.bin", url, b"\0" * 400_000, len(body))
+    m = run(tmp_path, [FileConfig(url=url, checksum=f"sha256:{sha256(body)}")], max_segments=1)
+    assert [r.range for r in local_server.requests] == ["bytes=400000-", None]  # resumed, then from zero
+    assert file_sha256(tmp_path / "x.bin") == sha256(body)
+    info = m.tracker.get_download(url)
+    assert info is not None and info.status is DownloadStatus.COMPLETED
