@@ -112,8 +112,12 @@ class Transfer:
         headers, existing = self._headers, None
         if job.request.if_changed:
             predicted = self._place.predicted
-            if predicted is not None and predicted.is_file():
-                existing, headers = predicted, {**headers, **conditional_headers(predicted)}
+            # Asked conditionally only about the file recorded at its completion (and proven
+            # by the checksum, if any): one changed since is fetched again, whatever a 304 says.
+            conditional = conditional_headers(predicted, job.request.checksum) \
+                if predicted is not None and predicted.is_file() else {}
+            if conditional:
+                existing, headers = predicted, {**headers, **conditional}
         response = transport.send_get(ctx.session, self._source, headers=headers, timeout=ctx.settings.timeout,
                                       retries=self._retries)
         job.abort = lambda: transport.abort(response)
@@ -130,7 +134,8 @@ class Transfer:
             saved = self._state.resume or (sidecar.load(final, self._url) if final != checked else None)
             etag, modified = transport.validators(response)
             total = transport.content_length(response)
-            if saved is not None and saved.matches(self._url, total, etag, modified, self._source) \
+            if saved is not None and saved.matches(self._url, total, etag, modified, self._source,
+                                                   checksum=job.request.checksum is not None) \
                     and part_holds(final, saved):
                 transport.close(response)  # a previous run left part of this file: resume it
                 self._state.resume_from(saved)
@@ -146,12 +151,14 @@ class Transfer:
         """Download from byte zero, the body of ``response`` (a 200) serving the start."""
         total = transport.content_length(response)
         etag, modified = transport.validators(response)
-        self._validators = (etag, modified)
+        self._validators = transport.validators(response, weak=True)  # for If-None-Match
         self._check_size(total)
         reader = transport.BodyReader(response, self._source, total)
-        if total is None or not (etag or modified) or total <= SMALL_BODY:
-            # Unknown length or no validator: nothing to resume.  One read's worth: nothing
-            # worth resuming or splitting either, and the range machinery would cost more.
+        proven = etag or modified or self._job.request.checksum is not None
+        if total is None or not proven or total <= SMALL_BODY:
+            # Unknown length, or neither a validator nor a checksum to prove that resumed or
+            # split bytes are of one version: one pass.  One read's worth: nothing worth
+            # resuming or splitting either, and the range machinery would cost more.
             return self._stream_whole(final, reader)
         state = ResumeState(url=self._url, total=total, etag=etag, last_modified=modified, source=self._source)
         self._state.resume_from(state)
@@ -159,8 +166,11 @@ class Transfer:
         return self._fetch_ranges(final, state, lanes, FirstResponse(reader, response), fresh=True)
 
     def _resume(self, final: Path, state: ResumeState) -> Path:
-        """Go on from the bytes a previous attempt or run left, under ``If-Range``."""
+        """Go on from the bytes a previous attempt or run left, under ``If-Range`` (without
+        validators, only with a checksum, which decides at the end)."""
         ctx = self._ctx
+        if state.validator is None and self._job.request.checksum is None:
+            return self._fresh()  # nothing can prove the kept bytes: _fresh drops them
         holes = hole_ranges(state.ranges, state.total)
         if not holes:  # every byte is there already: only the checks and the rename are left
             part = PartFile(final, url=self._url, keep=True)

@@ -1,9 +1,10 @@
 """What a partial download needs to resume safely, kept beside its ``.part`` file.
 
 ``<name>.part.json`` holds the URL, the validators the server gave (strong ETag,
-Last-Modified), the total size and the byte ranges already written.  It is written
-atomically (temporary file + ``os.replace``), so a crash leaves the old or the new state,
-never a torn one; and only ranges whose bytes were written before it count as done.
+Last-Modified; none when a checksum is to prove the result), the total size and the byte
+ranges already written.  It is written atomically (temporary file + ``os.replace``), so a
+crash leaves the old or the new state, never a torn one; and only ranges whose bytes were
+written before it count as done.
 """
 
 from __future__ import annotations
@@ -64,15 +65,20 @@ class ResumeState:
         return covered
 
     def matches(
-        self, url: str, total: int | None, etag: str | None, last_modified: str | None, source: str | None = None
+        self, url: str, total: int | None, etag: str | None, last_modified: str | None, source: str | None = None,
+        *, checksum: bool = False,
     ) -> bool:
         """True when a response describes the same file this state was written from.
 
         From another mirror than the one that gave the validators, the size decides (and
-        the checksum at the end, when one was given).
+        the checksum at the end, when one was given).  A state written without validators
+        matches on its size only with ``checksum`` (the caller gives one, which decides at
+        the end); without, nothing proves the kept bytes.
         """
-        if url != self.url or total != self.total or self.validator is None:
+        if url != self.url or total != self.total:
             return False
+        if self.validator is None:
+            return checksum
         if source is not None and self.source not in (None, source):
             return True
         if self.etag is not None:

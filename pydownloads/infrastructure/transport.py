@@ -182,10 +182,12 @@ def content_range(response: requests.Response) -> tuple[int, int, int | None] | 
     return first, last, None if total == "*" else int(total)
 
 
-def validators(response: requests.Response) -> tuple[str | None, str | None]:
-    """``(strong ETag, Last-Modified)``; a weak ETag cannot validate ranges, so it is None."""
+def validators(response: requests.Response, *, weak: bool = False) -> tuple[str | None, str | None]:
+    """``(strong ETag, Last-Modified)``; a weak ETag cannot validate ranges (``If-Range``
+    compares strongly), so it is None unless ``weak``: ``If-None-Match`` compares weakly."""
     etag = response.headers.get("ETag")
-    if etag is not None and (etag.startswith("W/") or not etag.startswith('"')):
+    opaque = etag.removeprefix("W/") if weak and etag is not None else etag  # the quoted part
+    if opaque is not None and not opaque.startswith('"'):
         etag = None
     return etag, response.headers.get("Last-Modified")
 
