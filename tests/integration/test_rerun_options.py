@@ -112,3 +112,19 @@ def test_the_rerun_priorities_order_what_an_earlier_run_left_pending(
 
     assert done.returncode == 0, done.stderr
     assert [r.path for r in local_server.requests] == ["/p2.bin", "/p1.bin", "/p0.bin"]
+
+
+def test_a_rerun_with_another_expected_size_fails_instead_of_resuming_unchecked(
+    local_server: LocalServer, tmp_path: Path
+) -> None:
+    body = payload(SIZE, 5)
+    url = local_server.add_file("/e.bin", body, rate=RATE)
+    killed_mid_body(tmp_path, "e.bin", url)
+    local_server.add_file("/e.bin", body)
+    listing = tmp_path / "list.jsonl"
+    listing.write_text(json.dumps({"url": url, "expected_size": SIZE - 1}) + "\n")
+
+    done = run_cli("-i", str(listing), "-d", str(tmp_path), "-x", "1", "--retries", "1", cwd=tmp_path, timeout=60)
+
+    assert done.returncode == 1, done.stderr
+    assert not (tmp_path / "e.bin").exists()
