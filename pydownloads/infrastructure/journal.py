@@ -165,7 +165,10 @@ class Journal:
 
     def update_options(self, changes: Iterable[tuple[int, FileConfig | str]]) -> None:
         """Give each row ``(id, config)`` the options (priority included) of ``config``,
-        unless it has completed meanwhile: its status, progress and error stay as they are.
+        unless it is completed, or held by this run's workers (queued or in progress: what
+        runs keeps the options it started with, and the row says so); its status, progress
+        and error stay as they are.  What a killed run left in progress is pending again
+        since :meth:`requeue_unfinished`, so it takes them.
         """
         values = []
         for row_id, item in changes:
@@ -176,7 +179,8 @@ class Journal:
         with self._lock:
             self._check_open()
             self._db.executemany(
-                "UPDATE downloads SET config=?, priority=? WHERE id=? AND status != 'completed'", values)
+                "UPDATE downloads SET config=?, priority=? "
+                "WHERE id=? AND status NOT IN ('completed', 'queued', 'in_progress')", values)
             self._dirty = True
             self._maybe_commit(force=False)
 

@@ -131,15 +131,31 @@ NEWER = FileConfig(url=URL, priority=7, headers={"Authorization": "Bearer NEW"},
                                     DownloadStatus.FAILED])
 def test_whatever_is_not_completed_takes_the_newest_options(journal: Journal, status: DownloadStatus | None) -> None:
     add_to_journal(journal, [FileConfig(url=URL, headers={"Authorization": "Bearer OLD"})], retry_failed=False)
-    (row,) = journal.next_pending(1)  # queued, as a run that was killed leaves it
+    (row,) = journal.next_pending(1)  # queued: a run killed now leaves it so (None)
     if status is DownloadStatus.IN_PROGRESS:
         journal.started(row.id, path=Path("a.bin"), total=5, attempt=1, started_at=0.0)
     elif status is not None:
         finish(journal, row.id, status, None, 0)
-    before = journal.lookup(URL)
+    journal.close()
+    rerun = Journal(journal.path)
+    try:
+        rerun.requeue_unfinished(retry_failed=False)
+        before = rerun.lookup(URL)
+        add_to_journal(rerun, [NEWER], retry_failed=False)
+        assert stored_options(rerun, row.id) == (NEWER, 7)
+        assert rerun.lookup(URL) == before  # its status and progress stay: only the options change
+    finally:
+        rerun.close()
+
+
+@pytest.mark.parametrize("live", ["queued", "in_progress"])
+def test_a_download_this_run_is_running_keeps_the_options_it_runs_with(journal: Journal, live: str) -> None:
+    add_to_journal(journal, [URL], retry_failed=False)
+    (row,) = journal.next_pending(1)
+    if live == "in_progress":
+        journal.started(row.id, path=Path("a.bin"), total=5, attempt=1, started_at=0.0)
     add_to_journal(journal, [NEWER], retry_failed=False)
-    assert stored_options(journal, row.id) == (NEWER, 7)
-    assert journal.lookup(URL) == before  # its status and progress stay: only the options change
+    assert stored_options(journal, row.id) == (FileConfig(url=URL), 0)
 
 
 def test_a_completed_download_keeps_its_options(journal: Journal, tmp_path: Path) -> None:
