@@ -316,6 +316,11 @@ def build_status_parser() -> argparse.ArgumentParser:
         description="Show what a state file holds: how many downloads are completed, failed, pending, "
                     "and each failure with its error. Read-only: safe while a run is using the file. "
                     "Exits 0, or 2 when the file is missing or unusable.",
+        epilog="Running again: for everything not yet completed, the newest run's options win (checksum, "
+               "expected size, headers and credentials, mirrors, segments, rate limit, priority, "
+               "if-changed); a part file kept from an earlier run is verified by the new checksum or "
+               "started over. Another name or folder (-o, out=, dir=) is another download: a new entry, "
+               "the earlier one kept as it is.",
     )
     parser.add_argument("target", nargs="?", type=Path, metavar="STATEFILE|DIR",
                         help=f"a state file, or a download folder holding {STATE_FILE_NAME} "

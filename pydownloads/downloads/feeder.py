@@ -95,6 +95,7 @@ class JournalQueue(PriorityDownloadQueue[DownloadJob]):
         """Block until every pending download of the journal is done (see the class doc), or
         at most ``timeout`` seconds; returns True when done, False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        self._journal.release_carried()  # waited for: what an earlier run left goes on
         while True:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             if not super().join(left):  # every job taken so far is done, or time is up

@@ -6,6 +6,11 @@ completed one goes again when its file is gone or wrong (size, checksum), or whe
 asks the server whether it changed (``if_changed``: a 304 then costs no body).  Any other
 journaled download keeps its status.  The files are checked (and hashed) here, in the
 caller's thread, never while the journal's lock is held.
+
+Whatever is not completed takes the options it is added with now (the newest run's options
+win): checksum, expected size, headers, mirrors, segments, rate limit, priority, if-changed.
+A part file an earlier run left is then resumed under the new options and verified at the
+end by the new checksum and size (a mismatch starts over from zero), never taken on trust.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from collections.abc import Sequence
 
 from pydownloads.domain.models import FileConfig
 from pydownloads.infrastructure.journal import Journal, StoredRow
+from pydownloads.infrastructure.journal_format import row_values
 
 #: The answer for a download the journal did not hold: queued as pending.
 _NEW: tuple[int, str | None, str] = (0, None, "pending")
@@ -32,7 +38,12 @@ def add_to_journal(
     """
     stored = journal.insert(configs)
     if not any(stored):  # all new: the usual case, no file to look at
+        journal.release_carried()
         return [_NEW] * len(stored)
+    journal.update_options(
+        (row.id, config) for row, config in zip(stored, configs, strict=True)
+        if row is not None and row.status != "completed" and row.options != row_values(config)[2])
+    journal.release_carried()  # what an earlier run left goes on now, with these options
     return [_NEW if row is None else _revisit(journal, row, config, retry_failed=retry_failed)
             for row, config in zip(stored, configs, strict=True)]
 

@@ -50,13 +50,14 @@ class StoredRow:
     """A download the journal held already when asked to insert it again.
 
     ``status`` reads ``queued`` as ``pending``; ``path`` and ``size`` are what its last
-    attempt recorded.
+    attempt recorded; ``options`` is its stored configuration as the journal wrote it.
     """
 
     id: int
     status: str
     path: str | None
     size: int
+    options: str = ""
 
 
 class Journal:
@@ -71,6 +72,9 @@ class Journal:
         self._lock = threading.Lock()
         self._dirty = False
         self._last_commit = time.monotonic()
+        #: Downloads an earlier run left wait until this run has added its own (with their
+        #: options, which win) or is waited for: see :meth:`release_carried`.
+        self._held = False
         self._lock_fd = self._take_lock()
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -150,14 +154,35 @@ class Journal:
 
     def _stored(self, row: tuple[str, str, str, int], newest: int, seen: set[int]) -> StoredRow | None:
         found = self._db.execute(
-            "SELECT id, status, path, bytes FROM downloads WHERE url = ? AND destination = ?",
+            "SELECT id, status, path, bytes, config FROM downloads WHERE url = ? AND destination = ?",
             (row[0], row[1])).fetchone()
-        row_id, status, path, size = found
+        row_id, status, path, size, options = found
         if row_id > newest:  # added by this batch: new the first time, a repeat after
             first = row_id not in seen
             seen.add(row_id)
-            return None if first else StoredRow(row_id, "pending", path, size)
-        return StoredRow(row_id, "pending" if status == "queued" else status, path, size)
+            return None if first else StoredRow(row_id, "pending", path, size, options)
+        return StoredRow(row_id, "pending" if status == "queued" else status, path, size, options)
+
+    def update_options(self, changes: Iterable[tuple[int, FileConfig | str]]) -> None:
+        """Give each row ``(id, config)`` the options (priority included) of ``config``,
+        unless it is completed, or held by this run's workers (queued or in progress: what
+        runs keeps the options it started with, and the row says so); its status, progress
+        and error stay as they are.  What a killed run left in progress is pending again
+        since :meth:`requeue_unfinished`, so it takes them.
+        """
+        values = []
+        for row_id, item in changes:
+            _, _, options, priority = row_values(item)
+            values.append((options, priority, row_id))
+        if not values:
+            return
+        with self._lock:
+            self._check_open()
+            self._db.executemany(
+                "UPDATE downloads SET config=?, priority=? "
+                "WHERE id=? AND status NOT IN ('completed', 'queued', 'in_progress')", values)
+            self._dirty = True
+            self._maybe_commit(force=False)
 
     def requeue(self, row_id: int, config: FileConfig, *, status: str) -> bool:
         """Make row ``row_id`` pending again with ``config``, its error forgotten, if its
@@ -176,12 +201,22 @@ class Journal:
         statuses = RESUMABLE + (("failed",) if retry_failed else ())
         marks = ",".join("?" * len(statuses))
         with self._lock:
-            self._db.execute(f"UPDATE downloads SET status='pending' WHERE status IN ({marks})", statuses)
+            cursor = self._db.execute(f"UPDATE downloads SET status='pending' WHERE status IN ({marks})", statuses)
+            self._held = cursor.rowcount > 0
             self._commit()
 
-    def next_pending(self, limit: int) -> list[JournalRow]:
-        """Up to ``limit`` pending downloads, highest priority first, marked as queued."""
+    def release_carried(self) -> None:
+        """Let :meth:`next_pending` hand out what an earlier run left (held since
+        :meth:`requeue_unfinished` so that the options this run adds them with come first)."""
         with self._lock:
+            self._held = False
+
+    def next_pending(self, limit: int) -> list[JournalRow]:
+        """Up to ``limit`` pending downloads, highest priority first, marked as queued (none
+        while an earlier run's downloads are held: see :meth:`release_carried`)."""
+        with self._lock:
+            if self._held:
+                return []
             rows = self._db.execute(
                 f"SELECT {COLUMNS} FROM downloads WHERE status='pending' "
                 "ORDER BY priority DESC, id LIMIT ?", (limit,)).fetchall()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from pydownloads.domain.models import DownloadInfo, DownloadStatus, FileConfig
 from pydownloads.downloads import revisit
 from pydownloads.downloads.revisit import add_to_journal
 from pydownloads.infrastructure.journal import Journal
+from pydownloads.infrastructure.journal_format import config_from_json
 
 URL = "http://127.0.0.1:1/a.bin"
 
@@ -111,3 +113,80 @@ def test_a_row_made_pending_meanwhile_is_not_counted_twice(journal: Journal) -> 
     assert stored is not None and stored.status == "failed"
     journal.requeue(row_id, FileConfig(url=URL), status="failed")
     assert revisit._revisit(journal, stored, URL, retry_failed=True) == (row_id, "pending", "pending")
+
+
+def stored_options(journal: Journal, row_id: int) -> tuple[FileConfig, int]:
+    journal.flush()
+    with sqlite3.connect(journal.path) as db:
+        text, priority = db.execute("SELECT config, priority FROM downloads WHERE id=?", (row_id,)).fetchone()
+    return config_from_json(text), priority
+
+
+NEWER = FileConfig(url=URL, priority=7, headers={"Authorization": "Bearer NEW"}, checksum="sha256:" + "a" * 64,
+                   expected_size=5, segments=2, rate_limit=100.0, if_changed=True,
+                   mirrors=("http://127.0.0.1:2/a.bin",))
+
+
+@pytest.mark.parametrize("status", [None, DownloadStatus.IN_PROGRESS, DownloadStatus.CANCELLED,
+                                    DownloadStatus.FAILED])
+def test_whatever_is_not_completed_takes_the_newest_options(journal: Journal, status: DownloadStatus | None) -> None:
+    add_to_journal(journal, [FileConfig(url=URL, headers={"Authorization": "Bearer OLD"})], retry_failed=False)
+    (row,) = journal.next_pending(1)  # queued: a run killed now leaves it so (None)
+    if status is DownloadStatus.IN_PROGRESS:
+        journal.started(row.id, path=Path("a.bin"), total=5, attempt=1, started_at=0.0)
+    elif status is not None:
+        finish(journal, row.id, status, None, 0)
+    journal.close()
+    rerun = Journal(journal.path)
+    try:
+        rerun.requeue_unfinished(retry_failed=False)
+        before = rerun.lookup(URL)
+        add_to_journal(rerun, [NEWER], retry_failed=False)
+        assert stored_options(rerun, row.id) == (NEWER, 7)
+        assert rerun.lookup(URL) == before  # its status and progress stay: only the options change
+    finally:
+        rerun.close()
+
+
+@pytest.mark.parametrize("live", ["queued", "in_progress"])
+def test_a_download_this_run_is_running_keeps_the_options_it_runs_with(journal: Journal, live: str) -> None:
+    add_to_journal(journal, [URL], retry_failed=False)
+    (row,) = journal.next_pending(1)
+    if live == "in_progress":
+        journal.started(row.id, path=Path("a.bin"), total=5, attempt=1, started_at=0.0)
+    add_to_journal(journal, [NEWER], retry_failed=False)
+    assert stored_options(journal, row.id) == (FileConfig(url=URL), 0)
+
+
+def test_a_completed_download_keeps_its_options(journal: Journal, tmp_path: Path) -> None:
+    target = tmp_path / "a.bin"
+    target.write_bytes(b"12345")
+    row_id = journaled(journal, DownloadStatus.COMPLETED, target, 5)
+    add_to_journal(journal, [FileConfig(url=URL, priority=3)], retry_failed=False)
+    assert stored_options(journal, row_id) == (FileConfig(url=URL), 0)
+
+
+def test_an_earlier_runs_downloads_wait_for_this_runs_options(journal: Journal, tmp_path: Path) -> None:
+    add_to_journal(journal, [URL], retry_failed=False)
+    journal.close()
+    rerun = Journal(journal.path)
+    try:
+        rerun.requeue_unfinished(retry_failed=False)
+        assert rerun.next_pending(5) == []  # held: the run has not said its options yet
+        add_to_journal(rerun, [NEWER], retry_failed=False)
+        (row,) = rerun.next_pending(5)
+        assert row.config == NEWER
+    finally:
+        rerun.close()
+
+
+def test_waiting_for_the_run_lets_an_earlier_runs_downloads_go_on(journal: Journal) -> None:
+    add_to_journal(journal, [URL], retry_failed=False)
+    journal.close()
+    rerun = Journal(journal.path)
+    try:
+        rerun.requeue_unfinished(retry_failed=False)
+        rerun.release_carried()  # what JournalQueue.join does: nothing more is coming
+        assert [row.config.url for row in rerun.next_pending(5)] == [URL]
+    finally:
+        rerun.close()
