@@ -10,7 +10,7 @@ import pytest
 
 from pydownloads import DownloadManager, DownloadStatus, FileConfig, RetryConfig
 from pydownloads.localserver import LocalServer
-from pydownloads.testing import IgnoreRange
+from pydownloads.testing import IgnoreRange, ResetAfter
 from tests.integration.clirun import run_cli
 from tests.integration.helpers import file_sha256, files_under, payload, sha256
 
@@ -52,6 +52,19 @@ def test_a_partial_file_gets_only_its_missing_bytes(
     assert local_server.bytes_sent("/a.bin") == SIZE - KEPT
     assert file_sha256(tmp_path / "a.bin") == sha256(body)
     assert files_under(tmp_path) == [tmp_path / "a.bin"]
+
+
+def test_a_broken_continuation_goes_on_from_where_it_broke(local_server: LocalServer, tmp_path: Path) -> None:
+    url, body = serve(local_server, "r.bin", 11, etag=None, last_modified=None)
+    local_server.add_faults("/r.bin", ResetAfter(200_000))
+    (tmp_path / "r.bin").write_bytes(body[:KEPT])
+    m = run(tmp_path, [FileConfig(url=url, continue_partial=True)], max_segments=1)
+    assert status_of(m, url) is DownloadStatus.COMPLETED
+    first, second = (r.range for r in local_server.requests)
+    assert first == f"bytes={KEPT}-" and second is not None
+    assert KEPT < int(second[len("bytes="):].split("-")[0]) <= KEPT + 200_000  # not from zero again
+    assert file_sha256(tmp_path / "r.bin") == sha256(body)
+    assert files_under(tmp_path) == [tmp_path / "r.bin"]
 
 
 def test_without_continue_the_partial_file_is_replaced_from_zero(local_server: LocalServer, tmp_path: Path) -> None:
