@@ -54,10 +54,12 @@ input file (-i FILE, or -i - for standard input):
         limit-rate=500K       bytes per second for this file (and --limit-rate)
         if-changed=true       ask the server whether it changed (or false, to
                               override --if-changed for this file)
+        continue=true         continue a partial file already there (or false,
+                              to override -c for this file)
   A file whose name ends in .jsonl (or whose first line starts with "{") holds
   one JSON object a line with the fields url, priority, filename,
   destination_subdir, headers, checksum, expected_size, segments, rate_limit,
-  if_changed (true or false) and mirrors (a list of URLs).
+  if_changed and continue_partial (true or false) and mirrors (a list of URLs).
 
 state file:
   the command keeps the state of every download in DIR/.pydownloads-state.db
@@ -234,6 +236,12 @@ def _add_existing_options(parser: argparse.ArgumentParser) -> None:
                        help="download a file already there only if the server has a newer one (If-None-Match, "
                             "If-Modified-Since: a 304 costs no body), like wget -N; the state file is kept, "
                             "but the downloads it says are completed are asked again instead of skipped")
+    group.add_argument("-c", "--continue", action="store_true", dest="continue_partial",
+                       help="a file already under the final name with no .part file of ours is taken as the "
+                            "first bytes: only the rest is asked for (Range) and appended, like wget -c, curl -C - "
+                            "and aria2c -c; a server ignoring ranges sends the whole file, which replaces it. "
+                            "Without validators or --checksum this trusts the server that those bytes are the "
+                            "start of its file, as wget and curl do; a checksum verifies the whole file")
     group.add_argument("--on-existing", choices=ON_EXISTING, metavar="|".join(ON_EXISTING),
                        help="a file already under the final name is replaced atomically (the default), kept "
                             "(skip), or kept while the new one is saved as 'name (1).ext' (rename)")

@@ -40,10 +40,11 @@ STDIN = "-"
 OPTION_KEYS = {
     "out": "filename", "dir": "destination_subdir", "priority": "priority", "header": "headers",
     "checksum": "checksum", "segments": "segments", "limit-rate": "rate_limit", "if-changed": "if_changed",
+    "continue": "continue_partial",
 }
 JSON_FIELDS = frozenset({
     "url", "priority", "filename", "destination_subdir", "headers", "checksum", "expected_size", "segments",
-    "rate_limit", "if_changed", "mirrors",
+    "rate_limit", "if_changed", "mirrors", "continue_partial",
 })
 
 
@@ -201,6 +202,7 @@ _VALUE_READERS: dict[str, Callable[[str], Any]] = {
     "limit-rate": _rate,
     "checksum": _checksum,
     "if-changed": _flag("if-changed"),
+    "continue": _flag("continue"),
 }
 
 
@@ -274,8 +276,9 @@ def _json_types(record: dict[str, Any]) -> str | None:
 
     A valid ``mirrors`` list becomes the tuple FileConfig holds.
     """
-    if "if_changed" in record and not isinstance(record["if_changed"], bool):
-        return f"if_changed must be true or false, not {json.dumps(record['if_changed'])}"
+    for flag in ("if_changed", "continue_partial"):
+        if flag in record and not isinstance(record[flag], bool):
+            return f"{flag} must be true or false, not {json.dumps(record[flag])}"
     if "mirrors" in record:
         if not isinstance(record["mirrors"], list):
             return "mirrors must be a list of URLs"

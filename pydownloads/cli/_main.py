@@ -154,6 +154,10 @@ def _with_options(args: argparse.Namespace, items: list[InputItem]) -> list[Inpu
         items = [item if "if_changed" in item.given else
                  dataclasses.replace(item, config=dataclasses.replace(item.config, if_changed=True))
                  for item in items]
+    if args.continue_partial:  # likewise
+        items = [item if "continue_partial" in item.given else
+                 dataclasses.replace(item, config=dataclasses.replace(item.config, continue_partial=True))
+                 for item in items]
     return items
 
 

@@ -116,6 +116,12 @@ class FileConfig:
     :param if_changed: when the file is already there, ask the server whether it changed
         (``If-None-Match`` with the ETag kept from the last download, ``If-Modified-Since``
         with the file's time); a 304 completes the download with no body transferred.
+    :param continue_partial: a file already under the final name, with no ``.part`` file
+        of ours beside it, is taken as the first bytes (``wget -c``, ``curl -C -``): only
+        the rest is asked for (``Range: bytes=SIZE-``) and appended; a server ignoring
+        ranges sends the whole file, which replaces it.  Without validators or a checksum
+        this trusts the server that those bytes are the start of its file, as wget and
+        curl do; with a checksum the whole file is verified at the end.
     """
 
     url: str
@@ -130,6 +136,7 @@ class FileConfig:
     rate_limit: float | None = None
     if_changed: bool = False
     mirrors: tuple[str, ...] = ()
+    continue_partial: bool = False
 
     def __post_init__(self) -> None:
         validate_url(self.url)
@@ -146,6 +153,8 @@ class FileConfig:
                 _check_header(name, value)
             # A private copy: the caller's dict changing later must not change this config.
             object.__setattr__(self, "headers", dict(self.headers))
+        if not isinstance(self.continue_partial, bool):
+            raise InvalidArgumentError(f"continue_partial must be True or False, not {self.continue_partial!r}")
         if self.checksum is not None:
             object.__setattr__(self, "checksum", str(Checksum.parse(self.checksum)))
         if self.mirrors:

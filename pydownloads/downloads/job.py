@@ -36,6 +36,7 @@ class DownloadRequest:
     rate_limit: float | None = None
     if_changed: bool = False
     mirrors: tuple[str, ...] = ()
+    continue_partial: bool = False
 
     @staticmethod
     def check(config: FileConfig) -> None:
@@ -66,6 +67,7 @@ class DownloadRequest:
             url=config.url, root=root, base=base, subdir=subdir, filename=filename, headers=config.headers,
             checksum=config.parsed_checksum, expected_size=config.expected_size, segments=config.segments,
             rate_limit=config.rate_limit, if_changed=config.if_changed, mirrors=config.mirrors,
+            continue_partial=config.continue_partial,
         )
 
     @property

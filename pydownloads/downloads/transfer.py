@@ -22,6 +22,7 @@ from pydownloads.domain.errors import (
 )
 from pydownloads.domain.redact import get_logger
 from pydownloads.downloads.chunks import UNBOUNDED, ChunkCopy
+from pydownloads.downloads.continuing import adopt, partial_size, read_answer
 from pydownloads.downloads.destination import Destination
 from pydownloads.downloads.job import DownloadJob, Owner, PathClaims
 from pydownloads.downloads.ondisk import conditional_headers, hash_file, part_holds, remember_validators
@@ -89,6 +90,9 @@ class Transfer:
             resume, final = self._state.resume, self._state.claimed_path
             if resume is not None and final is not None and resume.ranges:
                 return self._resume(final, resume)
+            kept = partial_size(self._job.request.continue_partial, self._place.predicted)
+            if kept is not None and self._place.predicted is not None:
+                return self._continue(self._place.predicted, kept)
             return self._place.skip_existing(settings.on_existing) or self._fresh()
         except VerificationError as error:
             self._forget(discard=True)  # the bytes are wrong: start over from zero
@@ -169,16 +173,12 @@ class Transfer:
         """Go on from the bytes a previous attempt or run left, under ``If-Range`` (without
         validators, only with a checksum, which decides at the end)."""
         ctx = self._ctx
-        if state.validator is None and self._job.request.checksum is None:
-            return self._fresh()  # nothing can prove the kept bytes: _fresh drops them
+        request = self._job.request
+        if state.validator is None and request.checksum is None and not request.continue_partial:
+            return self._fresh()  # nothing can prove the kept bytes (-c trusts the server): _fresh drops them
         holes = hole_ranges(state.ranges, state.total)
         if not holes:  # every byte is there already: only the checks and the rename are left
-            part = PartFile(final, url=self._url, keep=True)
-            try:
-                self._started(final, state.total, state.total)
-                return self._finish(part, state.total, None)
-            finally:
-                part.close()
+            return self._complete_part(final, state.total)
         start, end = holes[0]
         last = state.total - 1 if len(holes) == 1 else end - 1
         headers = {**self._headers, "Range": f"bytes={start}-" if len(holes) == 1 else f"bytes={start}-{last}"}
@@ -213,6 +213,51 @@ class Transfer:
             if error.from_zero:  # said so already, where it was raised
                 raise
             raise ResumeMismatchError(f"restarting from zero: {error}", url=self._url, from_zero=True) from error
+
+    def _continue(self, final: Path, size: int) -> Path:
+        """``continue_partial``: the ``size`` bytes under ``final`` (no part of ours) are the
+        start; ask for the rest and append, replace or complete (see :mod:`pydownloads.downloads.continuing`)."""
+        ctx = self._ctx
+        self._place.claim(final)
+        headers = {**self._headers, "Range": f"bytes={size}-"}
+        response = transport.send_get(ctx.session, self._source, headers=headers, timeout=ctx.settings.timeout,
+                                      retries=self._retries)
+        self._job.abort = lambda: transport.abort(response)
+        try:
+            answer = read_answer(response, size)
+            if answer is None:  # a 200 (ranges ignored): its body replaces the kept bytes
+                transport.check_status(response, self._source)
+                self._announce_restart("the server sent the whole file (it ignores ranges)")
+                return self._start_over(final, response)
+            total = answer.total
+            if total is None:  # the kept bytes do not fit the server's file: from zero
+                transport.close(response)
+                self._announce_restart(f"{response.headers.get('Content-Range')!r} does not continue {size} bytes")
+                return self._fresh()
+            self._check_size(total)
+            adopt(final, self._url)  # the final name only ever holds a complete file
+            etag, modified = transport.validators(response)
+            state = ResumeState(url=self._url, total=total, etag=etag, last_modified=modified,
+                                ranges=[(0, size)], source=self._source)
+            self._state.resume_from(state)
+            if not answer.body:  # a 416 for exactly this size: complete already
+                return self._complete_part(final, total)
+            self._validators = (etag, modified)
+            first = FirstResponse(transport.BodyReader(response, self._source, total - size), response)
+            proven = state.validator is not None or self._job.request.checksum is not None
+            lanes = self._lanes(total) if proven else 1  # unproven lanes could splice two versions
+            return self._fetch_ranges(final, state, lanes, first, fresh=False)
+        finally:
+            transport.close(response)
+
+    def _complete_part(self, final: Path, total: int) -> Path:
+        """Every byte is in the part file already: only the checks and the rename are left."""
+        part = PartFile(final, url=self._url, keep=True)
+        try:
+            self._started(final, total, total)
+            return self._finish(part, total, None)
+        finally:
+            part.close()
 
     def _fetch_ranges(
         self, final: Path, state: ResumeState, lanes: int, first: FirstResponse, *, fresh: bool

@@ -78,6 +78,8 @@ def config_to_json(config: FileConfig) -> str:
             parts.append(f'"{name}":{json.dumps(value)}')
     if config.if_changed:
         parts.append('"if_changed":true')
+    if config.continue_partial:
+        parts.append('"continue_partial":true')
     if config.mirrors:
         parts.append('"mirrors":' + json.dumps(list(config.mirrors)))
     return "{" + ",".join(parts) + "}"

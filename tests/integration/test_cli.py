@@ -198,8 +198,8 @@ def test_malformed_input_lines_start_nothing(local_server: LocalServer, tmp_path
     result = run_cli("-i", "bad.txt", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        "bad.txt:2: unknown option 'colour'; known: checksum, dir, header, if-changed, limit-rate, out, priority, "
-        "segments",
+        "bad.txt:2: unknown option 'colour'; known: checksum, continue, dir, header, if-changed, limit-rate, out, "
+        "priority, segments",
         "bad.txt:4: priority must be a whole number, not 'high'",
         "pydownloads: nothing was downloaded: fix the input and run again",
     ]

@@ -115,7 +115,8 @@ def test_empty_and_comment_only_inputs_have_no_entries() -> None:
     ("text", "message"),
     [
         ("  out=a.bin\n", "x.txt:1: an indented option line must follow a URL line"),
-        ("https://e.com/a\n  colour=red\n", "x.txt:2: unknown option 'colour'; known: checksum, dir, header, "),
+        ("https://e.com/a\n  colour=red\n",
+         "x.txt:2: unknown option 'colour'; known: checksum, continue, dir, header, "),
         ("https://e.com/a\n  out\n", "x.txt:2: expected key=value, not 'out'"),
         ("https://e.com/a\n  priority=high\n", "x.txt:2: priority must be a whole number, not 'high'"),
         ("https://e.com/a\n  out=a\n  out=b\n", "x.txt:3: option 'out' is given twice for this URL"),
@@ -190,7 +191,8 @@ def test_the_format_is_told_by_the_first_meaningful_line() -> None:
     [
         ('{"url": "https://e.com/a",}', "l.jsonl:1: not valid JSON: "),
         ('["https://e.com/a"]', "l.jsonl:1: expected a JSON object, not list"),
-        ('{"url": "https://e.com/a", "out": "x"}', "l.jsonl:1: unknown field(s) 'out'; known: checksum, dest"),
+        ('{"url": "https://e.com/a", "out": "x"}',
+         "l.jsonl:1: unknown field(s) 'out'; known: checksum, continue_partial, dest"),
         ('{"priority": 1}', "l.jsonl:1: the field 'url' is missing"),
         ('{"url": "https://e.com/a", "priority": "1"}', "l.jsonl:1: priority must be an int, not str"),
         ('{"url": "https://e.com/a", "priority": true}', "l.jsonl:1: priority must be an int, not bool"),
