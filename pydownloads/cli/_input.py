@@ -126,6 +126,8 @@ def _meaningful(lines: list[str]) -> Iterator[tuple[int, str, str]]:
         if stripped and not stripped.startswith("#"):
             yield number, line, stripped
 
+_NONE_GIVEN: frozenset[str] = frozenset()
+
 
 class _Entry:
     """A URL line of a URL list and the option lines below it, until it is complete."""
@@ -154,6 +156,8 @@ class _Entry:
         return _file_config({"url": self.url, **mirrors, **self.fields, "headers": self.headers})
 
     def given(self) -> frozenset[str]:
+        if not self.fields and not self.headers:
+            return _NONE_GIVEN  # shared: an empty frozenset each is ~200 bytes a line of a long list
         return frozenset(self.fields) | ({"headers"} if self.headers else set())
 
 

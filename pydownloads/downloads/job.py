@@ -139,12 +139,15 @@ class DownloadJob:
 class PathClaims:
     """Final paths owned by downloads of one worker, so that two never share a file.
 
+    A claim covers the final path and the part and state files beside it, but only the
+    final path is kept (one string a claim, not three: with a state file, claims stay for
+    the whole run); a new claim looks up every final path whose files would meet its own.
     Thread-safe; O(1) per call under one lock.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._owners: dict[str, str] = {}  # final, part and state file paths -> URL
+        self._owners: dict[str, str] = {}  # final path -> URL
 
     def claim(self, path: Path, url: str) -> None:
         """Own ``path`` and the part and state files beside it for ``url``.
@@ -158,26 +161,34 @@ class PathClaims:
     def try_claim(self, path: Path, url: str) -> str | None:
         """Like :meth:`claim`, without raising: None when ``url`` owns ``path`` now, else the
         URL that owns it (or one of the files beside it)."""
-        keys = _keys(path)
+        name = str(path)
         with self._lock:
-            owners = {self._owners.get(key, url) for key in keys} - {url}
-            if not owners:
-                for key in keys:
-                    self._owners[key] = url
-        return owners.pop() if owners else None
+            for key in _neighbours(name):
+                owner = self._owners.get(key)
+                if owner is not None and owner != url:
+                    return owner
+            self._owners[name] = url
+        return None
 
     def release(self, path: Path, url: str) -> None:
         """Give ``path`` up, if ``url`` owns it."""
+        name = str(path)
         with self._lock:
-            for key in _keys(path):
-                if self._owners.get(key) == url:
-                    del self._owners[key]
+            if self._owners.get(name) == url:
+                del self._owners[name]
 
 
-def _keys(path: Path) -> tuple[str, str, str]:
-    """``path``, its part file and its state file, as text (cheaper than three Paths)."""
-    name = str(path)
-    return name, name + PART_SUFFIX, name + SIDECAR_SUFFIX
+def _neighbours(name: str) -> list[str]:
+    """The final paths whose file, part file or state file would be one of ``name``'s three.
+
+    ``X`` shares a file with ``name`` when one is the other, or the other's part or state
+    file (``.part`` and ``.part.json`` end differently, so no part meets a state file).
+    """
+    keys = [name, name + PART_SUFFIX, name + SIDECAR_SUFFIX]
+    for suffix in (PART_SUFFIX, SIDECAR_SUFFIX):
+        if name.endswith(suffix):
+            keys.append(name[: -len(suffix)])
+    return keys
 
 
 def conflict(path: Path, owner: str, url: str) -> DestinationConflictError:

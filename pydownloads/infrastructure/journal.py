@@ -315,8 +315,9 @@ class Journal:
             query += " WHERE status=?"
             args = (status,)
         with self._reading() as db:
-            rows = db.execute(query + " ORDER BY id", args).fetchall()
-        return (info_from_row(row) for row in rows)
+            # Row by row: all raw rows fetched beside their DownloadInfos would double the peak.
+            infos = [info_from_row(row) for row in db.execute(query + " ORDER BY id", args)]
+        return iter(infos)
 
     def close(self) -> None:
         """Commit and close (idempotent)."""

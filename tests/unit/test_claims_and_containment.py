@@ -84,3 +84,35 @@ def test_only_the_owner_releases_a_claim(tmp_path: Path) -> None:
         claims.claim(tmp_path / "x", "http://b/x")
     claims.release(tmp_path / "x", "http://a/x")
     claims.claim(tmp_path / "x.part", "http://b/x")
+
+
+def test_a_claim_meets_every_final_path_whose_files_share_one_with_its_own(tmp_path: Path) -> None:
+    claims = PathClaims()
+    claims.claim(tmp_path / "x.part", "http://a/x")  # its part and state: x.part.part, x.part.part.json
+    for taken in (tmp_path / "x", tmp_path / "x.part.part", tmp_path / "x.part.part.json"):
+        with pytest.raises(DestinationConflictError) as caught:
+            claims.claim(taken, "http://b/x")  # x's part file is the claimed x.part
+        assert caught.value.other_url == "http://a/x"
+    claims.claim(tmp_path / "x.part.json", "http://c/x")  # shares none: x.part.json's files are its own
+    with pytest.raises(DestinationConflictError):
+        claims.claim(tmp_path / "x.part.json.part", "http://d/x")
+
+
+def test_a_claim_keeps_one_string_however_many_files_it_covers(tmp_path: Path) -> None:
+    """With a state file the claims of a run stay until its end: their memory is per download."""
+    import tracemalloc
+
+    names = [tmp_path / f"folder/file-{number:07d}.bin" for number in range(2000)]
+    for name in names:
+        str(name)  # pathlib caches the text: what is measured is what the claims add
+    claims = PathClaims()
+    url = "http://a/x"
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for name in names:
+            claims.claim(name, url)
+        added = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert added / len(names) < 120  # a dict slot or two; each extra key text would cost ~100 bytes more

@@ -402,3 +402,12 @@ def test_redact_text_hides_the_userinfo_of_every_url() -> None:
     text = "x.txt:2: 'https://al:p@ss@h.com/a' is already listed; ftp://u@h/ too; https://e.com/a@b stays"
     assert redact_text(text) == (
         "x.txt:2: 'https://***@h.com/a' is already listed; ftp://***@h/ too; https://e.com/a@b stays")
+
+
+def test_a_plain_url_line_costs_no_set_of_its_own() -> None:
+    """The command holds its whole input while it runs: a line that sets no option shares
+    one empty ``given`` instead of a frozenset of its own (~200 bytes each)."""
+    text = "".join(f"http://127.0.0.1:8080/g{number % 100:02d}/f{number}.bin\n" for number in range(2000))
+    items = parse_input(text, "list.txt")
+    assert len({id(item.given) for item in items}) == 1
+    assert not items[0].given
