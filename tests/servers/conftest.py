@@ -29,8 +29,9 @@ import pytest
 from tests.support import wait_until
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
-#: Bytes per second on /slow/ (per connection): a 6 MiB file takes 3 s, and a run saves its
-#: progress every second (DEFAULT_SAVE_INTERVAL), so it can be killed mid-body.
+#: Bytes per second on /slow/ (per connection): a 6 MiB file takes 2 to 3 s (nginx sends the
+#: first second's worth at once), and a run saves its progress every second
+#: (DEFAULT_SAVE_INTERVAL), so it is killed mid-body after its first save.
 RATE = 2 << 20
 #: Modification time of every served file: long past, so Apache's ETag is strong.
 MTIME = 1_700_000_000
@@ -125,6 +126,7 @@ def document_root() -> Iterator[Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(rng.randbytes(size))
         os.utime(target, (MTIME, MTIME))
+        target.chmod(0o644)
     for folder in [root, *(p for p in root.rglob("*") if p.is_dir())]:
         folder.chmod(0o755)
     try:
@@ -137,6 +139,16 @@ def _executable(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
 
 
+def _existing_user(*names: str) -> str:
+    """The first of ``names`` this machine has (Apache will not serve as root)."""
+    for name in names:
+        try:
+            return pwd.getpwnam(name).pw_name
+        except KeyError:
+            continue
+    return names[-1]
+
+
 def _free_port() -> int:
     # The servers cannot listen on port 0 and report it: take one the kernel hands out.
     with socket.socket() as s:
@@ -146,9 +158,10 @@ def _free_port() -> int:
 
 def _config(name: str, port: int, root: Path, run: Path) -> Path:
     user, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
-    apache_user = "www-data" if os.getuid() == 0 else user  # ignored unless root
+    apache_user = user if os.getuid() != 0 else _existing_user("www-data", "nobody")  # root only
     values = {"port": port, "root": root, "run": run, "user": user, "group": group,
-              "apache_user": apache_user, "apache_group": apache_user,
+              "apache_user": apache_user,
+              "apache_group": grp.getgrgid(pwd.getpwnam(apache_user).pw_gid).gr_name,
               "modules": "/usr/lib/apache2/modules", "rate_bytes": RATE, "rate_kib": RATE >> 10}
     # "@name@": the configs use "$" themselves (nginx variables, lighttpd conditions).
     text = re.sub(r"@([a-z_]+)@", lambda m: str(values[m[1]]), (CONFIGS / f"{name}.conf").read_text())
