@@ -46,12 +46,11 @@ class _Message(enum.Enum):
 
 
 def command_settings(max_workers: int = DEFAULT_WORKERS, **options: Unpack[Options]) -> DownloadSettings:
-    """The DownloadSettings of a command run: the library's, from the same keywords, but
-    trusting the environment (proxies, CA bundle, ``.netrc``) as curl and wget do.
+    """The DownloadSettings of a command run: the library's, from the same keywords (which
+    trust the environment, proxies, CA bundle and ``.netrc``, as curl and wget do).
 
     :raises InvalidArgumentError: a value the library refuses.
     """
-    options.setdefault("trust_env", True)
     return DownloadSettings.from_options(max_workers, **options)
 
 

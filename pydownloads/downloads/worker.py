@@ -44,10 +44,12 @@ class DownloadWorker:
     :param chunk_size: most bytes read and written at a time.
     :param settings: every transfer option at once (then ``timeout`` and ``chunk_size`` are
         not used); its ``cancel_event``, set by a hard shutdown, stops every download.
-    :param retry_hooks: the RetryHooks of ``client``'s adapter, when the manager built it.
+    :param retry_hooks: accepted for callers of earlier versions and not used: the adapter of
+        a session the manager built holds its RetryHooks.
     :param limiter: connections per host, shared with other workers.
     :param rate_limit: bytes per second over all downloads of this worker.
-    :param watch: the ConnectionWatch of ``client``'s adapter, when the manager built it.
+    :param watch: accepted for callers of earlier versions and not used: the adapter holds
+        its ConnectionWatch.
 
     With a session the manager built, each download's requests carry its retry budget,
     deadline and reports to the adapter; a caller's own session gets plain requests.
@@ -80,9 +82,8 @@ class DownloadWorker:
         self.tracker = tracker if tracker is not None else DownloadTracker()
         self.settings = settings if settings is not None else TransferSettings(timeout=timeout, chunk_size=chunk_size)
         self.cancel_event = self.settings.cancel_event
-        # The session's adapter holds the retry hooks and the watch; what a download adds
-        # (budget, deadline, reports) goes with its requests, where the session takes it.
-        self._hooks, self._watch = retry_hooks, watch
+        # retry_hooks and watch live in the session's adapter; what a download adds (budget,
+        # deadline, reports) goes with its requests, where the session takes it.
         self._explicit = takes_request_retry(self.client)
         self._context = TransferContext(
             session=self.client, settings=self.settings, tracker=self.tracker, emitter=self.emitter,

@@ -3,7 +3,6 @@ only the bytes the killed run had not safely written."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,7 +14,7 @@ import pytest
 from pydownloads import DownloadManager, RetryConfig
 from pydownloads.localserver import LocalServer
 from tests.integration.helpers import file_sha256, files_under, payload, sha256
-from tests.support import wait_until
+from tests.support import saved_ranges, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD = """
@@ -26,12 +25,6 @@ with DownloadManager(sys.argv[2], max_segments=int(sys.argv[3]), min_segment_siz
     m.queue.join()
 """
 
-
-def saved_ranges(sidecar: Path) -> list[list[int]]:
-    try:
-        return json.loads(sidecar.read_text())["ranges"]  # type: ignore[no-any-return]
-    except (OSError, ValueError, KeyError):
-        return []
 
 
 @pytest.mark.parametrize("segments", [1, 4])

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydownloads import DownloadManager, DownloadStatus, FileConfig, RetryConfig
 from pydownloads.localserver import LocalServer, ResetAfter
 from tests.integration.helpers import file_sha256, files_under, payload, sha256
-from tests.support import wait_until
+from tests.support import saved_ranges, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 RETRY = RetryConfig(max_retries=3, base_delay=0.01, max_delay=0.02)
@@ -25,12 +25,6 @@ with DownloadManager(sys.argv[2], max_segments=1) as m:
     m.queue.join()
 """
 
-
-def saved_ranges(sidecar: Path) -> list[list[int]]:
-    try:
-        return json.loads(sidecar.read_text())["ranges"]  # type: ignore[no-any-return]
-    except (OSError, ValueError, KeyError):
-        return []
 
 
 def run(out: Path, files: list[FileConfig], **options: object) -> DownloadManager:
