@@ -19,7 +19,7 @@ import signal
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +33,7 @@ from pydownloads.domain.models import DownloadInfo, DownloadStatus, FileConfig
 from pydownloads.downloads.manager import DownloadManager
 from pydownloads.downloads.settings import DownloadSettings
 from pydownloads.progress import ProgressDisplay
+from pydownloads.tracking.tracker import DownloadTracker
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -83,8 +84,12 @@ class _Stops:
     graceful: threading.Thread | None = None
 
 
-def run(configs: Sequence[FileConfig], settings: RunSettings, console: Console) -> Outcome:
+def run(configs: Iterable[FileConfig], settings: RunSettings, console: Console) -> Outcome:
     """Download ``configs`` and return how each ended, in their order.
+
+    With a state file, ``configs`` is read once, in batches (a generator over millions of
+    lines is never held), and the outcome reads the downloads back from the state file as
+    it is reported: memory stays flat in the number of files.
 
     :raises InvalidArgumentError: the settings or an item were refused (nothing started).
     :raises FileSystemError: the download folder cannot be created.
@@ -94,23 +99,21 @@ def run(configs: Sequence[FileConfig], settings: RunSettings, console: Console) 
     started = time.monotonic()
     started_at = time.time()  # the tracker's clock: what finished before, an earlier run settled
     stops = _Stops()
+    given = None if settings.state_file is not None else list(configs)  # without: the tracker holds them all
     with _interrupts_to(inbox), warnings.catch_warnings():
         if settings.download.session.verify is False:  # said once, loudly, before the run; not once per host
             warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
         manager = DownloadManager(settings.download_dir, settings=settings.download)
         display: ProgressDisplay | None = None
         finished = False
-        results = None
         try:
             manager.emitter.on("worker.retrying", console.on_retrying)
             if settings.progress:
                 display = console.display = ProgressDisplay(
                     manager.emitter, manager.tracker, max_bars=settings.workers)
-            manager.add_to_queue(configs)
+            manager.add_to_queue(configs if given is None else given)
             _wait(manager, inbox, console, stops)
             finished = True
-            if not stops.presses:  # every download is final: read them while the state file is open
-                results = _results(manager, configs, started_at)
         finally:
             # After an error or a second Ctrl-C, nothing waits for the downloads in flight.
             graceful = finished and stops.presses < 2
@@ -120,7 +123,13 @@ def run(configs: Sequence[FileConfig], settings: RunSettings, console: Console) 
             console.display = None
             if display is not None:
                 display.close()
-    downloads, carried_over = results if results is not None else _results(manager, configs, started_at)
+    downloads: Iterable[DownloadInfo]
+    carried_over: Iterable[DownloadInfo]
+    if given is None:  # read back from the state file as they are reported
+        downloads = _JournalView(manager.tracker, started_at)
+        carried_over = _JournalView(manager.tracker, started_at, carried=True)
+    else:
+        downloads, carried_over = _results(manager, given, started_at)
     cap, waits = manager.connection_waits()
     return Outcome(downloads=downloads, elapsed=time.monotonic() - started,
                    interrupted=stops.presses > 0, stopped_at_once=stops.presses > 1,
@@ -172,6 +181,21 @@ def _interrupts_to(inbox: queue.SimpleQueue[_Message]) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+
+
+class _JournalView:
+    """The downloads of a run with a state file, read back from it each time they are
+    iterated (page by page: O(1) memory): the run's own in input order, or (``carried``)
+    those an earlier run left that this one finished.  A download not final after the run
+    is reported CANCELLED (see :func:`_results`)."""
+
+    def __init__(self, tracker: DownloadTracker, started_at: float, *, carried: bool = False) -> None:
+        self._tracker, self._started_at, self._carried = tracker, started_at, carried
+
+    def __iter__(self) -> Iterator[DownloadInfo]:
+        if self._carried:
+            return self._tracker.iter_carried(self._started_at)
+        return (_settled(info, info.url) for info in self._tracker.iter_queued())
 
 
 def _results(
