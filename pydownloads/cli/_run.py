@@ -33,7 +33,6 @@ from pydownloads.domain.models import DownloadInfo, DownloadStatus, FileConfig
 from pydownloads.downloads.manager import DownloadManager
 from pydownloads.downloads.settings import DownloadSettings
 from pydownloads.progress import ProgressDisplay
-from pydownloads.tracking.tracker import DownloadTracker
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -126,8 +125,8 @@ def run(configs: Iterable[FileConfig], settings: RunSettings, console: Console) 
     downloads: Iterable[DownloadInfo]
     carried_over: Iterable[DownloadInfo]
     if given is None:  # read back from the state file as they are reported
-        downloads = _JournalView(manager.tracker, started_at)
-        carried_over = _JournalView(manager.tracker, started_at, carried=True)
+        downloads = _JournalView(manager, started_at)
+        carried_over = _JournalView(manager, started_at, carried=True)
     else:
         downloads, carried_over = _results(manager, given, started_at)
     cap, waits = manager.connection_waits()
@@ -189,13 +188,14 @@ class _JournalView:
     those an earlier run left that this one finished.  A download not final after the run
     is reported CANCELLED (see :func:`_results`)."""
 
-    def __init__(self, tracker: DownloadTracker, started_at: float, *, carried: bool = False) -> None:
-        self._tracker, self._started_at, self._carried = tracker, started_at, carried
+    def __init__(self, manager: DownloadManager, started_at: float, *, carried: bool = False) -> None:
+        self._manager, self._started_at, self._carried = manager, started_at, carried
 
     def __iter__(self) -> Iterator[DownloadInfo]:
+        tracker = self._manager.tracker
         if self._carried:
-            return self._tracker.iter_carried(self._started_at)
-        return (_settled(info, info.url) for info in self._tracker.iter_queued())
+            return tracker.iter_carried(self._started_at)
+        return (_settled(info, info.url) for info in tracker.iter_queued())
 
 
 def _results(

@@ -39,8 +39,12 @@ from pydownloads.infrastructure.journal_format import (
 __all__ = ["COMMIT_INTERVAL", "RESUMABLE", "Journal", "JournalRow", "JournalStatus", "StoredRow", "read_status"]
 
 COMMIT_INTERVAL = 0.5
+#: The page cache of the journal's connection, in KiB: a fixed budget, whatever the number of
+#: downloads (the rest of the file is read through the system's cache).  32 MiB queued 300,000
+#: URLs in the same CPU time and held 28 MiB more (docs/BENCHMARKS.md, "Journal memory").
+CACHE_KIB = 8192
 #: Rows read per query by the readers that stream (the lock is never held between two pages).
-PAGE = 1000
+PAGE = 500
 #: Statuses a new run picks up again (``queued`` means "handed to a worker thread").
 RESUMABLE = ("pending", "queued", "in_progress", "cancelled")
 
@@ -118,7 +122,7 @@ class Journal:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=2000")
-        db.execute("PRAGMA cache_size=-32768")  # 32 MiB of pages: queueing millions stays fast
+        db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")  # see CACHE_KIB
         self.run = prepare_schema(db, self.path)
         db.execute("BEGIN")
 
@@ -130,8 +134,8 @@ class Journal:
         held already for the same URL and destination (a repeat within ``configs``: the
         pending row its first occurrence made).  What to do with those is the caller's.
 
-        Every row given, new or not, is stamped as this run's, at the next position of its
-        input (see :meth:`run_rows`).
+        Every row given takes the next position of this run's input; a new one is this run's
+        at once, one held already once :meth:`adopt` says so (see :meth:`run_rows`).
         """
         rows = [row_values(c) for c in configs]
         with self._lock:
@@ -141,7 +145,7 @@ class Journal:
             self._db.executemany(
                 "INSERT INTO downloads (url, destination, config, priority, status, run, seq) "
                 "VALUES (?, ?, ?, ?, 'pending', ?, ?) "
-                "ON CONFLICT (url, destination) DO UPDATE SET run=excluded.run, seq=excluded.seq",
+                "ON CONFLICT (url, destination) DO UPDATE SET seq=excluded.seq",
                 [(*row, self.run, first + number) for number, row in enumerate(rows)])
             added = self._db.execute("SELECT COUNT(*) FROM downloads WHERE id > ?", (newest,)).fetchone()[0]
             if added == len(rows):  # all new: the usual case
@@ -185,6 +189,16 @@ class Journal:
             self._dirty = True
             self._maybe_commit(force=False)
 
+    def adopt(self, row_ids: Iterable[int]) -> None:
+        """Make the rows ``row_ids`` (held already, added again) this run's: call it once their
+        new options are written, since while an earlier run's downloads are held, this run's
+        are handed out (see :meth:`next_pending`)."""
+        with self._lock:
+            self._check_open()
+            self._db.executemany("UPDATE downloads SET run=? WHERE id=?", [(self.run, row_id) for row_id in row_ids])
+            self._dirty = True
+            self._maybe_commit(force=False)
+
     def requeue(self, row_id: int, config: FileConfig, *, status: str) -> bool:
         """Make row ``row_id`` pending again with ``config``, its error forgotten, if its
         status is still ``status``; False if it has changed meanwhile (nothing written)."""
@@ -207,20 +221,20 @@ class Journal:
             self._commit()
 
     def release_carried(self) -> None:
-        """Let :meth:`next_pending` hand out what an earlier run left (held since
-        :meth:`requeue_unfinished` so that the options this run adds them with come first)."""
+        """Let :meth:`next_pending` hand out what an earlier run left and this run did not add
+        again (held since :meth:`requeue_unfinished`, until this run has added all it adds:
+        a download added again, in any batch, runs with the options it is added with now)."""
         with self._lock:
             self._held = False
 
     def next_pending(self, limit: int) -> list[JournalRow]:
-        """Up to ``limit`` pending downloads, highest priority first, marked as queued (none
-        while an earlier run's downloads are held: see :meth:`release_carried`)."""
+        """Up to ``limit`` pending downloads, highest priority first, marked as queued (while
+        an earlier run's downloads are held, only those this run added: see :meth:`release_carried`)."""
+        held = " AND run=?" if self._held else ""
         with self._lock:
-            if self._held:
-                return []
             rows = self._db.execute(
-                f"SELECT {COLUMNS} FROM downloads WHERE status='pending' "
-                "ORDER BY priority DESC, id LIMIT ?", (limit,)).fetchall()
+                f"SELECT {COLUMNS} FROM downloads WHERE status='pending'{held} "
+                "ORDER BY priority DESC, id LIMIT ?", (self.run, limit) if held else (limit,)).fetchall()
             self._db.executemany("UPDATE downloads SET status='queued' WHERE id=?", [(r[0],) for r in rows])
             self._dirty = True
             self._maybe_commit(force=False)
@@ -323,7 +337,7 @@ class Journal:
         """The downloads this run did not add that reached a final status at ``since`` or
         later (what an earlier run left, finished by this one), in queue order."""
         return (info_from_row(row) for row in self._pages(
-            "(run IS NULL OR run != ?) AND status IN ('completed', 'failed', 'cancelled') AND finished_at >= ?",
+            "(run IS NULL OR run != ?) AND +status IN ('completed', 'failed', 'cancelled') AND finished_at >= ?",
             (self.run, since)))
 
     def _pages(self, where: str, args: tuple[object, ...], *, key: str = "id") -> Iterator[tuple[object, ...]]:
@@ -348,8 +362,8 @@ class Journal:
             if self._lock_fd < 0:
                 return None
             row = self._db.execute(
-                f"SELECT url FROM downloads WHERE path IN ({marks}) AND url != ? AND status='completed' "
-                "AND finished_at >= ? LIMIT 1", (*paths, url, self.opened_at)).fetchone()
+                f"SELECT url FROM downloads INDEXED BY by_path WHERE path IN ({marks}) AND url != ? "
+                "AND status='completed' AND finished_at >= ? LIMIT 1", (*paths, url, self.opened_at)).fetchone()
         return None if row is None else str(row[0])
 
     def close(self) -> None:
