@@ -6,7 +6,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import sqlite3
+import subprocess
+import sys
 import threading
 import tracemalloc
 from pathlib import Path
@@ -206,3 +209,18 @@ def test_an_input_that_reads_once_is_read_twice_from_a_copy(tmp_path: Path) -> N
             ("http://h/0", "URL argument 1"), ("http://h/1", "<stdin>:1"), ("http://h/2", "<stdin>:4")]
     finally:
         piped.close()
+
+
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+
+
+@pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx); the benchmark needs it")
+def test_the_end_to_end_memory_benchmark_compares_two_counts() -> None:
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "journal.py"), "--command", "200", "400", "--workers", "4"],
+        capture_output=True, text=True, cwd=root, timeout=60, env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "exit 0, 200 files in the folder" in result.stdout and "exit 0, 400 files in the folder" in result.stdout
+    assert "MiB for 200 / 400 files: the last" in result.stdout and "KiB per file between them" in result.stdout
