@@ -19,7 +19,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from pydownloads.domain.errors import StateFileError
@@ -28,6 +27,7 @@ from pydownloads.infrastructure.journal_format import (
     COLUMNS,
     JournalRow,
     JournalStatus,
+    StoredRow,
     config_from_json,
     config_to_json,
     info_from_row,
@@ -47,21 +47,6 @@ CACHE_KIB = 8192
 PAGE = 500
 #: Statuses a new run picks up again (``queued`` means "handed to a worker thread").
 RESUMABLE = ("pending", "queued", "in_progress", "cancelled")
-
-
-@dataclass(frozen=True, slots=True)
-class StoredRow:
-    """A download the journal held already when asked to insert it again.
-
-    ``status`` reads ``queued`` as ``pending``; ``path`` and ``size`` are what its last
-    attempt recorded; ``options`` is its stored configuration as the journal wrote it.
-    """
-
-    id: int
-    status: str
-    path: str | None
-    size: int
-    options: str = ""
 
 
 class Journal:

@@ -71,6 +71,21 @@ class JournalRow:
     info: DownloadInfo
 
 
+@dataclass(frozen=True, slots=True)
+class StoredRow:
+    """A download the journal held already when asked to insert it again.
+
+    ``status`` reads ``queued`` as ``pending``; ``path`` and ``size`` are what its last
+    attempt recorded; ``options`` is its stored configuration as the journal wrote it.
+    """
+
+    id: int
+    status: str
+    path: str | None
+    size: int
+    options: str = ""
+
+
 def destination_key(config: FileConfig) -> str:
     """What makes two queued items the same download: their folder and chosen name."""
     return f"{config.destination_subdir or ''}\0{config.filename or ''}"
