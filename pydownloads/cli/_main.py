@@ -33,7 +33,7 @@ from pydownloads.cli._report import (
     Outcome,
     report,
 )
-from pydownloads.cli._run import RunSettings, command_settings, run, threads_holding_exit
+from pydownloads.cli._run import RunSettings, command_settings, few_malloc_arenas, run, threads_holding_exit
 from pydownloads.cli._source import InputSource
 from pydownloads.cli._status import show_status
 from pydownloads.domain.errors import FileSystemError, InvalidArgumentError, StateFileError
@@ -52,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed; 2: usage or input error, or an unusable state file; 130: interrupted.
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    if argv is None:  # the command's own process: its allocator is the command's to tune
+        few_malloc_arenas()
     try:
         if args[:1] == ["demo"]:
             from pydownloads.cli._demo import run_demo  # the demo's imports are its own
