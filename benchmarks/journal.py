@@ -3,6 +3,7 @@
     python benchmarks/journal.py               # 1,000,000 URLs
     python benchmarks/journal.py --urls 50000  # quick look
     python benchmarks/journal.py --command 100000  # end to end: the command downloads 100,000 files
+    python benchmarks/journal.py --command 100000 1000000  # both, and how the peak grows between them
 
 The URLs point at a local server that holds every request, so the four workers take their
 first downloads and wait: what is measured is the journaling of the queue itself (a
@@ -13,6 +14,8 @@ served by a private nginx on loopback (benchmarks/nginx.py), downloaded by
 ``python -m pydownloads -i list.txt -d DIR -j 16 -q`` (the state file on, by default) in a
 child process; it prints the wall time, files per second and the child's peak RSS (VmHWM,
 read from /proc while it runs: it only grows).  The data lives on /dev/shm when there is.
+Given several counts, it runs each and then compares the peaks: the last over the first
+(flat: within 20 %), and the growth in KiB per file between them.
 """
 
 from __future__ import annotations
@@ -40,12 +43,15 @@ def main() -> None:
     parser.add_argument("--urls", type=int, default=1_000_000)
     parser.add_argument("--configs", action="store_true",
                         help="queue FileConfig objects with priorities (built in the generator) instead of URL strings")
-    parser.add_argument("--command", type=int, metavar="N",
-                        help="download N tiny files end to end with the command instead (against nginx)")
+    parser.add_argument("--command", type=int, metavar="N", nargs="+",
+                        help="download N tiny files end to end with the command instead (against nginx); "
+                             "several counts: each, then how the peak grows")
     parser.add_argument("--workers", type=int, default=16, help="-j of the command (--command)")
     args = parser.parse_args()
     if args.command:
-        command(args.command, args.workers)
+        peaks = [command(count, args.workers) for count in args.command]
+        if len(peaks) > 1:
+            _compare(args.command, peaks)
         return
     with LocalServer() as server, tempfile.TemporaryDirectory() as folder:
         server.add_file("/held", b"x")
@@ -73,8 +79,9 @@ def main() -> None:
     print(f"get_stats() with {stats.total:,} downloads: {stats_cost * 1e6:.0f} µs")
 
 
-def command(count: int, workers: int) -> None:
-    """Download ``count`` files of 16 bytes with the command; print wall, files/s, peak RSS."""
+def command(count: int, workers: int) -> float:
+    """Download ``count`` files of 16 bytes with the command; print wall, files/s, peak RSS
+    (returned, in MiB)."""
     shm = Path("/dev/shm")
     tmp = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
     with tempfile.TemporaryDirectory(dir=tmp, prefix="pydownloads-journal-") as folder:
@@ -91,6 +98,16 @@ def command(count: int, workers: int) -> None:
         done = sum(1 for _ in out.glob("*.bin"))
     print(f"{count:,} files of 16 bytes, -j {workers}: exit {code}, {done:,} files in the folder")
     print(f"wall {wall:.1f} s: {count / wall:,.0f} files/s; peak RSS of the command {peak:.1f} MiB")
+    return peak
+
+
+def _compare(counts: list[int], peaks: list[float]) -> None:
+    """The peaks side by side: the last over the first, and the growth per file between them."""
+    shown = " / ".join(f"{peak:.1f}" for peak in peaks)
+    files = " / ".join(f"{count:,}" for count in counts)
+    slope = (peaks[-1] - peaks[0]) * 1024 / (counts[-1] - counts[0]) if counts[-1] != counts[0] else 0.0
+    print(f"peak RSS {shown} MiB for {files} files: the last {peaks[-1] / peaks[0]:.2f} x the first, "
+          f"{slope:+.3f} KiB per file between them")
 
 
 def _files(data: Path, count: int) -> None:

@@ -93,15 +93,23 @@ def parse_input(text: str, source: str, *, jsonl: bool | None = None) -> list[In
     :raises InputError: one or more lines are malformed (all of them are reported).
     """
     lines = text.splitlines()
-    if jsonl is None:
-        first = next((s for line in lines if (s := line.strip()) and not s.startswith("#")), "")
-        jsonl = first.startswith("{")
     problems: list[str] = []
-    parse = _parse_jsonl if jsonl else _parse_url_list
-    items = list(parse(lines, source, problems))
+    items = list(iter_items(lines, source, problems, jsonl=looks_like_jsonl(lines) if jsonl is None else jsonl))
     if problems:
         raise InputError(problems)
     return items
+
+
+def looks_like_jsonl(lines: Iterable[str]) -> bool:
+    """True when the first line that is not blank or a comment starts with ``{``."""
+    first = next((s for line in lines if (s := line.strip()) and not s.startswith("#")), "")
+    return first.startswith("{")
+
+
+def iter_items(lines: Iterable[str], source: str, problems: list[str], *, jsonl: bool) -> Iterator[InputItem]:
+    """The entries of ``lines`` (read from ``source``) one by one, as they are parsed; each
+    malformed line is appended to ``problems`` as ``source:line: message`` and skipped."""
+    return (_parse_jsonl if jsonl else _parse_url_list)(lines, source, problems)
 
 
 def check_unique(items: Iterable[InputItem]) -> None:
@@ -119,7 +127,7 @@ def check_unique(items: Iterable[InputItem]) -> None:
         raise InputError(problems)
 
 
-def _meaningful(lines: list[str]) -> Iterator[tuple[int, str, str]]:
+def _meaningful(lines: Iterable[str]) -> Iterator[tuple[int, str, str]]:
     """(line number, line, stripped line) of every line that is not blank or a comment."""
     for number, line in enumerate(lines, 1):
         stripped = line.strip()
@@ -210,7 +218,7 @@ _VALUE_READERS: dict[str, Callable[[str], Any]] = {
 }
 
 
-def _parse_url_list(lines: list[str], source: str, problems: list[str]) -> Iterator[InputItem]:
+def _parse_url_list(lines: Iterable[str], source: str, problems: list[str]) -> Iterator[InputItem]:
     entry: _Entry | None = None
     for number, line, stripped in _meaningful(lines):
         where = f"{source}:{number}"
@@ -246,7 +254,7 @@ def _finish(entry: _Entry, problems: list[str]) -> Iterator[InputItem]:
         problems.append(f"{entry.where}: {error}")
 
 
-def _parse_jsonl(lines: list[str], source: str, problems: list[str]) -> Iterator[InputItem]:
+def _parse_jsonl(lines: Iterable[str], source: str, problems: list[str]) -> Iterator[InputItem]:
     for number, _, stripped in _meaningful(lines):
         where = f"{source}:{number}"
         try:

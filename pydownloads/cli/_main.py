@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydownloads.cli._access import (
@@ -27,16 +27,17 @@ from pydownloads.cli._args import (
     state_file_of,
 )
 from pydownloads.cli._dask import DaskUnavailableError, run_on_dask
-from pydownloads.cli._input import InputError, InputItem, check_unique, read_input
+from pydownloads.cli._input import InputError, InputItem
 from pydownloads.cli._report import (
     Console,
     Outcome,
     report,
 )
-from pydownloads.cli._run import RunSettings, command_settings, run, threads_holding_exit
+from pydownloads.cli._run import RunSettings, command_settings, few_malloc_arenas, run, threads_holding_exit
+from pydownloads.cli._source import InputSource
 from pydownloads.cli._status import show_status
 from pydownloads.domain.errors import FileSystemError, InvalidArgumentError, StateFileError
-from pydownloads.domain.models import DownloadStatus, FileConfig
+from pydownloads.domain.models import FileConfig
 from pydownloads.domain.redact import redact_text
 from pydownloads.domain.retry import RetryConfig
 
@@ -51,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed; 2: usage or input error, or an unusable state file; 130: interrupted.
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    if argv is None:  # the command's own process: its allocator is the command's to tune
+        few_malloc_arenas()
     try:
         if args[:1] == ["demo"]:
             from pydownloads.cli._demo import run_demo  # the demo's imports are its own
@@ -76,7 +79,7 @@ def exit_status(outcome: Outcome) -> int:
     """130 if interrupted, else 1 if any download did not complete, else 0."""
     if outcome.interrupted:
         return EXIT_INTERRUPTED
-    if any(info.status is not DownloadStatus.COMPLETED for info in outcome.touched):  # carried over too
+    if not outcome.tally.all_completed:  # carried over too
         return EXIT_FAILED
     return EXIT_OK
 
@@ -90,23 +93,33 @@ def _download(argv: list[str]) -> tuple[int, Outcome | None]:
     console = Console(sys.stdout, sys.stderr, quiet=args.quiet)
     if not args.urls and args.input_file is None:
         return _usage_error(parser, "give at least one URL, or -i FILE"), None
+    source = InputSource(args.urls, args.input_file, stdin=sys.stdin)
     try:
-        items = _items(args)
+        return _checked_run(args, parser, source, console)
+    finally:
+        source.close()
+
+
+def _checked_run(args: argparse.Namespace, parser: argparse.ArgumentParser, source: InputSource,
+                 console: Console) -> tuple[int, Outcome | None]:
+    """Check the input and the options, then run (see :func:`_download`)."""
+    try:
+        count = source.check()
     except InputError as error:
         _print_problems(console, error.problems)
         return EXIT_USAGE, None
     try:
-        items = _with_options(args, items)
+        configs = _with_options(args, source, count)
     except ValueError as error:
         return _usage_error(parser, str(error)), None
-    problem = _option_problem(args, items)
+    problem = _option_problem(args)
     if problem is not None:
         return _usage_error(parser, problem), None
-    if not items:
+    if not count:
         console.say("Nothing to download: the input has no URL.")
         return EXIT_OK, None
     try:
-        settings = _settings(args, items)  # reads credentials, and may ask for a password: last
+        settings = _settings(args)  # reads credentials, and may ask for a password: last
     except InvalidArgumentError as error:  # a value the library refuses, said as a run would say it
         console.error(f"{PROG}: error: {redact_text(str(error))}")
         return EXIT_USAGE, None
@@ -116,7 +129,7 @@ def _download(argv: list[str]) -> tuple[int, Outcome | None]:
         console.error(f"{PROG}: WARNING: --insecure: TLS certificates are not verified; anyone on the network "
                       "path can read or alter the downloads")
     try:
-        outcome = _run(args, [item.config for item in items], settings, console)
+        outcome = _run(args, configs, settings, console)
     except (InvalidArgumentError, FileSystemError, DaskUnavailableError) as error:
         console.error(f"{PROG}: error: {redact_text(str(error))}")
         return EXIT_USAGE, None
@@ -129,39 +142,42 @@ def _download(argv: list[str]) -> tuple[int, Outcome | None]:
     return exit_status(outcome), outcome
 
 
-def _run(args: argparse.Namespace, configs: list[FileConfig], settings: RunSettings, console: Console) -> Outcome:
+def _run(args: argparse.Namespace, configs: Iterable[FileConfig], settings: RunSettings, console: Console) -> Outcome:
     if args.dask_scheduler is not None:
-        return run_on_dask(configs, settings, args.dask_scheduler, shard_size=args.shard_size)
+        return run_on_dask(list(configs), settings, args.dask_scheduler, shard_size=args.shard_size)
     return run(configs, settings, console)
 
 
-def _with_options(args: argparse.Namespace, items: list[InputItem]) -> list[InputItem]:
-    """``items`` with the options that change files (-o, --checksum, --if-changed) applied.
+def _with_options(args: argparse.Namespace, items: Iterable[InputItem], count: int) -> Iterable[FileConfig]:
+    """The configs of ``items`` (``count`` of them) with the options that change files (-o,
+    --checksum, --if-changed, --continue) applied; a generator unless there is one item.
 
     :raises ValueError: an option that needs exactly one URL, or a bad file name.
     """
-    for option, value, change in (("-o/--output", args.output, _with_name),
-                                  ("--checksum", args.checksum, _with_checksum)):
-        if value is None:
-            continue
-        if len(items) != 1:
-            raise ValueError(f"{option} needs exactly one URL, not {len(items)}")
-        try:
-            items = [dataclasses.replace(items[0], config=change(items[0].config, value))]
-        except ValueError as error:
-            raise ValueError(f"{option}: {error}") from None
-    if args.if_changed:  # where the input did not say otherwise
-        items = [item if "if_changed" in item.given else
-                 dataclasses.replace(item, config=dataclasses.replace(item.config, if_changed=True))
-                 for item in items]
-    if args.continue_partial:  # likewise
-        items = [item if "continue_partial" in item.given else
-                 dataclasses.replace(item, config=dataclasses.replace(item.config, continue_partial=True))
-                 for item in items]
-    return items
+    single = [(option, value, change) for option, value, change in (
+        ("-o/--output", args.output, _with_name), ("--checksum", args.checksum, _with_checksum))
+        if value is not None]
+    for option, _, _ in single:
+        if count != 1:
+            raise ValueError(f"{option} needs exactly one URL, not {count}")
+    if single:
+        items = list(items)  # the one item
+        for option, value, change in single:
+            try:
+                items = [dataclasses.replace(items[0], config=change(items[0].config, value))]
+            except ValueError as error:
+                raise ValueError(f"{option}: {error}") from None
+    return (_with_flags(args, item) for item in items)
 
 
-def _option_problem(args: argparse.Namespace, items: list[InputItem]) -> str | None:
+def _with_flags(args: argparse.Namespace, item: InputItem) -> FileConfig:
+    """The config of ``item`` with --if-changed and --continue, where its line did not say otherwise."""
+    flags = (("if_changed", args.if_changed), ("continue_partial", args.continue_partial))
+    changes: dict[str, Any] = {name: True for name, on in flags if on and name not in item.given}
+    return dataclasses.replace(item.config, **changes) if changes else item.config
+
+
+def _option_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with a combination of options, or None."""
     if args.netrc and args.no_netrc:
         return "-n/--netrc reads the .netrc: it cannot go with --no-netrc"
@@ -183,7 +199,7 @@ def _option_problem(args: argparse.Namespace, items: list[InputItem]) -> str | N
     return None
 
 
-def _settings(args: argparse.Namespace, items: list[InputItem]) -> RunSettings:
+def _settings(args: argparse.Namespace) -> RunSettings:
     """The run's settings; credentials are read (and a password asked for) last.
 
     :raises AccessError: an unusable --user, --password, --cookies, --netrc-file or --ca-bundle.
@@ -228,29 +244,6 @@ def _access(args: argparse.Namespace) -> dict[str, Any]:
         "cookies": None if args.cookies is None else load_cookies(args.cookies),
         "netrc": netrc, "auth": auth, "auth_no_challenge": args.auth_no_challenge,
     }
-
-
-def _items(args: argparse.Namespace) -> list[InputItem]:
-    """The URL arguments, then the input file's entries, each URL once.
-
-    :raises InputError: a bad URL argument, a malformed input line, or a URL given twice.
-    """
-    items: list[InputItem] = []
-    problems: list[str] = []
-    for number, url in enumerate(args.urls, 1):
-        try:
-            items.append(InputItem(FileConfig(url=url), f"URL argument {number}"))
-        except InvalidArgumentError as error:
-            problems.append(f"URL argument {number}: {error}")
-    if args.input_file is not None:
-        try:
-            items += read_input(args.input_file, stdin=sys.stdin)
-        except InputError as error:
-            problems += error.problems
-    if problems:
-        raise InputError(problems)
-    check_unique(items)
-    return items
 
 
 def _with_name(config: FileConfig, name: str) -> FileConfig:

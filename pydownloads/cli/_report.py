@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import threading
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -25,23 +27,45 @@ _LISTED = 10
 CARRIED_OVER = "carried over"
 
 
+@dataclass
+class Tally:
+    """What the summary and the exit status count, gathered in one pass over a run's downloads."""
+
+    statuses: Counter[DownloadStatus] = field(default_factory=Counter)
+    earlier: Counter[DownloadStatus] = field(default_factory=Counter)
+    unchanged: int = 0
+    bytes: int = 0
+    carried: Counter[DownloadStatus] = field(default_factory=Counter)
+
+    @property
+    def carried_over(self) -> int:
+        return sum(self.carried.values())
+
+    @property
+    def all_completed(self) -> bool:
+        """True when every download, carried over ones too, completed."""
+        return set(self.statuses) | set(self.carried) <= {DownloadStatus.COMPLETED}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Outcome:
-    """How a run ended: a snapshot of every download in input order, and how long it took.
+    """How a run ended: every download in input order, and how long it took.
 
+    ``downloads`` and ``carried_over`` are lists, or (with a state file) views that read the
+    downloads back from it each time they are iterated: a million downloads are never held.
     With a state file, some downloads may have been settled by an earlier run (``earlier``):
     completed ones were skipped, failed ones kept their failure.  ``carried_over`` are the
     downloads an earlier run left unfinished in the state file, not in this input, that this
     run finished too.
     """
 
-    downloads: Sequence[DownloadInfo]
+    downloads: Iterable[DownloadInfo]
     elapsed: float
     interrupted: bool = False
     stopped_at_once: bool = False
     started_at: float | None = None
     state_file: Path | None = None
-    carried_over: Sequence[DownloadInfo] = ()
+    carried_over: Iterable[DownloadInfo] = ()
     #: The per-host connection cap, and per host (``scheme://host:port``) how many downloads waited for it.
     host_cap: int | None = None
     host_waits: Mapping[str, int] = field(default_factory=dict)
@@ -52,35 +76,51 @@ class Outcome:
         return DownloadResults.of(self.downloads, started_at=self.started_at)
 
     @property
-    def touched(self) -> list[DownloadInfo]:
+    def touched(self) -> Iterator[DownloadInfo]:
         """Every download of the run: the input's in order, then those carried over."""
-        return [*self.downloads, *self.carried_over]
+        return itertools.chain(self.downloads, self.carried_over)
 
-    def outcomes(self) -> list[tuple[DownloadInfo, str]]:
+    def outcomes(self) -> Iterator[tuple[DownloadInfo, str]]:
         """Each download of :attr:`touched` with how it ended this time (``"outcome"``)."""
-        return ([(info, outcome_of(info, started_at=self.started_at)) for info in self.downloads]
-                + [(info, CARRIED_OVER) for info in self.carried_over])
+        for info in self.downloads:
+            yield info, outcome_of(info, started_at=self.started_at)
+        for info in self.carried_over:
+            yield info, CARRIED_OVER
+
+    @functools.cached_property
+    def tally(self) -> Tally:
+        """The counts of the run (one pass over its downloads, then kept)."""
+        tally = Tally()
+        for info in self.downloads:
+            tally.statuses[info.status] += 1
+            if self.earlier(info):
+                tally.earlier[info.status] += 1
+            elif info.status is DownloadStatus.COMPLETED and info.unchanged:
+                tally.unchanged += 1
+            tally.bytes += bytes_this_run(info, started_at=self.started_at)
+        for info in self.carried_over:
+            tally.carried[info.status] += 1
+        return tally
 
     def count(self, status: DownloadStatus) -> int:
-        return sum(1 for info in self.downloads if info.status is status)
+        return self.tally.statuses[status]
 
     def earlier(self, info: DownloadInfo) -> bool:
         """True if ``info`` was settled by an earlier run (skipped by this one)."""
         return settled_earlier(info, started_at=self.started_at)
 
     def count_earlier(self, status: DownloadStatus) -> int:
-        return sum(1 for info in self.downloads if info.status is status and self.earlier(info))
+        return self.tally.earlier[status]
 
     def count_unchanged(self) -> int:
         """Downloads this run completed without a transfer (not modified, or kept as they were)."""
-        return sum(1 for info in self.downloads
-                   if info.status is DownloadStatus.COMPLETED and info.unchanged and not self.earlier(info))
+        return self.tally.unchanged
 
     @property
     def bytes(self) -> int:
         """Bytes this run transferred for its input: not those of a download it skipped, nor
         an earlier run's part of one it resumed (the carried over are counted on their line)."""
-        return sum(bytes_this_run(info, started_at=self.started_at) for info in self.downloads)
+        return self.tally.bytes
 
 
 class Console:
@@ -134,7 +174,8 @@ def report(outcome: Outcome, console: Console, *, as_json: bool) -> None:
             console.stdout.write(json.dumps(record(info, how)) + "\n")
         console.stdout.flush()
     elif console.quiet:
-        for info in outcome.touched:
+        failed = outcome.count(DownloadStatus.FAILED) + outcome.tally.carried[DownloadStatus.FAILED]
+        for info in outcome.touched if failed else ():
             if info.status is DownloadStatus.FAILED:
                 console.error(failure_line(info))
     else:
@@ -177,10 +218,11 @@ def summary_lines(outcome: Outcome) -> list[str]:
         + f", {outcome.count(DownloadStatus.CANCELLED)} cancelled: {format_bytes(outcome.bytes)} "
         f"in {outcome.elapsed:.1f} s ({format_bytes(speed)}/s)"
     ]
-    if outcome.carried_over:
+    if outcome.tally.carried_over:
         lines.append(carried_over_line(outcome))
     lines += cap_lines(outcome)
-    lines += [failure_line(info) for info in outcome.touched if info.status is DownloadStatus.FAILED]
+    if outcome.count(DownloadStatus.FAILED) or outcome.tally.carried[DownloadStatus.FAILED]:
+        lines += [failure_line(info) for info in outcome.touched if info.status is DownloadStatus.FAILED]
     return lines
 
 
@@ -198,21 +240,23 @@ def _shown(host: str) -> str:
 
 def carried_over_line(outcome: Outcome) -> str:
     """What this run finished of the work an earlier run left in the state file."""
-    counts = Counter(info.status for info in outcome.carried_over)
+    counts = outcome.tally.carried
     done = ", ".join(f"{counts[status]} {status.value}" for status in DownloadStatus if counts[status])
-    return (f"Also finished {len(outcome.carried_over)} download(s) an earlier run left unfinished in "
+    return (f"Also finished {outcome.tally.carried_over} download(s) an earlier run left unfinished in "
             f"{outcome.state_file}: {done}")
 
 
 def interrupted_lines(outcome: Outcome) -> list[str]:
     """What an interruption left undone, and how to carry on."""
-    left = [info for info in outcome.downloads if not info.status.is_final or info.status is DownloadStatus.CANCELLED]
-    if not left:
+    left = (info for info in outcome.downloads if not info.status.is_final or info.status is DownloadStatus.CANCELLED)
+    listed = list(itertools.islice(left, _LISTED))
+    if not listed:
         return ["Interrupted, but every download had already finished."]
-    lines = [f"Interrupted: {len(left)} download(s) did not finish:"]
-    lines += [f"  {redact_url(info.url)}" for info in left[:_LISTED]]
-    if len(left) > _LISTED:
-        lines.append(f"  ... and {len(left) - _LISTED} more")
+    more = sum(1 for _ in left)
+    lines = [f"Interrupted: {len(listed) + more} download(s) did not finish:"]
+    lines += [f"  {redact_url(info.url)}" for info in listed]
+    if more:
+        lines.append(f"  ... and {more} more")
     if outcome.state_file is not None:
         lines.append(f"Run the same command again to continue (the state is kept in {outcome.state_file}).")
     else:

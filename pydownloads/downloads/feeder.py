@@ -31,7 +31,8 @@ class JournalQueue(PriorityDownloadQueue[DownloadJob]):
     run).  Thread-safe.
 
     With ``names``, the names known before the response are claimed as rows are read, in
-    the order they are read: priority, then input order (see :class:`NameClaims`).
+    the order they are read: priority, then input order (see :class:`NameClaims`); their
+    claims are bound to the journal, which answers for the completed downloads' paths.
     """
 
     def __init__(
@@ -48,6 +49,8 @@ class JournalQueue(PriorityDownloadQueue[DownloadJob]):
         self._journal, self._tracker, self._root = journal, tracker, root
         self._window, self._stopping = window, stopping
         self._names = names
+        if names is not None:  # a completed download's name is the journal's to defend from now on
+            names.claims.bind(journal.completed_owner)
         self._feed_lock = threading.Lock()
 
     def get(self, timeout: float) -> DownloadJob | None:

@@ -6,7 +6,7 @@ import enum
 import functools
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,14 +140,23 @@ class PathClaims:
     """Final paths owned by downloads of one worker, so that two never share a file.
 
     A claim covers the final path and the part and state files beside it, but only the
-    final path is kept (one string a claim, not three: with a state file, claims stay for
-    the whole run); a new claim looks up every final path whose files would meet its own.
-    Thread-safe; O(1) per call under one lock.
+    final path is kept (one string a claim, not three); a new claim looks up every final
+    path whose files would meet its own.  Without a state file, claims stay for the whole
+    run.  With one (:meth:`bind`), a completed download's claim goes (:meth:`completed`):
+    the state file answers for it from then on, so memory does not grow with the files done.
+    Thread-safe; O(1) per call under one lock (one indexed query with a state file).
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._owners: dict[str, str] = {}  # final path -> URL
+        self._completed: Callable[[Sequence[str], str], str | None] | None = None
+
+    def bind(self, completed_owner: Callable[[Sequence[str], str], str | None]) -> None:
+        """Ask ``completed_owner(paths, url)`` for the downloads completed this run (their
+        claims given up): the URL of another one completed to one of ``paths``, or None."""
+        with self._lock:
+            self._completed = completed_owner
 
     def claim(self, path: Path, url: str) -> None:
         """Own ``path`` and the part and state files beside it for ``url``.
@@ -162,10 +171,15 @@ class PathClaims:
         """Like :meth:`claim`, without raising: None when ``url`` owns ``path`` now, else the
         URL that owns it (or one of the files beside it)."""
         name = str(path)
+        keys = _neighbours(name)
         with self._lock:
-            for key in _neighbours(name):
+            for key in keys:
                 owner = self._owners.get(key)
                 if owner is not None and owner != url:
+                    return owner
+            if self._completed is not None and name not in self._owners:
+                owner = self._completed(keys, url)
+                if owner is not None:
                     return owner
             self._owners[name] = url
         return None
@@ -177,6 +191,11 @@ class PathClaims:
             if self._owners.get(name) == url:
                 del self._owners[name]
 
+    def completed(self, path: Path, url: str) -> None:
+        """``url`` completed to ``path`` (its final status recorded): with a state file bound
+        its claim goes, the state file holding the path; else it stays for the run."""
+        if self._completed is not None:
+            self.release(path, url)
 
 def _neighbours(name: str) -> list[str]:
     """The final paths whose file, part file or state file would be one of ``name``'s three.

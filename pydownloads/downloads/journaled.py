@@ -35,24 +35,41 @@ def add_journaled(
         (after each batch; the workers read the downloads back in priority order).
     :raises InvalidArgumentError: an item of the batch being read is not a FileConfig or URL
         (the batches before it stay queued).
+
+    What an earlier run left in the journal waits until every batch is added (see
+    ``Journal.release_carried``): one added again in a later batch runs with its new options.
     """
     queued = 0
-    for batch in _batches(files, JOURNAL_BATCH):
-        configs = [_checked(item) for item in batch]
-        check_open()
-        results = add_to_journal(journal, configs, retry_failed=retry_failed)
-        moves: Counter[tuple[str | None, str]] = Counter((before, now) for _, before, now in results)
-        moves.pop(("pending", "pending"), None)  # journaled already and waiting
-        for (before, now), count in moves.items():
-            if before != now:  # not: completed and intact, or failed and not retried
-                tracker.count_queued(before, now, count)
-                queued += count
-        if emitter.is_listening(DownloadQueued):
-            for config, (_, before, now) in zip(configs, results, strict=True):
-                if before != now:
-                    url, priority = (config, 0) if isinstance(config, str) else (config.url, config.priority)
-                    emitter.emit(DownloadQueued(url=url, priority=priority))
-        start_workers()
+    try:
+        for batch in _batches(files, JOURNAL_BATCH):
+            queued += _add_batch(batch, journal, tracker=tracker, emitter=emitter, retry_failed=retry_failed,
+                                 check_open=check_open)
+            start_workers()
+    finally:
+        journal.release_carried()  # all added: what an earlier run left and this one did not add goes on
+    return queued
+
+
+def _add_batch(
+    batch: list[FileConfig | str], journal: Journal, *, tracker: DownloadTracker, emitter: EventEmitter,
+    retry_failed: bool, check_open: Callable[[], None],
+) -> int:
+    """Journal one batch (see :func:`add_journaled`); returns how many were queued."""
+    configs = [_checked(item) for item in batch]
+    check_open()
+    results = add_to_journal(journal, configs, retry_failed=retry_failed)
+    queued = 0
+    moves: Counter[tuple[str | None, str]] = Counter((before, now) for _, before, now in results)
+    moves.pop(("pending", "pending"), None)  # journaled already and waiting
+    for (before, now), count in moves.items():
+        if before != now:  # not: completed and intact, or failed and not retried
+            tracker.count_queued(before, now, count)
+            queued += count
+    if emitter.is_listening(DownloadQueued):
+        for config, (_, before, now) in zip(configs, results, strict=True):
+            if before != now:
+                url, priority = (config, 0) if isinstance(config, str) else (config.url, config.priority)
+                emitter.emit(DownloadQueued(url=url, priority=priority))
     return queued
 
 

@@ -38,12 +38,11 @@ def add_to_journal(
     """
     stored = journal.insert(configs)
     if not any(stored):  # all new: the usual case, no file to look at
-        journal.release_carried()
         return [_NEW] * len(stored)
     journal.update_options(
         (row.id, config) for row, config in zip(stored, configs, strict=True)
         if row is not None and row.status != "completed" and row.options != row_values(config)[2])
-    journal.release_carried()  # what an earlier run left goes on now, with these options
+    journal.adopt(row.id for row in stored if row is not None)  # with its options: it may go now
     return [_NEW if row is None else _revisit(journal, row, config, retry_failed=retry_failed)
             for row, config in zip(stored, configs, strict=True)]
 

@@ -179,6 +179,7 @@ class DownloadWorker:
     def _complete(self, job: DownloadJob, path: Path) -> None:
         """Record a successful download (called once the part file is renamed)."""
         info = self.tracker.mark_finished(job.url, DownloadStatus.COMPLETED, path=path, unchanged=job.state.unchanged)
+        self._context.claims.completed(path, job.url)  # with a state file, it holds the path from now on
         if self.emitter.is_listening(DownloadCompleted):
             self.emitter.emit(DownloadCompleted(
                 url=job.url, path=path, bytes_downloaded=info.bytes_downloaded,

@@ -18,46 +18,35 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from pydownloads.domain.errors import StateFileError
 from pydownloads.domain.models import DownloadInfo, DownloadStatus, FileConfig
 from pydownloads.infrastructure.journal_format import (
     COLUMNS,
-    SCHEMA,
-    SCHEMA_VERSION,
     JournalRow,
     JournalStatus,
+    StoredRow,
     config_from_json,
     config_to_json,
     info_from_row,
+    prepare_schema,
     read_status,
-    read_version,
     row_values,
 )
 
 __all__ = ["COMMIT_INTERVAL", "RESUMABLE", "Journal", "JournalRow", "JournalStatus", "StoredRow", "read_status"]
 
 COMMIT_INTERVAL = 0.5
+#: The page cache of the journal's connection, in KiB: a fixed budget, whatever the number of
+#: downloads (the rest of the file is read through the system's cache).  32 MiB queued 300,000
+#: URLs in the same CPU time and held 28 MiB more (docs/BENCHMARKS.md, "Journal memory").
+CACHE_KIB = 8192
+#: Rows read per query by the readers that stream (the lock is never held between two pages).
+PAGE = 500
 #: Statuses a new run picks up again (``queued`` means "handed to a worker thread").
 RESUMABLE = ("pending", "queued", "in_progress", "cancelled")
-
-
-@dataclass(frozen=True, slots=True)
-class StoredRow:
-    """A download the journal held already when asked to insert it again.
-
-    ``status`` reads ``queued`` as ``pending``; ``path`` and ``size`` are what its last
-    attempt recorded; ``options`` is its stored configuration as the journal wrote it.
-    """
-
-    id: int
-    status: str
-    path: str | None
-    size: int
-    options: str = ""
 
 
 class Journal:
@@ -75,6 +64,12 @@ class Journal:
         #: Downloads an earlier run left wait until this run has added its own (with their
         #: options, which win) or is waited for: see :meth:`release_carried`.
         self._held = False
+        #: When this run opened the journal (the tracker's clock): what finished since, it settled.
+        self.opened_at = time.time()
+        #: This run's number (one more than the last run's), and the position of the next download
+        #: it adds: the rows it adds or adds again are stamped with both (see :meth:`run_rows`).
+        self.run = 0
+        self._seq = 0
         self._lock_fd = self._take_lock()
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -112,19 +107,8 @@ class Journal:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=2000")
-        db.execute("PRAGMA cache_size=-32768")  # 32 MiB of pages: queueing millions stays fast
-        version = read_version(db)
-        if version is None:
-            db.executescript("BEGIN;" + SCHEMA + "COMMIT;")
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif version == 1:  # add what version 2 has, keeping every row
-            db.execute("ALTER TABLE downloads ADD COLUMN unchanged INTEGER NOT NULL DEFAULT 0")
-            db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
-        elif version > SCHEMA_VERSION:
-            raise StateFileError(
-                f"{self.path} was written by a newer pydownloads (schema {version}, this one reads "
-                f"{SCHEMA_VERSION}); upgrade pydownloads or use another state file")
-        db.execute("PRAGMA quick_check")
+        db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")  # see CACHE_KIB
+        self.run = prepare_schema(db, self.path)
         db.execute("BEGIN")
 
     # -- writing ---------------------------------------------------------------------------
@@ -134,19 +118,25 @@ class Journal:
         default options), as pending; returns, for each, None if it is new, else the row
         held already for the same URL and destination (a repeat within ``configs``: the
         pending row its first occurrence made).  What to do with those is the caller's.
+
+        Every row given takes the next position of this run's input; a new one is this run's
+        at once, one held already once :meth:`adopt` says so (see :meth:`run_rows`).
         """
         rows = [row_values(c) for c in configs]
         with self._lock:
             self._check_open()
             newest = self._db.execute("SELECT COALESCE(MAX(id), 0) FROM downloads").fetchone()[0]
-            changes = self._db.total_changes
+            first, self._seq = self._seq, self._seq + len(rows)
             self._db.executemany(
-                "INSERT OR IGNORE INTO downloads (url, destination, config, priority, status) "
-                "VALUES (?, ?, ?, ?, 'pending')", rows)
-            if self._db.total_changes - changes == len(rows):  # all new: the usual case
+                "INSERT INTO downloads (url, destination, config, priority, status, run, seq) "
+                "VALUES (?, ?, ?, ?, 'pending', ?, ?) "
+                "ON CONFLICT (url, destination) DO UPDATE SET seq=excluded.seq",
+                [(*row, self.run, first + number) for number, row in enumerate(rows)])
+            added = self._db.execute("SELECT COUNT(*) FROM downloads WHERE id > ?", (newest,)).fetchone()[0]
+            if added == len(rows):  # all new: the usual case
                 results: list[StoredRow | None] = [None] * len(rows)
             else:
-                seen: set[int] = set()
+                seen: set[int] = set()  # this batch's: at most one batch of ids
                 results = [self._stored(row, newest, seen) for row in rows]
             self._dirty = True
             self._maybe_commit(force=False)
@@ -184,6 +174,16 @@ class Journal:
             self._dirty = True
             self._maybe_commit(force=False)
 
+    def adopt(self, row_ids: Iterable[int]) -> None:
+        """Make the rows ``row_ids`` (held already, added again) this run's: call it once their
+        new options are written, since while an earlier run's downloads are held, this run's
+        are handed out (see :meth:`next_pending`)."""
+        with self._lock:
+            self._check_open()
+            self._db.executemany("UPDATE downloads SET run=? WHERE id=?", [(self.run, row_id) for row_id in row_ids])
+            self._dirty = True
+            self._maybe_commit(force=False)
+
     def requeue(self, row_id: int, config: FileConfig, *, status: str) -> bool:
         """Make row ``row_id`` pending again with ``config``, its error forgotten, if its
         status is still ``status``; False if it has changed meanwhile (nothing written)."""
@@ -206,20 +206,20 @@ class Journal:
             self._commit()
 
     def release_carried(self) -> None:
-        """Let :meth:`next_pending` hand out what an earlier run left (held since
-        :meth:`requeue_unfinished` so that the options this run adds them with come first)."""
+        """Let :meth:`next_pending` hand out what an earlier run left and this run did not add
+        again (held since :meth:`requeue_unfinished`, until this run has added all it adds:
+        a download added again, in any batch, runs with the options it is added with now)."""
         with self._lock:
             self._held = False
 
     def next_pending(self, limit: int) -> list[JournalRow]:
-        """Up to ``limit`` pending downloads, highest priority first, marked as queued (none
-        while an earlier run's downloads are held: see :meth:`release_carried`)."""
+        """Up to ``limit`` pending downloads, highest priority first, marked as queued (while
+        an earlier run's downloads are held, only those this run added: see :meth:`release_carried`)."""
+        held = " AND run=?" if self._held else ""
         with self._lock:
-            if self._held:
-                return []
             rows = self._db.execute(
-                f"SELECT {COLUMNS} FROM downloads WHERE status='pending' "
-                "ORDER BY priority DESC, id LIMIT ?", (limit,)).fetchall()
+                f"SELECT {COLUMNS} FROM downloads WHERE status='pending'{held} "
+                "ORDER BY priority DESC, id LIMIT ?", (self.run, limit) if held else (limit,)).fetchall()
             self._db.executemany("UPDATE downloads SET status='queued' WHERE id=?", [(r[0],) for r in rows])
             self._dirty = True
             self._maybe_commit(force=False)
@@ -308,16 +308,48 @@ class Journal:
         return None if row is None else info_from_row(row)
 
     def rows(self, status: str | None = None) -> Iterator[DownloadInfo]:
-        """Every journaled download (or those with ``status``), in queue order."""
-        query = f"SELECT {COLUMNS} FROM downloads"
-        args: tuple[str, ...] = ()
-        if status is not None:
-            query += " WHERE status=?"
-            args = (status,)
-        with self._reading() as db:
-            # Row by row: all raw rows fetched beside their DownloadInfos would double the peak.
-            infos = [info_from_row(row) for row in db.execute(query + " ORDER BY id", args)]
-        return iter(infos)
+        """Every journaled download (or those with ``status``), in queue order, read a page
+        at a time (the journal may be written meanwhile)."""
+        where, args = ("status=?", (status,)) if status is not None else ("1", ())
+        return (info_from_row(row) for row in self._pages(where, args))
+
+    def run_rows(self) -> Iterator[DownloadInfo]:
+        """The downloads this run added (or added again), in the order it added them, read a
+        page at a time: O(1) memory however many."""
+        return (info_from_row(row[:-1]) for row in self._pages("run=?", (self.run,), key="seq"))
+
+    def carried_rows(self, since: float) -> Iterator[DownloadInfo]:
+        """The downloads this run did not add that reached a final status at ``since`` or
+        later (what an earlier run left, finished by this one), in queue order."""
+        return (info_from_row(row) for row in self._pages(
+            "(run IS NULL OR run != ?) AND +status IN ('completed', 'failed', 'cancelled') AND finished_at >= ?",
+            (self.run, since)))
+
+    def _pages(self, where: str, args: tuple[object, ...], *, key: str = "id") -> Iterator[tuple[object, ...]]:
+        """The rows ``WHERE where`` in ``key`` order (``COLUMNS``, then ``key`` unless it is
+        ``id``), a page per query."""
+        extra = "" if key == "id" else f", {key}"
+        query = f"SELECT {COLUMNS}{extra} FROM downloads WHERE {where} AND {key} > ? ORDER BY {key} LIMIT {PAGE}"
+        last: object = -1
+        while True:
+            with self._reading() as db:
+                page = db.execute(query, (*args, last)).fetchall()
+            yield from page
+            if len(page) < PAGE:
+                return
+            last = page[-1][0 if key == "id" else -1]
+
+    def completed_owner(self, paths: Sequence[str], url: str) -> str | None:
+        """The URL of another download this run completed to one of ``paths``, or None (the
+        conflict check of path claims given up on completion: see ``PathClaims``)."""
+        marks = ",".join("?" * len(paths))
+        with self._lock:
+            if self._lock_fd < 0:
+                return None
+            row = self._db.execute(
+                f"SELECT url FROM downloads INDEXED BY by_path WHERE path IN ({marks}) AND url != ? "
+                "AND status='completed' AND finished_at >= ? LIMIT 1", (*paths, url, self.opened_at)).fetchone()
+        return None if row is None else str(row[0])
 
     def close(self) -> None:
         """Commit and close (idempotent)."""

@@ -17,7 +17,9 @@ from pydownloads.domain.models import DownloadInfo, DownloadStatus, FileConfig
 
 _quote = json.encoder.encode_basestring_ascii
 
-SCHEMA_VERSION = 2  # 2: the "unchanged" column
+#: 2: the "unchanged" column; 3: "run" and "seq" (which run added a download last, and where in
+#: its input: the report reads a run's downloads back in input order) and an index on "path".
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -37,10 +39,23 @@ CREATE TABLE IF NOT EXISTS downloads (
     started_at REAL,
     finished_at REAL,
     unchanged INTEGER NOT NULL DEFAULT 0,
+    run INTEGER,
+    seq INTEGER,
     UNIQUE (url, destination)
 );
 CREATE INDEX IF NOT EXISTS by_status_priority ON downloads (status, priority DESC, id);
 """
+#: The indexes of version 3 (made by a new journal, and by the migration of an older one).
+INDEXES_3 = (
+    "CREATE INDEX IF NOT EXISTS by_run ON downloads (run, seq)",
+    "CREATE INDEX IF NOT EXISTS by_path ON downloads (path)",
+)
+#: What each older version lacks of the next one (``MIGRATIONS[n]``: from n to n + 1); every row is kept.
+MIGRATIONS = {
+    1: ("ALTER TABLE downloads ADD COLUMN unchanged INTEGER NOT NULL DEFAULT 0",),
+    2: ("ALTER TABLE downloads ADD COLUMN run INTEGER", "ALTER TABLE downloads ADD COLUMN seq INTEGER",
+        *INDEXES_3),
+}
 COLUMNS = (
     "id, url, config, priority, status, bytes, total, attempts, path, error, error_type, started_at, finished_at, "
     "unchanged"
@@ -54,6 +69,21 @@ class JournalRow:
     id: int
     config: FileConfig
     info: DownloadInfo
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRow:
+    """A download the journal held already when asked to insert it again.
+
+    ``status`` reads ``queued`` as ``pending``; ``path`` and ``size`` are what its last
+    attempt recorded; ``options`` is its stored configuration as the journal wrote it.
+    """
+
+    id: int
+    status: str
+    path: str | None
+    size: int
+    options: str = ""
 
 
 def destination_key(config: FileConfig) -> str:
@@ -115,6 +145,40 @@ def read_version(db: sqlite3.Connection) -> int | None:
     if row is None or not str(row[0]).isdigit():
         raise sqlite3.DatabaseError("it has no schema version")
     return int(row[0])
+
+
+def prepare_schema(db: sqlite3.Connection, path: Path) -> int:
+    """Make the journal open on ``db`` (in autocommit mode) this version's: a new one gets
+    the schema, an older one is migrated in one transaction, every row kept.  Returns the
+    number of the run opening it (one more than the last one's, recorded).
+
+    :raises StateFileError: the file was written by a newer pydownloads.
+    :raises sqlite3.DatabaseError: the file holds something else than a journal, or is corrupt.
+    """
+    version = read_version(db)
+    if version is None:
+        db.executescript("BEGIN;" + SCHEMA + "".join(f"{index};" for index in INDEXES_3) + "COMMIT;")
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    elif version > SCHEMA_VERSION:
+        raise StateFileError(
+            f"{path} was written by a newer pydownloads (schema {version}, this one reads "
+            f"{SCHEMA_VERSION}); upgrade pydownloads or use another state file")
+    elif version < SCHEMA_VERSION:
+        db.execute("BEGIN")
+        try:
+            for step in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[step]:
+                    db.execute(statement)
+            db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    db.execute("PRAGMA quick_check")
+    last = db.execute("SELECT value FROM meta WHERE key='run'").fetchone()
+    run = int(last[0]) + 1 if last is not None and str(last[0]).isdigit() else 1
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('run', ?)", (str(run),))
+    return run
 
 
 def info_from_row(row: tuple[Any, ...]) -> DownloadInfo:

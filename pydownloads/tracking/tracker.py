@@ -67,6 +67,10 @@ class TrackerStore(Protocol):
 
     def rows(self, status: str | None = None) -> Iterator[DownloadInfo]: ...
 
+    def run_rows(self) -> Iterator[DownloadInfo]: ...
+
+    def carried_rows(self, since: float) -> Iterator[DownloadInfo]: ...
+
     def counts(self) -> dict[str, int]: ...
 
     def total_bytes(self) -> int: ...
@@ -268,6 +272,33 @@ class DownloadTracker:
                     stored[url] = dataclasses.replace(info, resumed_from=resumed)
             stored.update((url, record.snapshot()) for url, record in self._records.items())
         return stored
+
+    def iter_queued(self) -> Iterator[DownloadInfo]:
+        """Snapshots of the downloads queued through this tracker's manager, in the order
+        queued.  With a store: those this run added (or added again), streamed from it in
+        the order added, in O(1) memory; without one: every download, first queued first.
+        """
+        if self._store is None:
+            with self._lock:
+                return iter([record.snapshot() for record in self._records.values()])
+        return (self._overlaid(info) for info in self._store.run_rows())
+
+    def iter_carried(self, since: float) -> Iterator[DownloadInfo]:
+        """With a store: snapshots of the downloads this run did not add that reached a final
+        status at ``since`` or later (an earlier run's leftovers), streamed; else none."""
+        if self._store is None:
+            return iter(())
+        return (self._overlaid(info) for info in self._store.carried_rows(since))
+
+    def _overlaid(self, info: DownloadInfo) -> DownloadInfo:
+        """A store's snapshot of a download with what only memory holds: its live record, or
+        where it resumed from."""
+        with self._lock:
+            record = self._records.get(info.url)
+            if record is not None:
+                return record.snapshot()
+            resumed = self._resumed.get(info.url, 0)
+        return dataclasses.replace(info, resumed_from=resumed) if resumed else info
 
     def get_stats(self) -> DownloadStats:
         """Counts by status and the total bytes downloaded, in O(1)."""

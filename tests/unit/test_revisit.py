@@ -190,3 +190,39 @@ def test_waiting_for_the_run_lets_an_earlier_runs_downloads_go_on(journal: Journ
         assert [row.config.url for row in rerun.next_pending(5)] == [URL]
     finally:
         rerun.close()
+
+
+def test_a_download_added_again_in_a_later_batch_still_takes_its_new_options(journal: Journal) -> None:
+    """Batches of one run: what an earlier run left waits for the whole input, not only the
+    first batch, so that one added again in a later batch never runs with its old options."""
+    add_to_journal(journal, [URL], retry_failed=False)
+    journal.close()
+    rerun = Journal(journal.path)
+    try:
+        rerun.requeue_unfinished(retry_failed=False)
+        add_to_journal(rerun, ["http://127.0.0.1:1/first-batch.bin"], retry_failed=False)
+        assert [row.config.url for row in rerun.next_pending(5)] == ["http://127.0.0.1:1/first-batch.bin"]
+        add_to_journal(rerun, [NEWER], retry_failed=False)  # a later batch
+        (row,) = rerun.next_pending(5)
+        assert row.config == NEWER
+    finally:
+        rerun.close()
+
+
+def test_what_the_input_does_not_add_again_goes_on_once_all_is_added(journal: Journal) -> None:
+    from pydownloads.downloads.journaled import add_journaled
+    from pydownloads.events.emitter import EventEmitter
+    from pydownloads.tracking.tracker import DownloadTracker
+
+    add_to_journal(journal, [URL], retry_failed=False)
+    journal.close()
+    rerun = Journal(journal.path)
+    try:
+        rerun.requeue_unfinished(retry_failed=False)
+        tracker = DownloadTracker()
+        tracker.bind_store(rerun)
+        add_journaled(["http://127.0.0.1:1/b.bin"], rerun, tracker=tracker, emitter=EventEmitter(),
+                      retry_failed=False, check_open=lambda: None, start_workers=lambda: None)
+        assert sorted(row.config.url for row in rerun.next_pending(5)) == [URL, "http://127.0.0.1:1/b.bin"]
+    finally:
+        rerun.close()
