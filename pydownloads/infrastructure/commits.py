@@ -25,14 +25,24 @@ T = TypeVar("T")
 
 
 class _Batch(Generic[T]):
-    """The writes one commit covers, and how that commit ended."""
+    """The writes one commit covers, and how that commit ended.
 
-    __slots__ = ("done", "error", "items")
+    ``gate`` is held until the commit has returned; each waiter takes it and hands it on
+    at once, so the commit wakes its own callers one after the other, and no one else.
+    """
+
+    __slots__ = ("error", "gate", "items")
 
     def __init__(self) -> None:
         self.items: list[T] = []
-        self.done = False
         self.error: BaseException | None = None
+        self.gate = threading.Lock()
+        self.gate.acquire()
+
+    def wait(self) -> None:
+        """Return once the commit of this batch has returned."""
+        self.gate.acquire()
+        self.gate.release()
 
 
 class GroupCommit(Generic[T]):
@@ -48,10 +58,8 @@ class GroupCommit(Generic[T]):
     def __init__(self, write: Callable[[list[T]], None], *, name: str = "pydownloads-commit") -> None:
         self._write = write
         self._name = name
-        lock = threading.Lock()
-        self._lock = lock
-        self._work = threading.Condition(lock)  # the committer waits here for writes
-        self._done = threading.Condition(lock)  # callers wait here for their batch
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)  # the committer waits here for writes
         self._open: _Batch[T] = _Batch()
         self._committing: _Batch[T] | None = None
         self._thread: threading.Thread | None = None
@@ -71,7 +79,8 @@ class GroupCommit(Generic[T]):
         :raises BaseException: whatever ``write`` raised for the batch that held ``item``.
         """
         with self._lock:
-            if not self._closed:
+            closed = self._closed
+            if not closed:
                 batch = self._open
                 batch.items.append(item)
                 if self._thread is None:
@@ -79,19 +88,19 @@ class GroupCommit(Generic[T]):
                     self._thread.start()
                 elif len(batch.items) == 1:
                     self._work.notify()
-                while not batch.done:
-                    self._done.wait()
-                if batch.error is not None:
-                    raise batch.error
-                return
-        self._write([item])  # closed: no committer any more
+        if closed:  # no committer any more
+            self._write([item])
+            return
+        batch.wait()
+        if batch.error is not None:
+            raise batch.error
 
     def flush(self) -> None:
         """Return once every write submitted so far is committed (or has failed)."""
         with self._lock:
             batch = self._open if self._open.items else self._committing
-            while batch is not None and not batch.done:
-                self._done.wait()
+        if batch is not None:
+            batch.wait()
 
     def close(self) -> None:
         """Commit what is pending and stop the committer (idempotent)."""
@@ -120,7 +129,6 @@ class GroupCommit(Generic[T]):
                 finally:
                     self._lock.acquire()
                     self.commits += 1
-                    batch.done = True
                     batch.items = []
                     self._committing = None
-                    self._done.notify_all()
+                    batch.gate.release()  # its callers go on, one waking the next
