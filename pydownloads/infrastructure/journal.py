@@ -3,11 +3,13 @@
 One process writes a journal at a time (an advisory ``flock`` on the file, taken at open).
 WAL mode with ``synchronous=NORMAL``: a commit reaches the operating system before the call
 returns, so it survives the process being killed (not a power cut, which would need a sync
-per commit).  Writes that recovery depends on (a download's final status) are committed at
-once; the others (a download started, queued) ride along with the next commit or are
-committed at least every ``COMMIT_INTERVAL`` seconds.
+per commit).  Writes that recovery depends on (a download's final status) are committed
+before :meth:`Journal.finished` returns, those of concurrent callers in one commit (a group
+commit: :mod:`pydownloads.infrastructure.commits`); the others (a download started, queued)
+ride along with the next commit or are committed at least every ``COMMIT_INTERVAL`` seconds.
 
-Thread-safe: one connection behind one lock; SQLite releases the GIL while it works.
+Thread-safe: one connection behind one lock; SQLite releases the GIL while it works.  The
+group commit's thread (a daemon) runs from the first final status to :meth:`Journal.close`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 
 from pydownloads.domain.errors import StateFileError
 from pydownloads.domain.models import DownloadInfo, DownloadStatus, FileConfig
+from pydownloads.infrastructure.commits import GroupCommit
 from pydownloads.infrastructure.journal_format import (
     COLUMNS,
     JournalRow,
@@ -61,6 +64,7 @@ class Journal:
         self._lock = threading.Lock()
         self._dirty = False
         self._last_commit = time.monotonic()
+        self._group: GroupCommit[tuple[object, ...]] = GroupCommit(self._write_finished, name="pydownloads-journal")
         #: Downloads an earlier run left wait until this run has added its own (with their
         #: options, which win) or is waited for: see :meth:`release_carried`.
         self._held = False
@@ -236,20 +240,40 @@ class Journal:
             self._dirty = True
             self._maybe_commit(force=False)
 
+    #: A final status, with what the attempt that reached it recorded.
+    _FINISHED = ("UPDATE downloads SET status=?, bytes=?, total=?, attempts=?, path=?, error=?, error_type=?, "
+                 "started_at=?, finished_at=?, unchanged=? WHERE id=?")
+
     def finished(self, row_id: int, info: DownloadInfo) -> None:
-        """A download reached a final status: committed before this returns."""
+        """A download reached a final status: committed before this returns.
+
+        The final statuses of concurrent callers share a commit (a group commit: one thread
+        writes and commits all those pending, see
+        :class:`~pydownloads.infrastructure.commits.GroupCommit`), so a process killed at
+        any moment loses no final status a caller has returned from.
+        """
+        values = (info.status.value, info.bytes_downloaded, info.total_bytes, info.attempts,
+                  str(info.path) if info.path else None, info.error, info.error_type, info.started_at,
+                  info.finished_at, int(info.unchanged), row_id)
+        if info.status is not DownloadStatus.CANCELLED:
+            self._group.submit(values)
+            return
+        # A cancelled download is picked up again anyway: it need not wait for a commit.
         with self._lock:
             if self._lock_fd < 0:
                 return
-            self._db.execute(
-                "UPDATE downloads SET status=?, bytes=?, total=?, attempts=?, path=?, error=?, error_type=?, "
-                "started_at=?, finished_at=?, unchanged=? WHERE id=?",
-                (info.status.value, info.bytes_downloaded, info.total_bytes, info.attempts,
-                 str(info.path) if info.path else None, info.error, info.error_type, info.started_at,
-                 info.finished_at, int(info.unchanged), row_id))
+            self._db.execute(self._FINISHED, values)
             self._dirty = True
-            # A cancelled download is picked up again anyway: it need not wait for a commit.
-            self._maybe_commit(force=info.status is not DownloadStatus.CANCELLED)
+            self._maybe_commit(force=False)
+
+    def _write_finished(self, batch: list[tuple[object, ...]]) -> None:
+        """Write and commit a batch of final statuses (the group commit's ``write``)."""
+        with self._lock:
+            if self._lock_fd < 0:
+                return  # closed: a thread stuck past a hard shutdown is reporting late
+            self._db.executemany(self._FINISHED, batch)
+            self._dirty = True
+            self._commit()
 
     def _maybe_commit(self, *, force: bool) -> None:
         if self._dirty and (force or time.monotonic() - self._last_commit >= COMMIT_INTERVAL):
@@ -267,6 +291,7 @@ class Journal:
 
     def flush(self) -> None:
         """Commit whatever is pending."""
+        self._group.flush()
         with self._lock:
             self._commit()
 
@@ -353,6 +378,7 @@ class Journal:
 
     def close(self) -> None:
         """Commit and close (idempotent)."""
+        self._group.close()  # the final statuses submitted so far: written before the file closes
         with self._lock:
             if self._lock_fd < 0:
                 return

@@ -210,36 +210,55 @@ class DownloadTracker:
         error: BaseException | None = None,
         unchanged: bool = False,
     ) -> DownloadInfo:
-        """Move to a final status, stamp the time and keep the error's message and type."""
+        """Move to a final status, stamp the time and keep the error's message and type.
+
+        With a store, the final status is committed there first: until then the tracker
+        (its counts, :meth:`get_download`) still shows the download in progress, and the
+        caller reports it only once this returns.  So nothing is ever reported final that a
+        killed process could lose.
+        """
         if not status.is_final:
             raise ValueError(f"{status} is not a final status")
         with self._lock:
             record = self._records[url]
-            self._move(record, status)
-            record.finished_at = self._clock()
-            if record.started_at is None:
-                record.started_at = record.finished_at
-            if path is not None:
-                record.path = path
-            record.unchanged = unchanged
-            if unchanged:  # nothing was transferred this time, whatever an earlier run counted
-                self._bytes -= record.bytes_downloaded
-                record.bytes_downloaded = record.resumed_from = 0
-            if error is not None:
-                record.error = str(error)
-                record.error_type = type(error).__name__
-            info = record.snapshot()
+            info = self._final(record, status, path, error, unchanged)
             store, key = self._store, record.key
-        if store is not None and key is not None:
-            store.finished(key, info)  # durable before the caller reports it
-            with self._lock:
-                if self._records.get(url) is record:
-                    del self._records[url]  # the store holds it from now on
-                    if info.resumed_from:
-                        self._resumed[url] = info.resumed_from
-                    else:
-                        self._resumed.pop(url, None)
+            if store is None or key is None:
+                self._settle(record, info)
+                return info
+        store.finished(key, info)  # durable before anyone sees it final
+        with self._lock:
+            self._settle(record, info)
+            if self._records.get(url) is record:
+                del self._records[url]  # the store holds it from now on
+                if info.resumed_from:
+                    self._resumed[url] = info.resumed_from
+                else:
+                    self._resumed.pop(url, None)
         return info
+
+    def _final(self, record: _Record, status: DownloadStatus, path: Path | None,
+               error: BaseException | None, unchanged: bool) -> DownloadInfo:
+        """What ``record`` becomes at ``status``, the record left as it is."""
+        finished_at = self._clock()
+        kept = not unchanged  # unchanged: nothing was transferred this time, whatever an earlier run counted
+        return DownloadInfo(
+            url=record.url, status=status, bytes_downloaded=record.bytes_downloaded if kept else 0,
+            total_bytes=record.total_bytes, path=record.path if path is None else path,
+            error=record.error if error is None else str(error),
+            error_type=record.error_type if error is None else type(error).__name__,
+            attempts=record.attempts, finished_at=finished_at,
+            started_at=finished_at if record.started_at is None else record.started_at,
+            unchanged=unchanged, resumed_from=record.resumed_from if kept else 0)
+
+    def _settle(self, record: _Record, info: DownloadInfo) -> None:
+        """Give ``record`` the final state ``info`` (under the lock)."""
+        self._move(record, info.status)
+        self._bytes += info.bytes_downloaded - record.bytes_downloaded
+        record.bytes_downloaded, record.resumed_from = info.bytes_downloaded, info.resumed_from
+        record.finished_at, record.started_at = info.finished_at, info.started_at
+        record.path, record.unchanged = info.path, info.unchanged
+        record.error, record.error_type = info.error, info.error_type
 
     def _move(self, record: _Record, status: DownloadStatus) -> None:
         self._counts[record.status] -= 1
