@@ -4,6 +4,11 @@ Used by a single stream (``Transfer._stream_whole``) and by each lane of a segme
 download (``RangeEngine``).  It is the hot path of every download: per chunk it makes no
 allocation (reads go into one reused buffer, sliced only for a short last read), takes no
 lock of its own, and calls exactly one hook, for what differs between its users.
+
+A chunk is as many reads as fill the buffer within FILL_SECONDS: over TLS one read returns
+one record (16 KiB), and a write, a count, an event and the rate and speed checks per record
+cost more than the bytes (a 1 GiB file: 65,540 writes in 16 KiB, against 1,024 in 1 MiB).
+Within a rate limit a chunk is at most one burst of the bucket, so waits stay short.
 """
 
 from __future__ import annotations
@@ -26,6 +31,11 @@ ByteCounter = Callable[[int], None]
 Step = Callable[[int], int]
 #: ``end`` of a body that runs until the server ends it.
 UNBOUNDED = 1 << 62
+#: How long one chunk may go on filling its buffer after its first read: the bound on how
+#: late progress, the speed floor, the rate limit and a cancel see bytes that have arrived.
+FILL_SECONDS = 0.02
+#: The smallest chunk under a rate limit (a bucket's burst is a tenth of a second of its rate).
+LIMITED_CHUNK = 16 << 10
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -58,9 +68,13 @@ class ChunkCopy:
         :raises DownloadError: from the reader, the part file, ``pace`` or ``step``.
         """
         read, write, count, buckets = reader.read_into, self.part.write_at, self.count, self.buckets
-        cancel, size = self.cancel_event, len(buffer)
+        cancel = self.cancel_event
+        if buckets:  # one chunk never owes a bucket more than its burst
+            burst = min(bucket.burst for bucket in buckets)
+            buffer = buffer[:max(LIMITED_CHUNK, min(len(buffer), int(burst)))]
+        size = len(buffer)
         while pos < end:
-            data = read(buffer if end - pos >= size else buffer[:end - pos])
+            data = read(buffer if end - pos >= size else buffer[:end - pos], fill=FILL_SECONDS)
             if not data:
                 return pos
             got = len(data)
