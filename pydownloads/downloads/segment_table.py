@@ -26,8 +26,8 @@ STEAL_MIN_BYTES = 1 << 20
 #: machine's 1 GiB took 3.6-4.0 s over 16 ranges against 2.5 s over one connection).
 BEHIND = 256 << 10
 #: A look over a window in which the lane's thread waited for a core this share of the
-#: time or more says more about the machine than about the link: no lanes on it (until
-#: the window, kept open, reaches LANE_RECHECK: then its average decides).
+#: time or more says more about the machine than about the link: it adds lanes only if what
+#: arrived is plainly slow even over the time the lane could run, else it decides nothing.
 STARVED = 0.25
 #: Under this share of ``fast_lane`` a lane is plainly slow and lanes join on one look;
 #: between it and ``fast_lane`` a second look must agree (a busy moment is not a slow link).
@@ -211,8 +211,9 @@ class LaneGauge:
     after each look that finds the connection fast or doubts; the speed is what *arrived* in it
     (fetched, plus the change in what waits), which a lane starved of CPU does not lower.
     A connection as fast as ``fast_lane`` runs alone, and so does one whose lane is behind
-    it (more bytes waiting at two looks in a row than arrive in ``window``).  A window in which
-    the lane waited for a core (``STARVED``) decides nothing before it is ``recheck`` long.
+    it (more bytes waiting at two looks in a row than arrive in ``window``).  In a window in
+    which the lane waited for a core (``STARVED``), the speed is taken over the time it could
+    run, and only a plainly slow one counts.
     A slower connection gets lanes: at once when plainly slow, else when the next look
     agrees.  Looks come every ``window`` seconds until the first fast one, then every
     ``recheck``.
@@ -248,12 +249,14 @@ class LaneGauge:
         if rate >= self._fast:
             self._open, self._doubt, self.window = (now, fetched + waiting, queued), False, self.recheck
             return False
-        # Behind: more waiting unread, at this look and the last, than arrives in a short window.
-        behind = min(waiting, waited) >= max(BEHIND, rate * self._first)
-        starved = (queued - opened[2]) >= STARVED * elapsed and elapsed < self.recheck
         self.window = self._first  # whatever comes next shows soon
-        if behind or starved:
+        # Behind: more waiting unread, at this look and the last, than arrives in a short window.
+        if min(waiting, waited) >= max(BEHIND, rate * self._first):
             return False
+        starved = queued - opened[2]
+        if starved >= STARVED * elapsed:  # measured the machine: only a link plainly slow over
+            ran = max(elapsed - starved, 1e-3)  # the time the lane could run says "lanes"
+            return (fetched + waiting - opened[1]) / ran < self._fast * PLAINLY_SLOW
         if rate < self._fast * PLAINLY_SLOW or self._doubt:
             return True
         self._open, self._doubt = (now, fetched + waiting, queued), True  # the next look measures afresh
