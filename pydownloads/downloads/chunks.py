@@ -82,13 +82,15 @@ class ChunkCopy:
             if hasher is not None:
                 hasher.update(data)
             pos += got
-            count(got)
+            if step is not None:
+                end = step(pos)
+            # A split that cut the range inside this chunk: the bytes past the cut are the new
+            # owner's to count (they were read, though: the limits and the pace see them).
+            count(got if end >= pos else max(0, got - (pos - end)))
             waited = 0.0
             for bucket in buckets:  # a plain loop: no generator made per chunk
                 waited += bucket.consume(got, cancel)
             pace.check(got, paused=waited)
             if cancel.is_set():
                 raise DownloadCancelledError("cancelled", url=self.url)
-            if step is not None:
-                end = step(pos)
         return pos

@@ -142,3 +142,15 @@ def test_under_a_rate_limit_no_chunk_is_larger_than_the_smallest_burst() -> None
     tiny, counts = (_Bucket(0.0, burst=100),), []
     _run(_copy(_Part(), counts, tiny), _Reader(body, most=1 << 20), memoryview(bytearray(1 << 20)), 0, UNBOUNDED)
     assert max(counts) == LIMITED_CHUNK  # a floor: chunks of a few bytes would cost more than the limit saves
+
+
+def test_bytes_past_a_cut_made_while_the_chunk_was_in_flight_are_not_counted() -> None:
+    counts: list[int] = []
+
+    def step(pos: int) -> int:
+        return 150 if pos >= 200 else 10_000  # another lane took [150, ...) during the second chunk
+
+    part = _Part()
+    assert _run(_copy(part, counts), _Reader(BODY, most=100), memoryview(bytearray(100)), 0, 10_000,
+                step=step) == 200
+    assert counts == [100, 50] and bytes(part.data) == BODY[:200]  # written (the same bytes), counted once
