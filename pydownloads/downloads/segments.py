@@ -31,7 +31,7 @@ import requests
 from pydownloads.domain.checksum import Hasher
 from pydownloads.domain.errors import DownloadCancelledError, DownloadError, ResumeMismatchError, TransferError
 from pydownloads.domain.redact import get_logger
-from pydownloads.downloads.chunks import ByteCounter, ChunkCopy
+from pydownloads.downloads.chunks import FILL_SECONDS, SHARED_FILL, ByteCounter, ChunkCopy
 from pydownloads.downloads.pace import Pace
 from pydownloads.downloads.segment_table import YOUNG, LaneGauge, Segment, SegmentTable
 from pydownloads.downloads.segment_table import hole_ranges as hole_ranges  # re-exported: older imports
@@ -315,7 +315,8 @@ class RangeEngine:
         step, hasher = _Cursor(self, segment).step, self.hasher
         pace = Pace(self._settings, self._url, self._deadline_at)
         while pos < end:
-            reached = self._copy.run(reader, buffer, pos, end, pace=pace, hasher=hasher, step=step)
+            reached = self._copy.run(reader, buffer, pos, end, pace=pace, hasher=hasher, step=step,
+                                     fill=FILL_SECONDS if self._lanes == 1 else SHARED_FILL)
             if self._failed.is_set():
                 return
             with self._lock:
