@@ -20,6 +20,18 @@ YOUNG = 0.1
 STEAL_MIN_SECONDS = 0.5
 #: ... and never leaves pieces smaller than this (nor than one read).
 STEAL_MIN_BYTES = 1 << 20
+#: A first lane with at least this many bytes waiting unread on its connection at two
+#: looks in a row (and more than arrive in a first window) is behind it: this machine, not
+#: the link, sets its speed, and more lanes would only share the same cores (a busy
+#: machine's 1 GiB took 3.6-4.0 s over 16 ranges against 2.5 s over one connection).
+BEHIND = 256 << 10
+#: A look over a window in which the lane's thread waited for a core this share of the
+#: time or more says more about the machine than about the link: it adds lanes only if what
+#: arrived is plainly slow even over the time the lane could run, else it decides nothing.
+STARVED = 0.25
+#: Under this share of ``fast_lane`` a lane is plainly slow and lanes join on one look;
+#: between it and ``fast_lane`` a second look must agree (a busy moment is not a slow link).
+PLAINLY_SLOW = 0.25
 
 
 @dataclass(slots=True)
@@ -188,6 +200,67 @@ class SegmentTable:
     def _begin(self, segment: Segment, now: float) -> None:
         segment.active = True
         segment.began, segment.began_at = now, segment.pos
+
+
+class LaneGauge:
+    """Decides when a file's first connection should get company, from looks at the bytes
+    its lane fetched, those waiting unread on the connection, and how long the lane's
+    thread waited for a core; pure (the caller passes clock and counts).
+
+    A window opens at the first look (the response is open, its bytes on their way) and
+    after each look that finds the connection fast or doubts; the speed is what *arrived* in it
+    (fetched, plus the change in what waits), which a lane starved of CPU does not lower.
+    A connection as fast as ``fast_lane`` runs alone, and so does one whose lane is behind
+    it (more bytes waiting at two looks in a row than arrive in ``window``).  In a window in
+    which the lane waited for a core (``STARVED``), the speed is taken over the time it could
+    run, and only a plainly slow one counts.
+    A slower connection gets lanes: at once when plainly slow, else when the next look
+    agrees.  Looks come every ``window`` seconds until the first fast one, then every
+    ``recheck``.
+
+    :param fast_lane: bytes/s at which one connection runs alone.
+    """
+
+    __slots__ = ("_doubt", "_fast", "_first", "_last", "_open", "recheck", "window")
+
+    def __init__(self, fast_lane: float, *, window: float, recheck: float) -> None:
+        self._fast, self._first, self.window, self.recheck = fast_lane, window, window, recheck
+        self._open: tuple[float, int, float] | None = None  # (when, arrived, queued) the window opened
+        self._last = (0.0, 0)  # (when, waiting) at the last look
+        self._doubt = False
+
+    def slow(self, now: float, fetched: int, waiting: int | None, queued: float | None) -> bool:
+        """One look: True when lanes should join now.
+
+        :param fetched: bytes the lane has read so far.
+        :param waiting: bytes waiting unread on its connection now (None: unknown).
+        :param queued: seconds its thread has waited for a core so far (None: unknown).
+        """
+        waiting, queued = waiting or 0, queued or 0.0
+        opened, (last, waited) = self._open, self._last
+        if opened is not None and now - last < self.window * 0.95:  # a timed wait may end a hair early
+            return False
+        self._last = (now, waiting)
+        if opened is None:
+            self._open = (now, fetched + waiting, queued)
+            return False
+        elapsed = now - opened[0]
+        rate = (fetched + waiting - opened[1]) / elapsed
+        if rate >= self._fast:
+            self._open, self._doubt, self.window = (now, fetched + waiting, queued), False, self.recheck
+            return False
+        self.window = self._first  # whatever comes next shows soon
+        # Behind: more waiting unread, at this look and the last, than arrives in a short window.
+        if min(waiting, waited) >= max(BEHIND, rate * self._first):
+            return False
+        starved = queued - opened[2]
+        if starved >= STARVED * elapsed:  # measured the machine: only a link plainly slow over
+            ran = max(elapsed - starved, 1e-3)  # the time the lane could run says "lanes"
+            return (fetched + waiting - opened[1]) / ran < self._fast * PLAINLY_SLOW
+        if rate < self._fast * PLAINLY_SLOW or self._doubt:
+            return True
+        self._open, self._doubt = (now, fetched + waiting, queued), True  # the next look measures afresh
+        return False
 
 
 def merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -3,8 +3,10 @@
 :class:`RangeEngine` runs a file's *lanes*: threads with a connection each, acting on one
 :class:`~pydownloads.downloads.segment_table.SegmentTable` behind one lock.  The first lane
 is the response the transfer already opened; it runs alone while it copies faster than
-``TransferSettings.fast_lane`` (loopback, a LAN), measured after LANE_PROBE seconds and
-then every LANE_RECHECK.  Once it proves slower, or at once when mirrors can serve ranges,
+``TransferSettings.fast_lane`` (loopback, a LAN) or while it is behind its connection (the
+machine, not the link, sets its speed), as :class:`~pydownloads.downloads.segment_table.LaneGauge`
+judges over LANE_PROBE seconds from its first bytes, then every LANE_RECHECK.  Once it
+proves slow, or at once when mirrors can serve ranges,
 what is left is cut into near-equal pieces and up to ``lanes`` connections fetch them (each
 within the host's connection budget); a lane that runs out of work takes half of the
 running range that would take longest (work stealing), so a slow connection never becomes
@@ -29,9 +31,9 @@ import requests
 from pydownloads.domain.checksum import Hasher
 from pydownloads.domain.errors import DownloadCancelledError, DownloadError, ResumeMismatchError, TransferError
 from pydownloads.domain.redact import get_logger
-from pydownloads.downloads.chunks import ByteCounter, ChunkCopy
+from pydownloads.downloads.chunks import FILL_SECONDS, SHARED_FILL, ByteCounter, ChunkCopy
 from pydownloads.downloads.pace import Pace
-from pydownloads.downloads.segment_table import YOUNG, Segment, SegmentTable
+from pydownloads.downloads.segment_table import YOUNG, LaneGauge, Segment, SegmentTable
 from pydownloads.downloads.segment_table import hole_ranges as hole_ranges  # re-exported: older imports
 from pydownloads.downloads.segment_table import merge as merge  # re-exported: older imports
 from pydownloads.downloads.settings import LANE_PROBE, LANE_RECHECK, MANY_LANES, MANY_LANES_READ, TransferSettings
@@ -124,7 +126,8 @@ class RangeEngine:
             own = self._table.claim_first(time.monotonic(), to_end=first.to_end)
         watcher = None
         if self._lanes > 1:
-            watcher = threading.Thread(target=self._add_lanes_when_slow, name="pydownloads-lanes", daemon=True)
+            watcher = threading.Thread(target=self._add_lanes_when_slow, args=(first, threading.get_native_id()),
+                                       name="pydownloads-lanes", daemon=True)
             watcher.start()
         try:
             self._lane(first, None, own, self._url, self._retries)
@@ -141,28 +144,28 @@ class RangeEngine:
         if missing:  # every lane ended without an error but bytes are missing: never commit
             raise ResumeMismatchError(f"{missing} bytes of {self._url} were not fetched")
 
-    def _add_lanes_when_slow(self) -> None:
-        """Start the extra lanes once the first connection proves slower than ``fast_lane``
-        (after LANE_PROBE, then every LANE_RECHECK): a connection that copies as fast as
-        the machine can (loopback, a LAN) runs alone, since more lanes would only cost
+    def _add_lanes_when_slow(self, first: FirstResponse, thread: int) -> None:
+        """Start the extra lanes once the first connection (``first``, read by the thread
+        whose native id is ``thread``) proves slow, as
+        :class:`LaneGauge` judges it: a connection that copies as fast as the machine can
+        (loopback, a LAN, or a busy machine) runs alone, since more lanes would only cost
         memory and CPU.  Mirrors' lanes start at once: they add other hosts' bandwidth."""
         extra: list[threading.Thread] = []
         try:
-            window = 0.0 if len(self._sources) > 1 else LANE_PROBE
-            while True:
-                done, since = self._fetched(), time.monotonic()
-                if self._first_done.wait(window) or self._failed.is_set():
-                    return  # the first lane took every byte, or the download failed
-                rate = (self._fetched() - done) / max(time.monotonic() - since, 1e-9)
-                if rate < self._settings.fast_lane:
-                    break
-                window = LANE_RECHECK
+            if len(self._sources) == 1:
+                gauge = LaneGauge(self._settings.fast_lane, window=LANE_PROBE, recheck=LANE_RECHECK)
+                # What the reader received, not what was written: a chunk still filling counts.
+                reader, response = first.reader, first.response
+                while not gauge.slow(time.monotonic(), reader.received, transport.waiting(response),
+                                     queued_seconds(thread)):
+                    if self._first_done.wait(gauge.window) or self._failed.is_set():
+                        return  # the first lane took every byte, or the download failed
             extra = self._start_lanes()
         except BaseException as error:
             self._fail(error)
         finally:
-            for thread in extra:
-                thread.join()
+            for lane in extra:
+                lane.join()
 
     def _start_lanes(self) -> list[threading.Thread]:
         """Cut what is left into near-equal ranges and start a lane for each but the first."""
@@ -183,10 +186,6 @@ class RangeEngine:
             thread.start()
             extra.append(thread)
         return extra
-
-    def _fetched(self) -> int:
-        with self._lock:
-            return self._table.fetched()
 
     def _lane(self, first: FirstResponse | None, slot: str | None, segment: Segment | None, source: str,
               retries: RetryListener | None) -> None:
@@ -316,7 +315,8 @@ class RangeEngine:
         step, hasher = _Cursor(self, segment).step, self.hasher
         pace = Pace(self._settings, self._url, self._deadline_at)
         while pos < end:
-            reached = self._copy.run(reader, buffer, pos, end, pace=pace, hasher=hasher, step=step)
+            reached = self._copy.run(reader, buffer, pos, end, pace=pace, hasher=hasher, step=step,
+                                     fill=FILL_SECONDS if self._lanes == 1 else SHARED_FILL)
             if self._failed.is_set():
                 return
             with self._lock:
@@ -356,6 +356,16 @@ class RangeEngine:
         """Unblock every lane (called from another thread on hard shutdown)."""
         self._failed.set()
         self._abort_all()
+
+
+def queued_seconds(thread: int) -> float | None:
+    """Seconds the thread with native id ``thread`` has waited, ready to run, for a core
+    (Linux's schedstat); None where the system does not say."""
+    try:
+        with open(f"/proc/self/task/{thread}/schedstat", "rb") as stats:
+            return int(stats.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class _Cursor:

@@ -36,6 +36,8 @@ from pydownloads.domain.errors import (
 from pydownloads.infrastructure.auth import offered_schemes
 from pydownloads.infrastructure.failures import answered, describe
 from pydownloads.infrastructure.request_retry import RequestRetry, RetryListener
+from pydownloads.infrastructure.sockets import abort as abort  # re-exported: its callers know it here
+from pydownloads.infrastructure.sockets import waiting as waiting
 
 Timeout = float | tuple[float, float]
 
@@ -208,14 +210,15 @@ class BodyReader:
 
     :meth:`read_into` fills a caller's reused buffer straight from the socket when the body
     is framed by Content-Length alone (no copy through a fresh ``bytes`` per read); chunked
-    bodies and anything unusual go through urllib3's ``read1``.  Either way a read returns
+    bodies and anything unusual go through urllib3's ``read1`` and are copied into it.  It
+    may gather several reads into one call for a bounded time (``fill``).  Either way a read returns
     what has arrived, the length is checked, and a body read to its end hands its
     connection back to the pool.
 
     One thread at a time; :func:`abort` may be called from another thread to end it.
     """
 
-    __slots__ = ("_file", "_left", "_raw", "_read", "_url", "expected", "received")
+    __slots__ = ("_failed", "_file", "_left", "_raw", "_read", "_url", "expected", "received")
 
     def __init__(self, response: requests.Response, url: str, expected: int | None) -> None:
         # read1: return what has arrived instead of waiting for a full buffer, so that a
@@ -227,6 +230,13 @@ class BodyReader:
         self.received = 0
         self._file = _socket_file(response.raw, expected)
         self._left = expected or 0
+        self._failed: DownloadError | None = None  # raised by the next read_into
+
+    @property
+    def direct(self) -> bool:
+        """True while reads go straight from the socket file into the caller's buffer
+        (False: through urllib3's ``read1``, then copied into it)."""
+        return self._file is not None
 
     def read(self, size: int) -> bytes:
         """Up to ``size`` bytes; ``b""`` at the end of the body.
@@ -247,23 +257,52 @@ class BodyReader:
             self._fail_short(None)
         return data
 
-    def read_into(self, buffer: memoryview) -> memoryview:
+    def read_into(self, buffer: memoryview, *, fill: float = 0.0) -> memoryview:
         """Up to ``len(buffer)`` bytes, empty at the end of the body.
 
-        The result is a view of ``buffer`` (or of a fresh ``bytes`` on the fallback path),
-        valid until the next call: write or hash it, do not keep it.
+        The result is a view of ``buffer``, valid until the next call: write or hash it, do
+        not keep it.
 
+        :param fill: seconds to keep reading into the rest of ``buffer`` after a read that
+            left it short (checked after each read), so that the caller handles one large
+            chunk rather than one per TLS record or per socket read.  Zero: one read.  A
+            failure after some bytes of a call returns those bytes first and is raised by
+            the next call, so nothing that arrived is lost.
         :raises IncompleteDownloadError: the body ended before its announced length.
         :raises TransferError: the connection broke or timed out.
         """
-        file = self._file
-        if file is None:
-            return memoryview(self.read(len(buffer)))
-        want = min(len(buffer), self._left)
+        failed = self._failed
+        if failed is not None:
+            self._failed = None
+            raise failed
+        want = len(buffer) if self._file is None else min(len(buffer), self._left)
         if want <= 0:
             return buffer[:0]
+        got = self._read_once(buffer, 0, want)
+        if got < want and got and fill > 0:
+            until = time.monotonic() + fill
+            while got < want:
+                try:
+                    more = self._read_once(buffer, got, want)
+                except DownloadError as error:
+                    self._failed = error  # the bytes already here go to the caller first
+                    break
+                if not more:
+                    break
+                got += more
+                if time.monotonic() >= until:
+                    break
+        return buffer[:got]
+
+    def _read_once(self, buffer: memoryview, start: int, stop: int) -> int:
+        """One read into ``buffer[start:stop]``; the count read (0: the body ended)."""
+        file = self._file
+        if file is None:
+            data = self.read(stop - start)
+            buffer[start:start + len(data)] = data
+            return len(data)
         try:
-            got = file.readinto1(buffer[:want])
+            got = file.readinto1(buffer[start:stop])
         except (OSError, ValueError) as error:  # ValueError: the file was closed under us
             self._drop()
             if isinstance(error, socket.timeout):
@@ -275,7 +314,7 @@ class BodyReader:
             self._drop()
             self._fail_short(None)
         self._advance(got)
-        return buffer[:got]
+        return got
 
     def _advance(self, count: int) -> None:
         """Count ``count`` bytes read past urllib3 and http.client, in their books too;
@@ -335,21 +374,6 @@ def _socket_file(raw: object, expected: int | None) -> io.BufferedReader | None:
         return None
     file = response.fp
     return file if isinstance(file, io.BufferedReader) else None
-
-
-def abort(response: requests.Response) -> None:
-    """Unblock a thread reading ``response`` from another thread, by shutting its socket.
-
-    Best effort: urllib3 does not expose the socket publicly, so this looks for it.
-    """
-    raw = response.raw
-    sock = getattr(getattr(raw, "_connection", None), "sock", None)
-    if sock is None:
-        fp = getattr(getattr(raw, "_fp", None), "fp", None)
-        sock = getattr(getattr(fp, "raw", None), "_sock", None)
-    if isinstance(sock, socket.socket):
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
 
 
 def close(response: requests.Response) -> None:

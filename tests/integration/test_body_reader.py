@@ -42,12 +42,17 @@ def _open(session: requests.Session, url: str, timeout: float = 10.0) -> tuple[r
 
 
 def _read_all(reader: transport.BodyReader, buffer: memoryview) -> tuple[bytes, set[bool]]:
-    """The whole body, and for each read whether it came back in ``buffer`` itself."""
+    """The whole body, and for each read whether it came straight from the socket file
+    (always into ``buffer`` itself)."""
     out, direct = bytearray(), set()
-    while view := reader.read_into(buffer):
-        direct.add(view.obj is buffer.obj)
+    while True:
+        straight = reader.direct
+        view = reader.read_into(buffer)
+        if not view:
+            return bytes(out), direct
+        assert view.obj is buffer.obj
+        direct.add(straight)
         out += view
-    return bytes(out), direct
 
 
 def test_exact_bytes_in_the_reused_buffer_and_the_connection_is_reused(
@@ -59,8 +64,9 @@ def test_exact_bytes_in_the_reused_buffer_and_the_connection_is_reused(
     response, reader = _open(session, url)
     body, direct = bytearray(), set()
     while reader.received < len(DATA):
+        direct.add(reader.direct)
         view = reader.read_into(buffer)
-        direct.add(view.obj is buffer.obj)
+        assert view.obj is buffer.obj
         body += view
     assert bytes(body) == DATA and direct == {True}  # every read landed in the buffer: no copy
     assert response.raw.tell() == len(DATA)  # urllib3's own count agrees
@@ -99,7 +105,7 @@ def test_a_chunked_body_comes_out_exact_through_urllib3(raw_server: RawServer, s
     response, reader = _open(session, url)
     assert reader.expected is None
     body, direct = _read_all(reader, memoryview(bytearray(1 << 20)))
-    assert body == DATA[:400_000] and direct == {False}
+    assert body == DATA[:400_000] and direct == {False}  # through urllib3, copied into the buffer
     transport.close(response)
 
 
@@ -122,6 +128,37 @@ def test_a_read_returns_what_has_arrived(local_server: LocalServer, session: req
     body, direct = _read_all(reader, buffer)
     assert DATA[:first] + body == DATA[:200_000] and direct == {True}
     assert reader.received == 200_000
+    transport.close(response)
+
+
+def test_a_fill_gathers_several_reads_into_one_chunk_for_a_bounded_time(
+        local_server: LocalServer, session: requests.Session) -> None:
+    url = local_server.add_file("/drip.bin", DATA[:400_000])
+    local_server.add_faults("/drip.bin", Slow(rate=1_000_000))  # 20,000 bytes every 20 ms
+    buffer = memoryview(bytearray(1 << 20))
+    response, reader = _open(session, url)
+    started = time.monotonic()
+    first = len(reader.read_into(buffer, fill=0.3))
+    took = time.monotonic() - started
+    # Several of the server's pieces in one chunk, and the fill stopped near its time bound
+    # (one read past it at most), long before the buffer or the body was full.
+    assert 60_000 <= first < 400_000 and took < 1.5
+    body, direct = _read_all(reader, buffer)
+    assert DATA[:first] + body == DATA[:400_000] and direct == {True}
+    transport.close(response)
+
+
+def test_a_failure_within_a_fill_hands_over_the_bytes_before_it_then_raises(
+        local_server: LocalServer, session: requests.Session) -> None:
+    url = local_server.add_file("/cut.bin", DATA)
+    local_server.add_faults("/cut.bin", ShortBody(100_000))
+    buffer = memoryview(bytearray(1 << 20))
+    response, reader = _open(session, url)
+    got = bytearray()
+    with pytest.raises(IncompleteDownloadError):
+        while True:
+            got += reader.read_into(buffer, fill=5.0)
+    assert bytes(got) == DATA[:100_000]  # every byte that arrived came out before the error
     transport.close(response)
 
 

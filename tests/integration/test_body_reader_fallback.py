@@ -58,12 +58,17 @@ def _open(session: requests.Session, url: str, where: str,
 
 
 def _read_all(reader: transport.BodyReader, buffer: memoryview) -> tuple[bytes, set[bool]]:
-    """The whole body, and for each read whether it came back in ``buffer`` itself."""
+    """The whole body, and for each read whether it came straight from the socket file
+    (always into ``buffer`` itself)."""
     out, direct = bytearray(), set()
-    while view := reader.read_into(buffer):
-        direct.add(view.obj is buffer.obj)
+    while True:
+        straight = reader.direct
+        view = reader.read_into(buffer)
+        if not view:
+            return bytes(out), direct
+        assert view.obj is buffer.obj
+        direct.add(straight)
         out += view
-    return bytes(out), direct
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any, cast
 import pytest
 
 from pydownloads.domain.errors import DownloadCancelledError
-from pydownloads.downloads.chunks import UNBOUNDED, ChunkCopy
+from pydownloads.downloads.chunks import FILL_SECONDS, LIMITED_CHUNK, UNBOUNDED, ChunkCopy
 from pydownloads.downloads.pace import Pace
 
 
@@ -19,9 +19,11 @@ class _Reader:
     def __init__(self, body: bytes, most: int) -> None:
         self._body, self._most, self._at = body, most, 0
         self.asked: list[memoryview] = []
+        self.fills: list[float] = []
 
-    def read_into(self, buffer: memoryview) -> memoryview:
+    def read_into(self, buffer: memoryview, *, fill: float = 0.0) -> memoryview:
         self.asked.append(buffer)
+        self.fills.append(fill)
         got = min(len(buffer), self._most, len(self._body) - self._at)
         buffer[:got] = self._body[self._at:self._at + got]
         self._at += got
@@ -45,8 +47,8 @@ class _Pace:
 
 
 class _Bucket:
-    def __init__(self, wait: float) -> None:
-        self.wait, self.consumed = wait, 0
+    def __init__(self, wait: float, burst: float = 1e9) -> None:
+        self.wait, self.consumed, self.burst = wait, 0, burst
 
     def consume(self, count: int, cancel_event: threading.Event) -> float:
         self.consumed += count
@@ -123,3 +125,32 @@ def test_cancel_stops_after_the_chunk_in_hand() -> None:
     with pytest.raises(DownloadCancelledError):
         _run(copy, _Reader(BODY, most=100), memoryview(bytearray(100)), 0, UNBOUNDED)
     assert counts == [100] and bytes(part.data) == BODY[:100]  # what was written is counted
+
+
+def test_every_read_may_fill_the_buffer_for_a_bounded_time() -> None:
+    reader = _Reader(BODY, most=1000)
+    _run(_copy(_Part(), []), reader, memoryview(bytearray(1000)), 0, 3000)
+    assert reader.fills == [FILL_SECONDS] * 3 and 0 < FILL_SECONDS <= 0.1
+
+
+def test_under_a_rate_limit_no_chunk_is_larger_than_the_smallest_burst() -> None:
+    body = bytes(200_000)
+    buckets, counts = (_Bucket(0.0, burst=50_000), _Bucket(0.0, burst=30_000)), []
+    reader = _Reader(body, most=1 << 20)
+    _run(_copy(_Part(), counts, buckets), reader, memoryview(bytearray(1 << 20)), 0, UNBOUNDED)
+    assert max(counts) == 30_000 and sum(counts) == len(body)
+    tiny, counts = (_Bucket(0.0, burst=100),), []
+    _run(_copy(_Part(), counts, tiny), _Reader(body, most=1 << 20), memoryview(bytearray(1 << 20)), 0, UNBOUNDED)
+    assert max(counts) == LIMITED_CHUNK  # a floor: chunks of a few bytes would cost more than the limit saves
+
+
+def test_bytes_past_a_cut_made_while_the_chunk_was_in_flight_are_not_counted() -> None:
+    counts: list[int] = []
+
+    def step(pos: int) -> int:
+        return 150 if pos >= 200 else 10_000  # another lane took [150, ...) during the second chunk
+
+    part = _Part()
+    assert _run(_copy(part, counts), _Reader(BODY, most=100), memoryview(bytearray(100)), 0, 10_000,
+                step=step) == 200
+    assert counts == [100, 50] and bytes(part.data) == BODY[:200]  # written (the same bytes), counted once
