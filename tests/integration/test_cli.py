@@ -719,7 +719,7 @@ def test_dask_scheduler_runs_the_job_on_the_cluster(local_server: LocalServer, t
     assert [(r["url"], r["status"], r["bytes"]) for r in records] == [(url, "completed", 20_000) for url in urls]
     for i in range(3):
         assert file_sha256(tmp_path / "out" / f"f{i}.bin") == sha256(payload(20_000, i))
-    assert len(list((tmp_path / "out" / ".pydownloads-shards").glob("*.db"))) == 2  # a state file per shard
+    assert len(list((tmp_path / "out" / ".pydownloads-shards").glob("*/*.db"))) == 2  # a state file per shard
     assert not (tmp_path / "out" / STATE).exists()
 
 
