@@ -177,18 +177,30 @@ def _run_window(
     states: list[Path] = []
     summaries: dict[int, JournalSummary] = {}
     numbers: dict[distributed.Future[JournalSummary], int] = {}
+
+    def collect(future: distributed.Future[JournalSummary]) -> None:
+        try:
+            summaries[numbers.pop(future)] = future.result()
+        finally:
+            # Now, not when the future is collected: a traceback kept (a notebook's) would
+            # keep an erred task whose key the same call again would be given back at once.
+            future.release()
+
     # Given the client's loop: not the default client's (the command's is not the default).
     in_flight = distributed.as_completed(loop=client.loop)
-    for shard in shards:
-        if in_flight.count() >= window:
-            future = next(in_flight)
-            summaries[numbers.pop(future)] = future.result()
-        state, future = submit(shard)
-        states.append(state)
-        numbers[future] = shard.number
-        in_flight.add(future)
-    for future in in_flight:
-        summaries[numbers.pop(future)] = future.result()
+    try:
+        for shard in shards:
+            if in_flight.count() >= window:
+                collect(next(in_flight))
+            state, future = submit(shard)
+            states.append(state)
+            numbers[future] = shard.number
+            in_flight.add(future)
+        for future in in_flight:
+            collect(future)
+    finally:
+        for future in list(numbers):
+            future.release()  # a shard failed, or the input: the others are not waited for
     return states, [summaries[number] for number in range(len(states))]
 
 
