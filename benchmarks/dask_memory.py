@@ -32,7 +32,8 @@ def urls(base: str, count: int) -> Iterator[object]:
     from pydownloads import FileConfig
 
     for i in range(count):
-        yield FileConfig(url=f"{base}/f{i % SERVED}.bin?n={i}", filename=f"{i}.bin", destination_subdir=f"d{i // 10_000}")
+        yield FileConfig(url=f"{base}/f{i % SERVED}.bin?n={i}", filename=f"{i}.bin",
+                         destination_subdir=f"d{i // 10_000}")
 
 
 def client_main(address: str, base: str, count: int, out: str, shard_size: int) -> None:
