@@ -104,7 +104,11 @@ def test_one_settings_object_reaches_the_worker_processes(
     {"settings": DownloadSettings(), "max_workers": 2},
     {"settings": DownloadSettings.from_options(state_file=Path("s.db"))},
     {"state_file": Path("s.db")},
-], ids=["settings-and-keywords", "settings-with-a-state-file", "a-state-file"])
+    {"job": "../elsewhere"},
+    {"max_in_flight": 0},
+    {"earlier_wait": -1},
+], ids=["settings-and-keywords", "settings-with-a-state-file", "a-state-file", "a-job-path", "no-window",
+        "a-negative-wait"])
 def test_wrong_settings_are_refused_before_anything_runs(
         client: object, tmp_path: Path, wrong: dict[str, object]) -> None:
     with pytest.raises(InvalidArgumentError):
@@ -188,3 +192,11 @@ def test_a_shard_an_earlier_task_still_holds_waits_for_it(
     assert results.stats.completed == 6  # type: ignore[attr-defined]
     for path, body in bodies.items():
         assert file_sha256(tmp_path / path[1:]) == sha256(body)
+
+
+def test_nothing_to_download_and_a_bad_item_in_the_stream(client: object, tmp_path: Path) -> None:
+    empty = download_on_dask(iter(()), tmp_path, client=client)  # type: ignore[arg-type]
+    assert empty.stats.total == 0 and list(empty.downloads) == [] and list(tmp_path.iterdir()) == []
+    with pytest.raises(InvalidArgumentError):
+        download_on_dask(iter(["ftp://127.0.0.1:9/a.bin"]), tmp_path, client=client)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
