@@ -4,8 +4,10 @@
 
 For each N: a LocalCluster (2 worker processes of 2 threads) and a local nginx answering
 every URL at once with a tiny body; the client runs in a process of its own, reading the
-URLs from a generator (never a list), and reports its peak RSS (``ru_maxrss``) after
-connecting and at the end, with the job's counts (read from the shards' state files).
+URLs from a generator (never a list), and reports its RSS once connected, the peak RSS of
+the job itself (``VmHWM`` reset after connecting, through ``/proc/self/clear_refs``) and the
+process's peak over its life (``ru_maxrss``), with the job's counts (read from the shards'
+state files, failures iterated).  Linux only.
 """
 
 from __future__ import annotations
@@ -43,15 +45,24 @@ def client_main(address: str, base: str, count: int, out: str, shard_size: int) 
     from pydownloads.distributed import download_on_dask
 
     with Client(address, set_as_default=False) as client:
-        connected = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        connected = _status_kib("VmRSS")
+        Path("/proc/self/clear_refs").write_text("5")  # the high-water mark starts again from here
         started = time.perf_counter()
         results = download_on_dask(urls(base, count), out, client, shard_size=shard_size, max_workers=8)
         elapsed = time.perf_counter() - started
         stats = results.stats
         failed = sum(1 for _ in results.failed)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        job_peak = _status_kib("VmHWM")
     print(json.dumps({"files": count, "completed": stats.completed, "failed": failed, "seconds": elapsed,
-                      "connected_kib": connected, "peak_kib": peak}))
+                      "connected_kib": connected, "job_peak_kib": job_peak,
+                      "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise LookupError(field)
 
 
 def measure(count: int, shard_size: int) -> dict[str, float]:
@@ -81,12 +92,13 @@ def main() -> None:
         address, base, count, out, shard = args.client
         client_main(address, base, int(count), out, int(shard))
         return
-    print(f"{'URLs':>10} {'s':>8} {'files/s':>8} {'RSS connected MiB':>18} {'peak RSS MiB':>13}")
+    print("| URLs | seconds | files/s | RSS connected (MiB) | job's peak RSS (MiB) | process peak RSS (MiB) |")
+    print("|---:|---:|---:|---:|---:|---:|")
     for count in args.counts:
         r = measure(count, args.shard_size)
         assert r["completed"] == count, r
-        print(f"{count:>10,} {r['seconds']:>8.0f} {count / r['seconds']:>8.0f} {r['connected_kib'] / 1024:>18.1f} "
-              f"{r['peak_kib'] / 1024:>13.1f}", flush=True)
+        print(f"| {count:,} | {r['seconds']:.0f} | {count / r['seconds']:.0f} | {r['connected_kib'] / 1024:.1f} | "
+              f"{r['job_peak_kib'] / 1024:.1f} | {r['peak_kib'] / 1024:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

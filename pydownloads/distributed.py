@@ -152,6 +152,8 @@ def download_on_dask(
                                     earlier_wait, key=key)
 
     window = max_in_flight if max_in_flight is not None else max(2, 2 * sum(client.nthreads().values()))
+    if isinstance(files, (str, FileConfig)):
+        files = [files]
     total = len(files) if isinstance(files, Sized) else None
     with _ProgressFeed(topic, total):
         states, summaries = _run_window(_read_shards(files, shard_size), submit, window, client)
@@ -160,7 +162,8 @@ def download_on_dask(
 
 def _check_call(shard_size: object, job: object, max_in_flight: object, earlier_wait: object) -> None:
     for name, value in (("shard_size", shard_size), ("max_in_flight", max_in_flight)):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        if (value is not None or name == "shard_size") and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise InvalidArgumentError(f"{name} must be an int >= 1, not {value!r}")
     if job is not None:
         check_job(job)
@@ -206,8 +209,6 @@ def _run_window(
 
 def _read_shards(files: Iterable[FileConfig | str], size: int) -> Iterator[_Shard]:
     """The input cut into shards of ``size`` items, each checked and digested as it is read."""
-    if isinstance(files, (str, FileConfig)):
-        files = [files]
     items = iter(files)
     for number in itertools.count():
         batch = [_checked(item) for item in itertools.islice(items, size)]
