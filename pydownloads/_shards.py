@@ -152,8 +152,10 @@ def job_status(folder: Path) -> JournalStatus:
     if not newest:
         raise StateFileError(f"no shard state files in {folder}")
     files = [newest[number] for number in sorted(newest)]
-    stats = summary_stats(read_summary(path) for path in files)
-    counts = {status.value: getattr(stats, status.value) for status in DownloadStatus if getattr(stats, status.value)}
+    counts: dict[str, int] = {}
+    for path in files:  # as they are: a job still running has downloads pending and in progress
+        for status, count in read_summary(path).counts.items():
+            counts[status] = counts.get(status, 0) + count
     failures = [info for path in files for info in iter_rows(path, ("failed",))]
     return JournalStatus(folder, counts, failures)
 

@@ -105,7 +105,7 @@ def test_the_status_of_a_job_sums_the_newest_file_of_each_shard(two_shards: tupl
     write_shard(older, [(f"https://h/old{i}", DownloadStatus.FAILED, 0) for i in range(4)])
     os.utime(older, (1, 1))
     status = job_status(folder)
-    assert status.counts == {"completed": 2, "failed": 2, "cancelled": 1} and status.total == 5
+    assert status.counts == {"completed": 2, "failed": 2, "pending": 1} and status.total == 5
     assert [i.url for i in status.failures] == ["https://h/2", "https://h/5"]
     assert job_folders(folder.parent.parent) == [folder]
     assert job_folders(folder) == []
