@@ -1,11 +1,13 @@
 """A job cut into shards, each with a state file of its own: their names, and reading them.
 
 A job's state lives in ``download_dir/.pydownloads-shards/<job>/``, one state file per
-shard, named ``<number>-<digest>.db``: the shard's place in the input and a digest of what it
-holds (its URLs and where each goes, not their other options, which a rerun may change as a
-local rerun does).  The same input cut the same way gives the same names, so a rerun opens
-the state files the first run wrote and continues from them.  ``<job>`` is the caller's name
-for the job, or by default the digest of the first shard.
+shard, named ``<number>-<digest>.db``, beside the shard's list of files (``.jsonl``, written
+by the client and read by the shard's task, so that no URL travels in the task graph).  The
+name is the shard's place in the input and a digest of what it holds (its URLs and where
+each goes, not their other options, which a rerun may change as a local rerun does).  The
+same input cut the same way gives the same names, so a rerun opens the state files the
+first run wrote and continues from them.  ``<job>`` is the caller's name for the job, or by
+default the digest of the first shard.
 
 Needs no Dask: the command's ``status`` reads a job's files here too.
 """
@@ -14,8 +16,10 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import re
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -24,12 +28,18 @@ from pathlib import Path
 
 from pydownloads.domain.errors import InvalidArgumentError, StateFileError
 from pydownloads.domain.models import DownloadInfo, DownloadStats, DownloadStatus, FileConfig
-from pydownloads.infrastructure.journal_format import JournalStatus, destination_key
+from pydownloads.infrastructure.journal_format import (
+    JournalStatus,
+    config_from_json,
+    config_to_json,
+    destination_key,
+)
 from pydownloads.infrastructure.journal_reader import JournalSummary, find_row, iter_rows, read_summary
 from pydownloads.results import StoredDownloads, settled
 
 __all__ = ["SHARD_FOLDER", "ShardDigest", "ShardedDownloads", "check_job", "job_folders", "job_status",
-           "shard_file", "state_file_busy", "summary_stats", "wait_until_free"]
+           "read_shard_input", "shard_file", "shard_input", "state_file_busy", "summary_stats", "wait_until_free",
+           "write_shard_input"]
 
 SHARD_FOLDER = ".pydownloads-shards"
 _JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -70,6 +80,32 @@ class ShardDigest:
 def shard_file(folder: Path, job: str, number: int, digest: str) -> Path:
     """The state file of shard ``number`` (from 0) of ``job`` in the download folder ``folder``."""
     return folder / SHARD_FOLDER / job / f"{number:06d}-{digest}.db"
+
+
+def shard_input(state: Path) -> Path:
+    """The list of files of the shard whose state file is ``state``."""
+    return state.with_suffix(".jsonl")
+
+
+def write_shard_input(path: Path, items: Iterable[FileConfig | str]) -> None:
+    """Write a shard's list of files at ``path``: a line per item, a URL as a JSON string, a
+    FileConfig as its JSON object; replaced at once (a task reading it sees one version)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps(item) if isinstance(item, str) else config_to_json(item) for item in items]
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write("\n".join(lines) + "\n")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def read_shard_input(path: Path) -> list[FileConfig | str]:
+    """The items :func:`write_shard_input` wrote at ``path``."""
+    with open(path, encoding="utf-8") as stream:
+        return [json.loads(line) if line.startswith('"') else config_from_json(line) for line in stream]
 
 
 def summary_stats(summaries: Iterable[JournalSummary]) -> DownloadStats:

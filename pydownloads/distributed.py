@@ -14,11 +14,12 @@ which travels to the workers pickled.
 The files are cut into shards as they are read (any iterable: a generator over a file of
 millions of lines is never held whole); each shard is one Dask task running a regular
 :class:`~pydownloads.DownloadManager` on a worker, with its own threads, per-host limits and
-a state file of its own in ``download_dir/.pydownloads-shards/<job>/``.  At most
-``max_in_flight`` shard tasks are submitted and not finished at once.  ``download_dir`` must
-be a folder every worker can write, the same path on each (a shared file system), and the
-client reads it too: the results stay in the shards' state files and are read on demand
-(``results.stats`` and ``results.failed`` at once, ``results.downloads`` record by record).
+a state file of its own in ``download_dir/.pydownloads-shards/<job>/``; the client writes
+each shard's list of files there (not in the task graph).  At most ``max_in_flight`` shard
+tasks are submitted and not finished at once.  ``download_dir`` must be a folder every
+worker and the client can write, the same path on each (a shared file system).  The
+results stay in the shards' state files and are read on demand (``results.stats`` and
+``results.failed`` at once, ``results.downloads`` record by record).
 
 Reruns continue.  A shard's state file is named from the job (``job=``, or derived from the
 first shard) and from what the shard holds: the same call again, after the client died
@@ -64,10 +65,13 @@ from pydownloads._shards import (
     ShardDigest,
     ShardedDownloads,
     check_job,
+    read_shard_input,
     shard_file,
+    shard_input,
     state_file_busy,
     summary_stats,
     wait_until_free,
+    write_shard_input,
 )
 from pydownloads.domain.errors import InvalidArgumentError, StateFileError
 from pydownloads.domain.models import FileConfig, validate_url
@@ -148,8 +152,10 @@ def download_on_dask(
         # Named after what it does: a task an earlier call left running is this one, if
         # the scheduler still knows it (else its state file's lock makes this one wait).
         key = f"pydownloads-shard-{name}-{state.stem}"
-        return state, client.submit(_run_shard, shard.items, str(folder), str(state), topic, settings,
-                                    earlier_wait, key=key)
+        # The list goes by the shared folder, not in the graph: Dask keeps its last thousand
+        # messages (client and scheduler), which would hold a thousand shards' URLs.
+        write_shard_input(shard_input(state), shard.items)
+        return state, client.submit(_run_shard, str(folder), str(state), topic, settings, earlier_wait, key=key)
 
     window = max_in_flight if max_in_flight is not None else max(2, 2 * sum(client.nthreads().values()))
     if isinstance(files, (str, FileConfig)):
@@ -245,8 +251,7 @@ def _shard_settings(settings: DownloadSettings | None, options: dict[str, Any]) 
 
 
 def _run_shard(
-    items: list[FileConfig | str], folder: str, state: str, topic: str | None, settings: DownloadSettings,
-    earlier_wait: float,
+    folder: str, state: str, topic: str | None, settings: DownloadSettings, earlier_wait: float,
 ) -> JournalSummary:
     """One shard on a worker: a regular manager with the shard's state file; its summary."""
     journal = dataclasses.replace(settings.journal, state_file=Path(state))
@@ -254,7 +259,7 @@ def _run_shard(
     reporter = _Reporter(topic)
     with _open_manager(folder, shard_settings, Path(state), earlier_wait) as manager:
         reporter.attach(manager)
-        manager.add_to_queue(items)
+        manager.add_to_queue(read_shard_input(shard_input(Path(state))))
         manager.queue.join()
     reporter.flush()
     return read_summary(Path(state))

@@ -155,3 +155,18 @@ def test_the_wait_is_bounded_and_cancellable(tmp_path: Path) -> None:
             wait_until_free(path, timeout=60, cancelled=lambda: True)
     finally:
         journal.close()
+
+
+def test_a_shards_list_of_files_goes_by_the_folder_as_given(tmp_path: Path) -> None:
+    from pydownloads._shards import read_shard_input, shard_input, write_shard_input
+
+    items: list[FileConfig | str] = [
+        "https://h/a?x=\"1\"", FileConfig(url="https://h/b", filename="b.bin", priority=3, headers={"X": "y"},
+                                           checksum="sha256:" + "0" * 64, mirrors=("https://m/b",)),
+        "https://h/ü"]
+    path = shard_input(shard_file(tmp_path, "job", 0, "ab"))
+    assert path.name == "000000-ab.jsonl"
+    write_shard_input(path, items)
+    write_shard_input(path, items)  # replaced, no temporary file left
+    assert read_shard_input(path) == items
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
