@@ -158,11 +158,9 @@ def download_on_dask(
         return state, client.submit(_run_shard, str(folder), str(state), topic, settings, earlier_wait, key=key)
 
     window = max_in_flight if max_in_flight is not None else max(2, 2 * sum(client.nthreads().values()))
-    if isinstance(files, (str, FileConfig)):
-        files = [files]
-    total = len(files) if isinstance(files, Sized) else None
-    with _ProgressFeed(topic, total):
-        states, summaries = _run_window(_read_shards(files, shard_size), submit, window, client)
+    items: Iterable[FileConfig | str] = [files] if isinstance(files, (str, FileConfig)) else files
+    with _ProgressFeed(topic, len(items) if isinstance(items, Sized) else None):
+        states, summaries = _run_window(_read_shards(items, shard_size), submit, window, client)
     return DownloadResults(ShardedDownloads(tuple(states), summary_stats(summaries)), started_at=started)
 
 
