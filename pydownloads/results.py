@@ -11,32 +11,57 @@ How each download ended *this time* (:meth:`DownloadResults.outcome`): ``"transf
 without a body: the server said not modified, or the file was kept), ``"skipped"`` (settled by
 an earlier run, per the state file: no request this time).  The command adds ``"carried over"``
 for a download of the state file that was not in its input.
+
+The records may live elsewhere and be read on demand: ``downloads`` is then a
+:class:`StoredDownloads` (``download_on_dask`` keeps them in its shards' state files), whose
+counts and failures come without reading every record, and which iterates the others lazily.
 """
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from pydownloads.domain.errors import DownloadsFailedError
 from pydownloads.domain.models import DownloadInfo, DownloadStats, DownloadStatus
 from pydownloads.domain.redact import redact_url
 
-__all__ = ["DownloadResults"]
+__all__ = ["DownloadResults", "StoredDownloads"]
 
 TRANSFERRED = "transferred"
 RESUMED = "resumed"
 UNCHANGED = "unchanged"
 SKIPPED = "skipped"
+#: What did not complete, as ``raise_for_failures`` lists it.
+_NOT_COMPLETED = (DownloadStatus.FAILED, DownloadStatus.CANCELLED)
+
+
+class StoredDownloads(Mapping[str, DownloadInfo], abc.ABC):
+    """Final DownloadInfos by URL kept outside the process (state files), read on demand.
+
+    An implementation reports a download that is not final as CANCELLED (it did not finish),
+    as :meth:`DownloadResults.of` does, and must pickle small (it may cross processes).
+    """
+
+    @abc.abstractmethod
+    def stats(self) -> DownloadStats:
+        """Counts by status and bytes, without reading every record."""
+
+    @abc.abstractmethod
+    def with_status(self, *statuses: DownloadStatus) -> Iterator[DownloadInfo]:
+        """The downloads whose (settled) status is one of ``statuses``, in the results' order."""
 
 
 @dataclass(frozen=True)
 class DownloadResults:
     """Every download's final :class:`DownloadInfo`, by URL, in the order the files were given.
 
-    Picklable (it comes back from Dask workers).  The URLs are the ones given, credentials
+    Picklable (it comes back from Dask workers).  ``downloads`` may be a
+    :class:`StoredDownloads` read on demand: counts and failures then come from it at once,
+    and iterating ``downloads`` reads the records one by one.  The URLs are the ones given, credentials
     included when a URL holds them: redact them before printing (the error of
     :meth:`raise_for_failures` does).  ``started_at`` (``time.time()`` when the run began)
     tells the downloads an earlier run settled (:meth:`outcome` ``"skipped"``); None: unknown.
@@ -49,7 +74,7 @@ class DownloadResults:
     def of(cls, infos: Iterable[DownloadInfo], *, started_at: float | None = None) -> DownloadResults:
         """The results of ``infos``; one not final yet (never started, or stopped before its
         state was written) is reported CANCELLED, as it did not finish."""
-        return cls({info.url: _settled(info) for info in infos}, started_at)
+        return cls({info.url: settled(info) for info in infos}, started_at)
 
     def outcome(self, info: DownloadInfo) -> str:
         """How ``info`` ended this time: ``"transferred"``, ``"resumed"``, ``"unchanged"`` or
@@ -65,16 +90,18 @@ class DownloadResults:
     @property
     def completed(self) -> list[DownloadInfo]:
         """The downloads that completed (their file is in place)."""
-        return [i for i in self.downloads.values() if i.status is DownloadStatus.COMPLETED]
+        return self._with_status(DownloadStatus.COMPLETED)
 
     @property
     def failed(self) -> list[DownloadInfo]:
         """The downloads that failed (``error`` and ``error_type`` say why)."""
-        return [i for i in self.downloads.values() if i.status is DownloadStatus.FAILED]
+        return self._with_status(DownloadStatus.FAILED)
 
     @property
     def stats(self) -> DownloadStats:
         """Counts by status and bytes, as a local run's ``tracker.get_stats()``."""
+        if isinstance(self.downloads, StoredDownloads):
+            return self.downloads.stats()
         counts = {status: 0 for status in DownloadStatus}
         for info in self.downloads.values():
             counts[info.status] += 1
@@ -87,7 +114,7 @@ class DownloadResults:
 
     def get_all_downloads(self) -> dict[str, DownloadInfo]:
         """The same view a local tracker gives (a copy)."""
-        return dict(self.downloads)
+        return dict(self.downloads.items())
 
     def raise_for_failures(self) -> None:
         """Raise if any download did not complete; return None when all did.
@@ -95,9 +122,14 @@ class DownloadResults:
         :raises DownloadsFailedError: one error for the whole batch, listing every download
             that failed or was cancelled (``error.failures``, in the results' order).
         """
-        failures = [info for info in self.downloads.values() if info.status is not DownloadStatus.COMPLETED]
+        failures = self._with_status(*_NOT_COMPLETED)
         if failures:
             raise _failures_error(failures)
+
+    def _with_status(self, *statuses: DownloadStatus) -> list[DownloadInfo]:
+        if isinstance(self.downloads, StoredDownloads):
+            return list(self.downloads.with_status(*statuses))
+        return [info for info in self.downloads.values() if info.status in statuses]
 
 
 def _failures_error(failures: list[DownloadInfo]) -> DownloadsFailedError:
@@ -152,5 +184,6 @@ def file_size(info: DownloadInfo) -> int | None:
         return None
 
 
-def _settled(info: DownloadInfo) -> DownloadInfo:
+def settled(info: DownloadInfo) -> DownloadInfo:
+    """``info``, or CANCELLED if it is not final (it did not finish)."""
     return info if info.status.is_final else dataclasses.replace(info, status=DownloadStatus.CANCELLED)

@@ -1,20 +1,22 @@
 """``--dask-scheduler ADDRESS``: the same job, run by :func:`pydownloads.distributed.download_on_dask`.
 
-The results come back as a local run's do (one DownloadInfo per URL), so the summary,
-``--json`` and the exit status are the same code.  Each shard keeps a state file of its
-own on the workers: the command's state options do not apply.  Ctrl-C stops waiting
-(exit 130); shards already running on the workers finish there.
+The results come back as a local run's do (one DownloadInfo per URL, read from the shards'
+state files), so the summary, ``--json`` and the exit status are the same code.  Each shard
+keeps a state file of its own (``DIR/.pydownloads-shards/<job>/``): the command's state
+options do not apply, but the same command again continues the job, as a local rerun does
+(what was completed is skipped, what was partial resumed).  Ctrl-C stops waiting (exit 130);
+shards already running on the workers finish there, and a rerun picks up after them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 from pydownloads.cli._report import Outcome
 from pydownloads.cli._run import RunSettings
-from pydownloads.domain.models import DownloadInfo, DownloadStatus, FileConfig
+from pydownloads.domain.models import FileConfig
 from pydownloads.downloads.settings import JournalSettings
 
 #: Seconds to wait for the scheduler to answer before giving up.
@@ -26,7 +28,7 @@ class DaskUnavailableError(Exception):
 
 
 def run_on_dask(
-    configs: Sequence[FileConfig], settings: RunSettings, address: str, *, shard_size: int | None = None
+    configs: Iterable[FileConfig], settings: RunSettings, address: str, *, shard_size: int | None = None
 ) -> Outcome:
     """Download ``configs`` on the Dask cluster of the scheduler at ``address``.
 
@@ -52,12 +54,6 @@ def run_on_dask(
         results = download_on_dask(configs, settings.download_dir, client,
                                    DEFAULT_SHARD_SIZE if shard_size is None else shard_size,
                                    progress=settings.progress, settings=shards)
-    downloads = [_final(results.downloads.get(config.url), config.url) for config in configs]
-    # Each shard's state file is new: nothing was settled by an earlier run (started_at None).
-    return Outcome(downloads=downloads, elapsed=time.monotonic() - started)
-
-
-def _final(info: DownloadInfo | None, url: str) -> DownloadInfo:
-    if info is None:
-        return DownloadInfo(url=url, status=DownloadStatus.CANCELLED)
-    return info if info.status.is_final else dataclasses.replace(info, status=DownloadStatus.CANCELLED)
+    # In the input's order, read from the shards' state files (settled: not final is cancelled).
+    downloads = list(results.downloads.values())
+    return Outcome(downloads=downloads, elapsed=time.monotonic() - started, started_at=results.started_at)

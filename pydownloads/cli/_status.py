@@ -1,4 +1,8 @@
-"""``pydownloads status [STATEFILE|DIR]``: what a state file says, read without writing it."""
+"""``pydownloads status [STATEFILE|DIR]``: what a state file says, read without writing it.
+
+A folder without a state file but with Dask jobs (``--dask-scheduler``) shows each job,
+summed over its shards' state files; so does a job's own folder.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydownloads._shards import SHARD_FOLDER, job_folders, job_status
 from pydownloads.cli._args import EXIT_OK, EXIT_USAGE, PROG, build_status_parser, state_file_of
 from pydownloads.cli._report import failure_line, record
 from pydownloads.domain.errors import StateFileError
@@ -33,16 +38,27 @@ def show_status(argv: Sequence[str]) -> int:
         sys.stderr.write(f"{PROG} status: error: {error}\n")
         return EXIT_USAGE
     try:
-        status = read_status(path)
+        statuses = [job_status(job) for job in _dask_jobs(path)] or [read_status(path)]
     except StateFileError as error:
         sys.stderr.write(f"{PROG} status: error: {error}\n")
         return EXIT_USAGE
-    if args.json:
-        sys.stdout.write(json.dumps(status_record(status)) + "\n")
-    else:
-        sys.stdout.writelines(line + "\n" for line in status_lines(status))
+    for status in statuses:
+        if args.json:
+            sys.stdout.write(json.dumps(status_record(status)) + "\n")
+        else:
+            sys.stdout.writelines(line + "\n" for line in status_lines(status))
     sys.stdout.flush()
     return EXIT_OK
+
+
+def _dask_jobs(path: Path) -> list[Path]:
+    """The Dask jobs to show for the state file ``path`` of a folder that has none: the
+    folder's jobs, or the folder itself if it is a job's."""
+    if path.exists():
+        return []
+    if path.parent.parent.name == SHARD_FOLDER and path.parent.is_dir():
+        return [path.parent]
+    return job_folders(path.parent)
 
 
 def _target(args: argparse.Namespace) -> Path:

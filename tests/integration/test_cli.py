@@ -712,14 +712,22 @@ def test_dask_scheduler_runs_the_job_on_the_cluster(local_server: LocalServer, t
     # In this process, over TCP, so that the command (another process) can reach it.
     with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=":0", protocol="tcp",
                                   host="127.0.0.1") as cluster:
-        result = run_cli(*urls, "--dask-scheduler", cluster.scheduler_address, "--shard-size", "2", "--json",
-                         "-d", "out", cwd=tmp_path, timeout=60)
+        command = (*urls, "--dask-scheduler", cluster.scheduler_address, "--shard-size", "2", "--json", "-d", "out")
+        result = run_cli(*command, cwd=tmp_path, timeout=60)
+        again = run_cli(*command, cwd=tmp_path, timeout=60)  # continues the job: nothing to fetch
     assert result.returncode == 0, result.stderr
+    assert again.returncode == 0, again.stderr
+    assert len(local_server.requests) == 3
+    assert [json.loads(line)["outcome"] for line in again.stdout.splitlines()] == ["skipped"] * 3
+    (job,) = (tmp_path / "out" / ".pydownloads-shards").iterdir()
+    status = run_cli("status", "out", cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    assert status.stdout == f"out/.pydownloads-shards/{job.name}: 3 downloads: 3 completed\n"
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(r["url"], r["status"], r["bytes"]) for r in records] == [(url, "completed", 20_000) for url in urls]
     for i in range(3):
         assert file_sha256(tmp_path / "out" / f"f{i}.bin") == sha256(payload(20_000, i))
-    assert len(list((tmp_path / "out" / ".pydownloads-shards").glob("*.db"))) == 2  # a state file per shard
+    assert len(list((tmp_path / "out" / ".pydownloads-shards").glob("*/*.db"))) == 2  # a state file per shard
     assert not (tmp_path / "out" / STATE).exists()
 
 

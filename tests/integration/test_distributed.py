@@ -104,7 +104,11 @@ def test_one_settings_object_reaches_the_worker_processes(
     {"settings": DownloadSettings(), "max_workers": 2},
     {"settings": DownloadSettings.from_options(state_file=Path("s.db"))},
     {"state_file": Path("s.db")},
-], ids=["settings-and-keywords", "settings-with-a-state-file", "a-state-file"])
+    {"job": "../elsewhere"},
+    {"max_in_flight": 0},
+    {"earlier_wait": -1},
+], ids=["settings-and-keywords", "settings-with-a-state-file", "a-state-file", "a-job-path", "no-window",
+        "a-negative-wait"])
 def test_wrong_settings_are_refused_before_anything_runs(
         client: object, tmp_path: Path, wrong: dict[str, object]) -> None:
     with pytest.raises(InvalidArgumentError):
@@ -116,3 +120,83 @@ def test_without_dask_the_import_says_how_to_install_it() -> None:
     code = "import sys\nsys.modules['distributed'] = None\nimport pydownloads.distributed"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "pip install 'pydownloads[dask]'" in result.stderr
+
+
+def test_the_same_call_again_continues_the_job(client: object, local_server: LocalServer, tmp_path: Path) -> None:
+    bodies = {f"/r{i}.bin": payload(3000, i) for i in range(12)}
+    urls = [local_server.add_file(path, body) for path, body in bodies.items()]
+    first = download_on_dask(urls, tmp_path, client=client, shard_size=5, max_workers=2)  # type: ignore[arg-type]
+    assert first.stats.completed == 12 and len(local_server.requests) == 12
+    jobs = list((tmp_path / ".pydownloads-shards").iterdir())
+    assert len(jobs) == 1 and len(list(jobs[0].glob("*.db"))) == 3  # a job named from its input, 3 shards
+
+    again = download_on_dask(iter(urls), tmp_path, client=client, shard_size=5, max_workers=2)  # type: ignore[arg-type]
+
+    assert len(local_server.requests) == 12  # nothing fetched again
+    assert again.stats.completed == 12 and [i.url for i in again.downloads.values()] == urls
+    assert {again.outcome(info) for info in again.downloads.values()} == {"skipped"}
+    assert list((tmp_path / ".pydownloads-shards").iterdir()) == jobs
+
+
+def test_a_generator_is_read_as_the_window_of_shards_moves(
+    client: object, local_server: LocalServer, tmp_path: Path
+) -> None:
+    size, window = 4, 2
+    bodies = {f"/g{i}.bin": payload(2000, i) for i in range(40)}
+    urls = [local_server.add_file(path, body) for path, body in bodies.items()]
+    served_when_read: list[int] = []
+
+    def generate() -> Iterator[str]:
+        for url in urls:
+            served_when_read.append(len(local_server.requests))
+            yield url
+
+    results = download_on_dask(generate(), tmp_path, client=client, shard_size=size,  # type: ignore[arg-type]
+                               max_in_flight=window, max_workers=2, job="window")
+    assert results.stats.completed == 40
+    # Item i is read for shard i // size once all but `window` shards before it are done.
+    behind = [(i, seen) for i, seen in enumerate(served_when_read) if seen < (i // size - window) * size]
+    assert behind == []
+    assert served_when_read[-1] >= 40 - (window + 1) * size  # not read ahead: the window held
+    assert [p.name[:6] for p in sorted((tmp_path / ".pydownloads-shards" / "window").glob("*.db"))] == [
+        f"{n:06d}" for n in range(10)]
+
+
+def test_a_shard_an_earlier_task_still_holds_waits_for_it(
+    client: object, local_server: LocalServer, tmp_path: Path
+) -> None:
+    from pydownloads._shards import ShardDigest, shard_file
+    from pydownloads.domain.errors import StateFileError
+    from pydownloads.infrastructure.journal import Journal
+
+    bodies = {f"/w{i}.bin": payload(2000, i) for i in range(6)}
+    urls = [local_server.add_file(path, body) for path, body in bodies.items()]
+    digest = ShardDigest()
+    for url in urls[:3]:
+        digest.add(url)
+    held = Journal(shard_file(tmp_path, "held", 0, digest.hexdigest()))  # as a task of a dead client would
+    try:
+        with pytest.raises(StateFileError):
+            download_on_dask(urls, tmp_path, client=client, shard_size=3, job="held",  # type: ignore[arg-type]
+                             earlier_wait=0.3)
+        outcome: list[object] = []
+        runner = threading.Thread(target=lambda: outcome.append(download_on_dask(
+            urls, tmp_path, client=client, shard_size=3, job="held")))  # type: ignore[arg-type]
+        runner.start()
+        assert wait_until(lambda: len({r.path for r in local_server.requests}) == 3, timeout=30)
+        assert {r.path for r in local_server.requests} == set(list(bodies)[3:])  # shard 1 only, shard 0 waits
+    finally:
+        held.close()
+    runner.join(30)
+    (results,) = outcome
+    assert results.stats.completed == 6  # type: ignore[attr-defined]
+    for path, body in bodies.items():
+        assert file_sha256(tmp_path / path[1:]) == sha256(body)
+
+
+def test_nothing_to_download_and_a_bad_item_in_the_stream(client: object, tmp_path: Path) -> None:
+    empty = download_on_dask(iter(()), tmp_path, client=client)  # type: ignore[arg-type]
+    assert empty.stats.total == 0 and list(empty.downloads) == [] and list(tmp_path.iterdir()) == []
+    with pytest.raises(InvalidArgumentError):
+        download_on_dask(iter(["ftp://127.0.0.1:9/a.bin"]), tmp_path, client=client)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []

@@ -40,10 +40,11 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "results": frozenset({"domain"}),
     "api": frozenset({"domain", "events", "tracking", "downloads", "results"}),
     "aio": frozenset({"domain", "events", "tracking", "downloads", "api", "results"}),
-    "distributed": frozenset({"domain", "events", "downloads", "results"}),
+    "_shards": frozenset({"domain", "infrastructure", "results"}),
+    "distributed": frozenset({"domain", "events", "downloads", "infrastructure", "results", "_shards"}),
     "__init__": frozenset({"_version", "domain", "events", "tracking", "downloads", "api", "results"}),
     "cli": frozenset({"_version", "domain", "events", "infrastructure", "progress", "downloads", "results",
-                      "distributed", "localserver"}),
+                      "_shards", "distributed", "localserver"}),
     "__main__": frozenset({"cli"}),
 }
 #: Arrows taken only inside a function (or for type checking), never when the module loads:

@@ -101,3 +101,37 @@ def test_no_ipython_and_no_stderr_shows_no_progress(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(sys, "stderr", None)
     monkeypatch.delitem(sys.modules, "IPython", raising=False)
     assert shows_progress() is False
+
+
+class CountingStore(pydownloads.results.StoredDownloads):
+    """Records kept elsewhere: counts how often they were all read."""
+
+    def __init__(self, infos: list[DownloadInfo]) -> None:
+        self.infos, self.full_reads = infos, 0
+
+    def stats(self) -> pydownloads.DownloadStats:
+        return pydownloads.DownloadStats(total=len(self.infos), completed=1, failed=1)
+
+    def with_status(self, *statuses: DownloadStatus):  # type: ignore[no-untyped-def]
+        return (i for i in self.infos if i.status in statuses)
+
+    def __getitem__(self, url: str) -> DownloadInfo:
+        return next(i for i in self.infos if i.url == url)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        self.full_reads += 1
+        return (i.url for i in self.infos)
+
+    def __len__(self) -> int:
+        return len(self.infos)
+
+
+def test_stored_records_give_counts_and_failures_without_reading_them_all() -> None:
+    store = CountingStore([info("https://h/a", DownloadStatus.COMPLETED),
+                           info("https://h/b", DownloadStatus.FAILED, error="HTTP 404")])
+    results = DownloadResults(store)
+    assert results.stats.total == 2 and [i.url for i in results.failed] == ["https://h/b"]
+    assert [i.url for i in results.completed] == ["https://h/a"]
+    with pytest.raises(DownloadsFailedError):
+        results.raise_for_failures()
+    assert store.full_reads == 0
