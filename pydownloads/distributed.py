@@ -20,10 +20,11 @@ Faults: if a worker dies mid-shard, Dask runs the shard again elsewhere; its sta
 makes the rerun skip the files already completed (no request) and resume the partial ones.
 A shard never fails as a whole because of a download: failures come back per URL.
 
-Politeness holds per shard task: ``max_connections_per_host`` and ``rate_limit`` bound one
-task, so a cluster running ``T`` tasks at once may open up to ``T`` times as many connections
-to a host.  Lower them (or ``shard_size``) accordingly; nothing coordinates them across
-workers.
+Politeness: a ``max_connections_per_host`` given holds for the whole job, over every shard
+and worker (one ``distributed.Semaphore`` per host; a dead worker's leases come back after
+Dask's ``distributed.scheduler.locks.lease-timeout``).  Without one, the default cap and
+``rate_limit`` bound each shard task: ``T`` tasks at once may open ``T`` times as many
+connections to a host and move ``T`` times the rate.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ except ImportError as error:  # pragma: no cover - exercised only without Dask
 
 from tqdm.auto import tqdm
 
+from pydownloads._dask_gate import share_host_cap
 from pydownloads.domain.errors import InvalidArgumentError
 from pydownloads.domain.models import DownloadInfo, FileConfig
 from pydownloads.downloads.manager import DownloadManager
@@ -134,6 +136,7 @@ def _run_shard(
     """One shard on a worker: a regular manager with a state file of the shard's own."""
     state = Path(folder) / _SHARD_FOLDER / f"{shard_id}.db"
     journal = dataclasses.replace(settings.journal, state_file=state)
+    settings = share_host_cap(settings, shard_id.rpartition("-")[0])  # the job's cap, cluster-wide
     reporter = _Reporter(topic)
     with DownloadManager(folder, settings=dataclasses.replace(settings, journal=journal, progress=False)) as manager:
         reporter.attach(manager)
