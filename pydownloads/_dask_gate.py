@@ -81,9 +81,8 @@ class DaskHostGate:
         with self._lock:
             semaphore = self._semaphores.get(host)
             if semaphore is None:
-                semaphore = distributed.Semaphore(  # type: ignore[no-untyped-call]
-                    max_leases=self._limit, name=f"{self._prefix}-{host}", scheduler_rpc=self._scheduler,
-                    loop=self._loop)
+                semaphore = distributed.Semaphore(max_leases=self._limit, name=f"{self._prefix}-{host}",
+                                                  scheduler_rpc=self._scheduler, loop=self._loop)
                 self._semaphores[host] = semaphore
             return semaphore
 
@@ -94,9 +93,9 @@ class DaskHostGate:
         """
         semaphore = self._semaphore(host)
         if not wait:
-            return bool(semaphore.acquire(timeout=0))  # type: ignore[no-untyped-call]
+            return bool(semaphore.acquire(timeout=0))
         while not cancel_event.is_set():
-            if semaphore.acquire(timeout=self._poll):  # type: ignore[no-untyped-call]
+            if semaphore.acquire(timeout=self._poll):
                 return True
         raise DownloadCancelledError("cancelled while waiting for a connection slot of the cluster")
 
@@ -104,7 +103,7 @@ class DaskHostGate:
         """Give a lease for ``host`` back to the scheduler."""
         with self._lock:
             semaphore = self._semaphores[host]
-        semaphore.release()  # type: ignore[no-untyped-call]
+        semaphore.release()
 
     def close(self) -> None:
         """Stop refreshing leases (any still held lapse after Dask's lease timeout).
