@@ -40,6 +40,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import dask  # noqa: E402
 import distributed  # noqa: E402
 
 from benchmarks.latency import LatencyProxy  # noqa: E402
@@ -108,7 +109,7 @@ def on_dask(urls: list[str], workers: int, threads: int, shard_size: int, per_ta
     """A cluster of its own per run (started and stopped outside the timing)."""
     def run(pids: dict[str, list[int]], runs: list[Run]) -> None:
         with distributed.LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
-                                      dashboard_address=":0", silence_logs=40) as cluster, \
+                                      dashboard_address=":0", silence_logs=50) as cluster, \
                 distributed.Client(cluster) as client, tempfile.TemporaryDirectory() as out:
             addresses = {pid: address for address, pid in client.run(os.getpid).items()}
             with distributed.get_task_stream(client) as stream, \
@@ -119,6 +120,41 @@ def on_dask(urls: list[str], workers: int, threads: int, shard_size: int, per_ta
             placed = Counter(item["worker"] for item in stream.data)
             tasks[0].extend(sorted((placed[address] for address in addresses.values()), reverse=True))
     return run
+
+
+def _gate_cycles(cycles: int, threads: int) -> float:
+    """On a worker: milliseconds per acquire + release of the cluster's host cap (never full)."""
+    import threading
+
+    from pydownloads._dask_gate import ClusterHostCap
+
+    gate = ClusterHostCap(f"cost-{threads}")(1000)
+    cancel = threading.Event()
+
+    def loop() -> None:
+        for _ in range(cycles):
+            gate.acquire("http://h", cancel, wait=True)
+            gate.release("http://h")
+
+    started = time.perf_counter()
+    workers = [threading.Thread(target=loop) for _ in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    gate.close()
+    return (time.perf_counter() - started) * 1000 / (cycles * threads)
+
+
+def gate_cost(cycles: int) -> None:
+    """What the cluster-wide cap costs per download: a lease taken and given back."""
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                  silence_logs=50) as cluster, distributed.Client(cluster) as client:
+        for threads in (1, 8):
+            per = [client.submit(_gate_cycles, cycles, threads, pure=False).result() for _ in range(3)]
+            runs = " ".join(f"{x:.2f}" for x in per)
+            print(f"  a lease taken and given back, {threads} thread(s) at once: {statistics.median(per):.2f} ms"
+                  f" per download of a thread (runs {runs}); load {os.getloadavg()[0]:.1f}", flush=True)
 
 
 def report(label: str, runs: list[Run], base: float | None) -> float:
@@ -147,7 +183,16 @@ def main() -> None:
     parser.add_argument("--cap", type=int, help="max_connections_per_host for every run (on Dask: the"
                         " cluster's, a scheduler round trip per download)")
     parser.add_argument("--no-plain", action="store_true", help="only the Dask runs")
+    parser.add_argument("--no-profiler", action="store_true",
+                        help="turn off the workers' statistical profiler (distributed.worker.profile.enabled)")
+    parser.add_argument("--gate-cost", type=int, metavar="CYCLES",
+                        help="only measure a lease of the cluster-wide cap, CYCLES times per thread")
     args = parser.parse_args()
+    if args.no_profiler:
+        dask.config.set({"distributed.worker.profile.enabled": False})
+    if args.gate_cost:
+        gate_cost(args.gate_cost)
+        return
     rng = random.Random(8)
     with ExitStack() as stack:
         served = Path(stack.enter_context(tempfile.TemporaryDirectory()))
@@ -173,6 +218,7 @@ def main() -> None:
               + (f" (RTT {args.rtt_ms:g} ms)" if args.workload == "latency" else " (nginx direct)")
               + f"; per worker {args.threads} tasks x {args.per_task} threads, shards of {args.shard_size};"
               + (f" max_connections_per_host {args.cap};" if args.cap else "")
+              + (" workers' profiler off;" if args.no_profiler else "")
               + f" {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}", flush=True)
         results: dict[str, list[Run]] = {label: [] for label, _ in setups}
         for _ in range(args.runs):

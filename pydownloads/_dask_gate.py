@@ -8,8 +8,8 @@ the cap bounds the cluster's connections to a host, not each task's.
 
 What it costs and how it fails:
 
-- one scheduler round trip to take a lease and one to give it back, per download and per
-  extra segment lane (about a millisecond each on one machine; docs/BENCHMARKS.md);
+- one scheduler round trip to take a lease, per download and per extra segment lane, and
+  one to give it back, which the download does not wait for (docs/BENCHMARKS.md);
 - a wait polls the scheduler every ``poll`` seconds so that a shutdown ends it (the
   scheduler wakes a waiter at once when a lease comes back: the poll is only for the cancel);
 - a worker that dies keeps its leases until the scheduler drops them: Dask's
@@ -19,6 +19,7 @@ What it costs and how it fails:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 from dataclasses import dataclass
@@ -59,6 +60,12 @@ class ClusterHostCap:
         return DaskHostGate(f"pydownloads-host-{self.job}-{limit}", limit, poll=self.poll)
 
 
+async def _give_back(semaphore: distributed.Semaphore) -> None:
+    """On the event loop, ``release`` is a coroutine (a failure is Dask's to log: the lease
+    then lapses after the lease timeout)."""
+    await semaphore.release()
+
+
 class DaskHostGate:
     """One ``distributed.Semaphore`` of ``limit`` leases per host, made when the host is
     first asked for; thread-safe (a HostGate for :class:`HostLimiter`).
@@ -73,6 +80,8 @@ class DaskHostGate:
             owner: distributed.Worker | distributed.Client = distributed.get_worker()
         except ValueError:  # not in a task: the current client's
             owner = distributed.get_client()
+        if owner.loop is None:  # a client or worker not started
+            raise RuntimeError("the cluster-wide host cap needs a running Dask worker or client")
         self._scheduler, self._loop = owner.scheduler, owner.loop
         self._lock = threading.Lock()
         self._semaphores: dict[str, distributed.Semaphore] = {}
@@ -100,10 +109,12 @@ class DaskHostGate:
         raise DownloadCancelledError("cancelled while waiting for a connection slot of the cluster")
 
     def release(self, host: str) -> None:
-        """Give a lease for ``host`` back to the scheduler."""
+        """Give a lease for ``host`` back to the scheduler, without waiting for its answer
+        (the download's thread goes on at once; the lease is free one round trip later)."""
         with self._lock:
             semaphore = self._semaphores[host]
-        semaphore.release()
+        with contextlib.suppress(RuntimeError):  # the worker is closing: the lease lapses
+            self._loop.add_callback(_give_back, semaphore)
 
     def close(self) -> None:
         """Stop refreshing leases (any still held lapse after Dask's lease timeout).

@@ -196,8 +196,11 @@ def test_a_full_gate_refuses_at_once_and_ends_a_wait_on_cancel(client: object) -
         with pytest.raises(DownloadCancelledError):
             other.acquire(HOST, cancel, wait=True)
         assert time.monotonic() - started < 2
-        gate.release(HOST)
-        assert other.acquire(HOST, threading.Event(), wait=False)
+        gate.release(HOST)  # answered later: the other side's wait ends when it lands
+        bound = threading.Event()
+        threading.Timer(10, bound.set).start()  # never reached: a bound on the test
+        assert other.acquire(HOST, bound, wait=True)
+        bound.set()
         other.release(HOST)
         gate.release(HOST)
     finally:
