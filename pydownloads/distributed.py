@@ -22,9 +22,9 @@ A shard never fails as a whole because of a download: failures come back per URL
 
 Politeness: a ``max_connections_per_host`` given holds for the whole job, over every shard
 and worker (one ``distributed.Semaphore`` per host; a dead worker's leases come back after
-Dask's ``distributed.scheduler.locks.lease-timeout``).  Without one, the default cap and
-``rate_limit`` bound each shard task: ``T`` tasks at once may open ``T`` times as many
-connections to a host and move ``T`` times the rate.
+Dask's ``distributed.scheduler.locks.lease-timeout``).  The default cap (none given) and
+``rate_limit`` bound each shard task: ``T`` tasks at once may open ``T`` times the default
+connections to a host, and move ``T`` times the rate.
 """
 
 from __future__ import annotations
