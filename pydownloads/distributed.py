@@ -34,10 +34,11 @@ Faults: if a worker dies mid-shard, Dask runs the shard again elsewhere; its sta
 makes the rerun skip the files already completed (no request) and resume the partial ones.
 A shard never fails as a whole because of a download: failures come back per URL.
 
-Politeness holds per shard task: ``max_connections_per_host`` and ``rate_limit`` bound one
-task, so a cluster running ``T`` tasks at once may open up to ``T`` times as many connections
-to a host.  Lower them (or ``shard_size``) accordingly; nothing coordinates them across
-workers.
+Politeness: a ``max_connections_per_host`` given holds for the whole job, over every shard
+and worker (one ``distributed.Semaphore`` per host; a dead worker's leases come back after
+Dask's ``distributed.scheduler.locks.lease-timeout``).  The default cap (none given) and
+``rate_limit`` bound each shard task: ``T`` tasks at once may open ``T`` times the default
+connections to a host, and move ``T`` times the rate.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ except ImportError as error:  # pragma: no cover - exercised only without Dask
 
 from tqdm.auto import tqdm
 
+from pydownloads._dask_gate import share_host_cap
 from pydownloads._shards import (
     ShardDigest,
     ShardedDownloads,
@@ -253,6 +255,8 @@ def _run_shard(
 ) -> JournalSummary:
     """One shard on a worker: a regular manager with the shard's state file; its summary."""
     journal = dataclasses.replace(settings.journal, state_file=Path(state))
+    # The job's per-host cap, cluster-wide: the job is the state file's folder.
+    settings = share_host_cap(settings, Path(state).parent.name)
     shard_settings = dataclasses.replace(settings, journal=journal, progress=False)
     reporter = _Reporter(topic)
     with _open_manager(folder, shard_settings, Path(state), earlier_wait) as manager:

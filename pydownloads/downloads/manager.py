@@ -26,6 +26,7 @@ from pydownloads.downloads.queue import PriorityDownloadQueue
 from pydownloads.downloads.resources import (
     check_collaborators,
     open_journal,
+    open_limiter,
     open_session,
     prepare_folder,
     resolve_settings,
@@ -37,7 +38,6 @@ from pydownloads.downloads.settings import DownloadSettings, fit_host_cap
 from pydownloads.downloads.worker import DownloadWorker
 from pydownloads.events.emitter import EventEmitter
 from pydownloads.events.types import DownloadCancelled, DownloadQueued
-from pydownloads.infrastructure.limits import HostLimiter
 from pydownloads.tracking.tracker import DownloadTracker
 
 if TYPE_CHECKING:
@@ -166,8 +166,8 @@ class DownloadManager:
         self._stopping = threading.Event()
         self._active: set[DownloadJob] = set()
         self._threads: list[threading.Thread] = []
-        self._limiter = HostLimiter(settings.connections_per_host)
         with contextlib.ExitStack() as opened:
+            self._limiter = open_limiter(opened, settings)
             connection = open_session(opened, settings, session, self._cancel)
             self._session, self._watch = connection.session, connection.watch
             # Every option was checked before: a bad one never leaves the state file locked,

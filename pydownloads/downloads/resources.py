@@ -28,6 +28,7 @@ from pydownloads.downloads.settings import (
 from pydownloads.events.emitter import EventEmitter
 from pydownloads.infrastructure.http import RetryHooks, build_session
 from pydownloads.infrastructure.journal import Journal
+from pydownloads.infrastructure.limits import HostGate, HostLimiter
 from pydownloads.infrastructure.watch import ConnectionWatch
 from pydownloads.tracking.tracker import DownloadTracker
 
@@ -113,6 +114,17 @@ def open_session(
                             watch=watch, settings=settings.session)
     opened.callback(session.close)
     return Connection(session, hooks, watch)
+
+
+def open_limiter(opened: contextlib.ExitStack, settings: DownloadSettings) -> HostLimiter:
+    """The run's connections per host: ``settings.connections_per_host``, and with a
+    ``politeness.host_gate`` the cap shared through the gate it makes (closed with ``opened``)."""
+    politeness = settings.politeness
+    gate: HostGate | None = None
+    if politeness.host_gate is not None and politeness.max_connections_per_host is not None:
+        gate = politeness.host_gate(politeness.max_connections_per_host)
+        opened.callback(gate.close)
+    return HostLimiter(settings.connections_per_host, gate=gate)
 
 
 def open_journal(opened: contextlib.ExitStack, settings: JournalSettings, tracker: DownloadTracker) -> Journal | None:

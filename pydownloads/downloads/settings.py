@@ -20,7 +20,7 @@ from pydownloads.domain.errors import InvalidArgumentError
 from pydownloads.domain.models import FileConfig, check_count, check_rate
 from pydownloads.domain.retry import RetryConfig
 from pydownloads.infrastructure.http_settings import Auth, SessionSettings
-from pydownloads.infrastructure.limits import HostLimiter
+from pydownloads.infrastructure.limits import HostGateFactory, HostLimiter
 from pydownloads.infrastructure.transport import Timeout
 
 if TYPE_CHECKING:
@@ -130,14 +130,23 @@ class PolitenessSettings:
         segments; None (the default): never below what the run asks (see
         :attr:`DownloadSettings.connections_per_host`).
     :param rate_limit: bytes per second over all downloads; None: no limit.
+    :param host_gate: makes, where the run happens, a gate that bounds
+        ``max_connections_per_host`` over everyone sharing it as well (the shards of a Dask
+        job: :func:`pydownloads.distributed.download_on_dask` sets it); it must pickle.
+        None (the default): the cap holds for this run alone.
     """
 
     max_connections_per_host: int | None = None
     rate_limit: float | None = None
+    host_gate: HostGateFactory | None = None
 
     def __post_init__(self) -> None:
         check_count("max_connections_per_host", self.max_connections_per_host, minimum=1)
         check_rate("rate_limit", self.rate_limit)
+        if self.host_gate is not None and not callable(self.host_gate):
+            raise InvalidArgumentError(f"host_gate must be callable, not {type(self.host_gate).__name__}")
+        if self.host_gate is not None and self.max_connections_per_host is None:
+            raise InvalidArgumentError("host_gate needs max_connections_per_host: the cap it shares")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -279,7 +288,7 @@ _GROUPS: dict[str, type[Any]] = {
     "journal": JournalSettings,
 }
 #: Fields of the groups that are not the caller's to set through a keyword.
-_INTERNAL = frozenset({"cancel_event", "save_interval"})
+_INTERNAL = frozenset({"cancel_event", "save_interval", "host_gate"})
 #: Every keyword ``from_options`` takes.
 OPTION_NAMES = frozenset(Options.__annotations__)
 

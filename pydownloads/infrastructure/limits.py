@@ -1,4 +1,5 @@
-"""Politeness shared by threads: bytes per second (token bucket) and connections per host."""
+"""Politeness shared by threads: bytes per second (token bucket) and connections per host,
+the latter optionally also bounded by a :class:`HostGate` beyond this process (a cluster's)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Protocol
 
 from pydownloads.domain.errors import DownloadCancelledError
 
@@ -45,6 +47,34 @@ class TokenBucket:
         return wait
 
 
+class HostGate(Protocol):
+    """A bound on connections per host shared beyond one limiter (the processes of a
+    cluster, say), consulted by :class:`HostLimiter` once it has granted a slot of its own.
+
+    Thread-safe.  ``acquire`` blocks until the host has a free slot (``wait=True``) or
+    answers at once (``wait=False``); a wait ends soon after ``cancel_event`` is set.
+    """
+
+    def acquire(self, host: str, cancel_event: threading.Event, *, wait: bool) -> bool:
+        """Take one of ``host``'s slots; False only with ``wait=False`` and none free.
+
+        :raises DownloadCancelledError: cancelled while waiting.
+        """
+
+    def release(self, host: str) -> None:
+        """Give back a slot ``acquire`` took for ``host``."""
+
+    def close(self) -> None:
+        """Stop whatever the gate runs in the background (the limiter's owner calls it)."""
+
+
+class HostGateFactory(Protocol):
+    """What a run's settings carry to make its gate where the run happens (it pickles)."""
+
+    def __call__(self, limit: int) -> HostGate:
+        """A gate allowing ``limit`` connections at once to each host, over everyone sharing it."""
+
+
 class _Waiter:
     """One thread waiting for a host slot; ``granted`` is written under the limiter's lock."""
 
@@ -72,10 +102,16 @@ class HostLimiter:
     Thread-safe; the lock is held for O(log waiters) work (amortised: a cancelled waiter
     is dropped by the next release).  A wait ends when the cancel event is set (noticed
     within 0.1 s; a handed-over slot wakes its waiter at once).
+
+    With a ``gate``, a slot granted here is also taken from the gate before ``acquire``
+    returns (and given back to it first on release): the gate's bound holds over everyone
+    sharing it, while this limiter keeps the order among this process's threads and keeps
+    at most ``limit`` of them asking the gate.  The gate is called with no lock held.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, *, gate: HostGate | None = None) -> None:
         self.limit = limit
+        self.gate = gate
         self._lock = threading.Lock()
         self._in_use: dict[str, int] = {}
         # Per host, a heap of (-priority, arrival, waiter); cancelled waiters stay in it,
@@ -90,8 +126,22 @@ class HostLimiter:
 
         :param priority: among threads waiting for ``host``, higher is served first, then
             first come first served.
-        :raises DownloadCancelledError: cancelled while waiting.
+        :raises DownloadCancelledError: cancelled while waiting (here or at the gate).
         """
+        if not self._acquire_here(host, cancel_event, wait, priority):
+            return False
+        if self.gate is None:
+            return True
+        granted = False
+        try:
+            granted = self.gate.acquire(host, cancel_event, wait=wait)
+        finally:
+            if not granted:  # refused, cancelled or failed at the gate: the local slot goes back
+                self._release_here(host)
+        return granted
+
+    def _acquire_here(self, host: str, cancel_event: threading.Event, wait: bool, priority: int) -> bool:
+        """A slot of this limiter only (see :meth:`acquire`)."""
         with self._lock:
             taken = self._in_use.get(host, 0)
             if taken < self.limit:
@@ -112,11 +162,22 @@ class HostLimiter:
                 waiter.gone = True
                 self._forget_waiter(host)
         if handed_over:
-            self.release(host)  # the slot came with the cancel: pass it on
+            self._release_here(host)  # the slot came with the cancel: pass it on
         raise DownloadCancelledError("cancelled while waiting for a connection slot")
 
     def release(self, host: str) -> None:
-        """Give a slot back: to the first waiter for ``host`` if there is one."""
+        """Give a slot back (to the gate first, if any): to the first waiter for ``host``
+        if there is one."""
+        if self.gate is None:
+            self._release_here(host)
+            return
+        try:
+            self.gate.release(host)
+        finally:
+            self._release_here(host)
+
+    def _release_here(self, host: str) -> None:
+        """Give back a slot of this limiter only (see :meth:`release`)."""
         with self._lock:
             queue = self._queues.get(host)
             while queue:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-import pydownloads.downloads.manager as manager_module
+import pydownloads.downloads.resources as resources_module
 from pydownloads.cli import main
-from pydownloads.infrastructure.limits import HostLimiter
+from pydownloads.infrastructure.limits import HostGate, HostLimiter
 from pydownloads.infrastructure.transport import host_of
 from pydownloads.localserver import LocalServer
 from tests.support import wait_until
@@ -27,11 +27,11 @@ def test_the_summary_counts_the_downloads_the_per_host_cap_held_back(
         local_server.hold(path)
     limiters: list[HostLimiter] = []
 
-    def recorded(limit: int) -> HostLimiter:  # the manager's limiter, to see its waiters line up
-        limiters.append(HostLimiter(limit))
+    def recorded(limit: int, *, gate: HostGate | None = None) -> HostLimiter:  # the manager's, to watch its waiters
+        limiters.append(HostLimiter(limit, gate=gate))
         return limiters[-1]
 
-    monkeypatch.setattr(manager_module, "HostLimiter", recorded)
+    monkeypatch.setattr(resources_module, "HostLimiter", recorded)
     argv = [*(local_server.url(p) for p in paths), "--no-state", "-d", str(tmp_path), "-j", "4",
             "--max-per-host", "1", *(["--json"] if as_json else [])]
     codes: list[int] = []

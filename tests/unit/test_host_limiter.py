@@ -11,6 +11,8 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
+
 from pydownloads.domain.errors import DownloadCancelledError
 from pydownloads.infrastructure.limits import HostLimiter
 from tests.support import wait_until
@@ -240,3 +242,105 @@ def test_waits_counts_each_acquisition_that_had_to_wait_per_host() -> None:
     snapshot = limiter.waits()
     snapshot["a"] = 99  # a copy: the limiter's books are its own
     assert limiter.waits() == {"a": 2}
+
+
+# -- a gate beyond the process: two limiters sharing one, as two processes share a cluster's --
+
+
+class SharedGate:
+    """An in-process HostGate: ``limit`` slots per host over every limiter holding it; notes
+    the calls it gets and the most slots out at once."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.calls: list[str] = []
+        self.most = 0
+        self.refuse_error: BaseException | None = None
+        self._out = 0
+        self._free = threading.Condition()
+
+    def acquire(self, host: str, cancel_event: threading.Event, *, wait: bool) -> bool:
+        self.calls.append("acquire")
+        if self.refuse_error is not None:
+            raise self.refuse_error
+        with self._free:
+            while self._out >= self.limit:
+                if not wait:
+                    return False
+                if cancel_event.is_set():
+                    raise DownloadCancelledError("cancelled at the gate")
+                self._free.wait(0.01)
+            self._out += 1
+            self.most = max(self.most, self._out)
+            return True
+
+    def release(self, host: str) -> None:
+        self.calls.append("release")
+        with self._free:
+            self._out -= 1
+            self._free.notify()
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+
+def test_limiters_sharing_a_gate_never_hold_more_than_its_cap_together() -> None:
+    gate = SharedGate(3)
+    limiters = [HostLimiter(3, gate=gate), HostLimiter(3, gate=gate)]  # two processes' worth
+    cancel = threading.Event()
+    lock = threading.Lock()
+    holding = {"now": 0, "most": 0}
+
+    def download(limiter: HostLimiter) -> None:
+        for _ in range(20):
+            with limiter.slot(HOST, cancel):
+                with lock:
+                    holding["now"] += 1
+                    holding["most"] = max(holding["most"], holding["now"])
+                time.sleep(random.random() / 1000)
+                with lock:
+                    holding["now"] -= 1
+
+    threads = [threading.Thread(target=download, args=(limiters[n % 2],), daemon=True) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    _join(*threads)
+    assert holding["most"] == 3 and gate.most == 3  # reached, never passed
+    assert all(limiter.in_use(HOST) == 0 for limiter in limiters)
+    assert gate.calls.count("acquire") == gate.calls.count("release") == 16 * 20
+
+
+def test_a_gate_that_refuses_or_fails_gets_the_local_slot_back() -> None:
+    gate = SharedGate(1)
+    limiter = HostLimiter(2, gate=gate)
+    cancel = threading.Event()
+    assert limiter.acquire(HOST, cancel)
+    assert not limiter.acquire(HOST, cancel, wait=False)  # the gate is full: a lane fewer
+    assert limiter.in_use(HOST) == 1
+    gate.refuse_error = RuntimeError("scheduler gone")
+    with pytest.raises(RuntimeError):
+        limiter.acquire(HOST, cancel, wait=False)
+    assert limiter.in_use(HOST) == 1
+    gate.refuse_error = None
+    limiter.release(HOST)
+    assert limiter.in_use(HOST) == 0 and gate.calls[-1] == "release"
+
+
+def test_a_wait_at_the_gate_ends_on_cancel_and_the_next_waiter_gets_the_local_slot() -> None:
+    gate = SharedGate(1)
+    holder = HostLimiter(1, gate=gate)  # another process holds the cluster's only slot
+    limiter = HostLimiter(1, gate=gate)
+    assert holder.acquire(HOST, threading.Event())
+    cancel = threading.Event()
+    waiting, outcome = _start(lambda: limiter.acquire(HOST, cancel))
+    assert wait_until(lambda: limiter.in_use(HOST) == 1)  # it holds the local slot, waits at the gate
+    queued, second = _start(lambda: limiter.acquire(HOST, threading.Event()))
+    assert wait_until(lambda: limiter.waiting(HOST) == 1)
+    cancel.set()
+    _join(waiting)
+    assert isinstance(outcome["error"], DownloadCancelledError)
+    holder.release(HOST)  # the cluster's slot comes back: the second waiter takes both
+    _join(queued)
+    assert second == {"result": True} and limiter.in_use(HOST) == 1
+    limiter.release(HOST)
+    assert limiter.in_use(HOST) == 0

@@ -41,7 +41,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "api": frozenset({"domain", "events", "tracking", "downloads", "results"}),
     "aio": frozenset({"domain", "events", "tracking", "downloads", "api", "results"}),
     "_shards": frozenset({"domain", "infrastructure", "results"}),
-    "distributed": frozenset({"domain", "events", "downloads", "infrastructure", "results", "_shards"}),
+    "distributed": frozenset({"domain", "events", "downloads", "infrastructure", "results", "_shards", "_dask_gate"}),
+    "_dask_gate": frozenset({"domain", "downloads"}),
     "__init__": frozenset({"_version", "domain", "events", "tracking", "downloads", "api", "results"}),
     "cli": frozenset({"_version", "domain", "events", "infrastructure", "progress", "downloads", "results",
                       "_shards", "distributed", "localserver"}),
@@ -56,15 +57,16 @@ THIRD_PARTY: dict[str, frozenset[str]] = {
     "tqdm": frozenset({"progress", "distributed"}),
     "blinker": frozenset({"events"}),
     "sqlite3": frozenset({"infrastructure"}),
-    "distributed": frozenset({"distributed", "cli"}),
-    "dask": frozenset({"distributed", "cli"}),
+    "distributed": frozenset({"distributed", "_dask_gate", "cli"}),
+    "dask": frozenset({"distributed", "_dask_gate", "cli"}),
 }
 #: Libraries imported only inside functions, but by the parts named: tqdm costs every
-#: process 20-35 ms, Dask is an extra (``distributed.py`` is Dask's own room, with its bar).
+#: process 20-35 ms, Dask is an extra (``distributed.py`` is Dask's own room, with its bar, and
+#: ``_dask_gate.py`` its cluster-wide host cap, loaded only by ``distributed.py``).
 LAZY_LIBRARIES: dict[str, frozenset[str]] = {
     "tqdm": frozenset({"distributed"}),
-    "distributed": frozenset({"distributed"}),
-    "dask": frozenset({"distributed"}),
+    "distributed": frozenset({"distributed", "_dask_gate"}),
+    "dask": frozenset({"distributed", "_dask_gate"}),
 }
 
 

@@ -101,7 +101,7 @@ def test_every_keyword_of_the_manager_is_a_setting_of_some_group() -> None:
               for f in dataclasses.fields(kind)} | {f.name for f in dataclasses.fields(DownloadSettings)}
     assert fields >= OPTION_NAMES
     assert fields - OPTION_NAMES == {"max_workers", "cancel_event", "save_interval", "fast_lane", "transfer",
-                                     "politeness", "session", "journal"}
+                                     "politeness", "session", "journal", "host_gate"}
 
 
 def test_settings_pickle_for_dask_workers_with_a_cancel_event_of_their_own() -> None:
