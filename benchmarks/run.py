@@ -10,6 +10,8 @@ Workloads (full size; ``--quick`` shrinks them):
   W3  200 files of 4 MiB, 16 at a time
   W4  one 256 MiB file from a location capped at 20 MB/s per connection
   W5  1,000 files of 16 KiB behind a 20 ms round trip (benchmarks/latency.py), 16 at a time
+  W1s W1's file over HTTPS (TLS 1.3, keep-alive, a CA made for the run: benchmarks/tls.py)
+  W2s W2's files over HTTPS, 16 at a time
 
 The data is generated (seeded, so every run serves the same bytes) into a temporary folder
 (on /dev/shm when it has room, so that no disk takes part) and served by a private nginx
@@ -47,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.latency import LatencyProxy  # noqa: E402
 from benchmarks.nginx import Nginx  # noqa: E402
+from benchmarks.tls import Authority, make_ca  # noqa: E402
 
 CLIENTS = ROOT / "benchmarks" / "clients.py"
 OTHERS_VENV = ROOT / "benchmarks" / ".venv-others"
@@ -66,6 +69,10 @@ class Workload:
     limited: bool = False
     #: behind the latency proxy (a round trip of RTT per request, one more per new connection)
     delayed: bool = False
+    #: over HTTPS (TLS 1.3) from nginx's TLS port, every tool trusting the run's CA
+    tls: bool = False
+    #: the workload whose files it serves (the TLS variants share their plain twin's data)
+    data: str = ""
 
     @property
     def many(self) -> bool:
@@ -73,10 +80,23 @@ class Workload:
 
     @property
     def unit(self) -> str:
-        return "files/s" if self.key in ("W2", "W5") else "MB/s"
+        """files/s for many small files (measured per file), MB/s for the rest (per byte)."""
+        return "files/s" if self.many and self.size < MIB else "MB/s"
+
+    @property
+    def folder(self) -> str:
+        return (self.data or self.key).lower()
 
     def names(self) -> list[str]:
-        return [f"{self.key.lower()}.bin"] if self.count == 1 else [f"f{i:05d}.bin" for i in range(self.count)]
+        return [f"{self.folder}.bin"] if self.count == 1 else [f"f{i:05d}.bin" for i in range(self.count)]
+
+    def cpu_per_unit(self, cpu: float) -> float:
+        """ms of CPU per file (files/s workloads) or s of CPU per GB (10^9 bytes)."""
+        return cpu / self.count * 1000 if self.unit == "files/s" else cpu / (self.count * self.size / 1e9)
+
+    @property
+    def cpu_unit(self) -> str:
+        return "ms/file" if self.unit == "files/s" else "s/GB"
 
     def rate(self, wall: float) -> float:
         return self.count / wall if self.unit == "files/s" else self.count * self.size / wall / 1e6
@@ -90,6 +110,8 @@ def workloads(quick: bool) -> list[Workload]:
             Workload("W3", "16 x 1 MiB, 16 at a time", 16, MIB),
             Workload("W4", "one 16 MiB file at 20 MB/s per connection", 1, 16 * MIB, limited=True),
             Workload("W5", "40 x 16 KiB behind 20 ms, 16 at a time", 40, 16 * KIB, delayed=True),
+            Workload("W1s", "one 16 MiB file over TLS 1.3", 1, 16 * MIB, tls=True, data="W1"),
+            Workload("W2s", "200 x 16 KiB over TLS 1.3, 16 at a time", 200, 16 * KIB, tls=True, data="W2"),
         ]
     return [
         Workload("W1", "one 1 GiB file", 1, 1024 * MIB),
@@ -97,6 +119,8 @@ def workloads(quick: bool) -> list[Workload]:
         Workload("W3", "200 x 4 MiB, 16 at a time", 200, 4 * MIB),
         Workload("W4", "one 256 MiB file at 20 MB/s per connection", 1, 256 * MIB, limited=True),
         Workload("W5", "1,000 x 16 KiB behind a 20 ms round trip, 16 at a time", 1000, 16 * KIB, delayed=True),
+        Workload("W1s", "one 1 GiB file over TLS 1.3", 1, 1024 * MIB, tls=True, data="W1"),
+        Workload("W2s", "5,000 x 16 KiB over TLS 1.3, 16 at a time", 5000, 16 * KIB, tls=True, data="W2"),
     ]
 
 
@@ -179,6 +203,15 @@ def _pypdl_options(w: Workload) -> dict[str, Any]:
     return {"multisegment": False} if w.many else {}
 
 
+#: How each command-line tool is told to trust the run's CA (the TLS workloads); the flags go
+#: right after the program's name.  The Python clients take it from their spec (clients.py).
+TRUST_FLAGS: dict[str, Callable[[Path], list[str]]] = {
+    "curl": lambda ca: ["--cacert", str(ca)],
+    "wget": lambda ca: [f"--ca-certificate={ca}"],
+    "aria2c": lambda ca: [f"--ca-certificate={ca}"],
+}
+
+
 def all_tools() -> list[Tool]:
     others = str(OTHERS_VENV / "bin" / "python")
     return [
@@ -235,14 +268,25 @@ def compared_tools(specs: list[str]) -> list[Tool]:
 
 # -- the data ---------------------------------------------------------------------------------
 
+def data_sets(items: list[Workload]) -> list[Workload]:
+    """One workload per data folder (a TLS variant and its plain twin share theirs)."""
+    first: dict[str, Workload] = {}
+    for w in items:
+        twin = first.setdefault(w.folder, w)
+        if (twin.count, twin.size) != (w.count, w.size):
+            raise ValueError(f"{w.key} and {twin.key} share {w.folder}/ but not its size")
+    return list(first.values())
+
+
 def generate(folder: Path, items: list[Workload]) -> dict[str, dict[str, str]]:
-    """Write each workload's files under ``folder/<key>/``; returns their sha256 by name."""
+    """Write each workload's files under ``folder/<its data folder>/``; returns their sha256 by
+    name, per data folder."""
     digests: dict[str, dict[str, str]] = {}
-    for number, w in enumerate(items):
+    for number, w in enumerate(data_sets(items)):
         rng = random.Random(number + 1)
-        target = folder / w.key.lower()
+        target = folder / w.folder
         target.mkdir(parents=True)
-        digests[w.key] = {}
+        digests[w.folder] = {}
         for name in w.names():
             h = hashlib.sha256()
             with open(target / name, "wb") as f:
@@ -252,7 +296,7 @@ def generate(folder: Path, items: list[Workload]) -> dict[str, dict[str, str]]:
                     f.write(block)
                     h.update(block)
                     left -= len(block)
-            digests[w.key][name] = h.hexdigest()
+            digests[w.folder][name] = h.hexdigest()
     return digests
 
 
@@ -291,6 +335,7 @@ class Sample:
     wall: float  # seconds, process start to exit, as its user waits
     cpu: float  # user + system seconds of the child and its children
     inner: float | None = None  # seconds inside the Python client, imports excluded
+    inner_cpu: float | None = None  # CPU seconds of the Python client over ``inner`` (all its threads)
     rss: float | None = None  # peak RSS in MiB
     others: float = 0.0  # cores busy with other processes (not the tool, not nginx) meanwhile
     server: float = 0.0  # nginx CPU seconds meanwhile
@@ -342,25 +387,29 @@ def measure(argv: list[str], env: dict[str, str], timeout: float, server_pids: l
         sample.rss = int(rss_file.read_text().split()[-1]) / 1024 if rss_file.exists() else None
     else:
         result = json.loads(done.stdout.strip().splitlines()[-1])
-        sample.inner, sample.rss = result["wall"], result["peak_rss_mib"]
+        sample.inner, sample.inner_cpu, sample.rss = result["wall"], result.get("cpu"), result["peak_rss_mib"]
     return sample
 
 
 def run_tool(tool: Tool, w: Workload, urls: list[str], expected: dict[str, str], scratch: Path,
-             server_pids: list[int], timeout: float, proxy: LatencyProxy | None) -> Sample:
+             server_pids: list[int], timeout: float, proxy: LatencyProxy | None, ca: Path | None = None) -> Sample:
+    """One measured run of ``tool`` on ``w``; ``ca``: the CA certificate it must trust (TLS)."""
     out = scratch / "out"
     out.mkdir()
     try:
         rss_file: Path | None = None
         if tool.command is not None:
             argv = tool.command(w, urls, out, scratch)
+            if ca is not None:
+                argv = [argv[0], *TRUST_FLAGS[tool.name](ca), *argv[1:]]
             if Path(GNU_TIME).exists():  # its fork-then-exec keeps the parent's pages out of ru_maxrss
                 rss_file = scratch / "rss"
                 argv = [GNU_TIME, "-f", "%M", "-o", str(rss_file), *argv]
             env = child_env(python_path=False)
         else:
             spec = scratch / "spec.json"
-            spec.write_text(json.dumps({"urls": urls, "folder": str(out), "options": tool.options(w)}))
+            spec.write_text(json.dumps({"urls": urls, "folder": str(out), "options": tool.options(w),
+                                        "ca": str(ca) if ca is not None else None}))
             argv = [tool.python, str(CLIENTS), str(tool.client), str(spec)]
             env = child_env(python_path=tool.python == sys.executable, root=tool.python_path)
         opened = proxy.connections() if proxy is not None else 0
@@ -418,7 +467,7 @@ class Row:
 
 
 def table(rows: list[Row]) -> str:
-    header = ("work", "tool", "wall s", "rate", "unit", "in-proc", "CPU s", "CPU/file", "RSS MiB",
+    header = ("work", "tool", "wall s", "rate", "unit", "in-proc", "CPU s", "CPU per", "RSS MiB",
               "vs best other", "others", "ok")
     lines = [header]
     for row in rows:
@@ -430,7 +479,8 @@ def table(rows: list[Row]) -> str:
         lines.append((
             w.key, row.tool.name, _fmt(row.median("wall"), ".2f"), _fmt(rate, ",.0f"), w.unit,
             _fmt(w.rate(inner) if inner else None, ",.0f"), _fmt(cpu, ".2f"),
-            _fmt(cpu / w.count * 1000 if cpu is not None and w.many else None, ".3f", " ms"),
+            _fmt(w.cpu_per_unit(cpu) if cpu is not None else None, ".3f" if w.unit == "files/s" else ".2f",
+                 " " + w.cpu_unit),
             _fmt(rss, ".1f"), _fmt(rate / best if rate and best else None, ".2f", "x"),
             _fmt(statistics.median(s.others for s in row.samples) if row.samples else None, ".2f"),
             f"{len(row.good)}/{len(row.samples)}",
@@ -510,7 +560,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds, not minutes)")
     parser.add_argument("--runs", type=int, default=3, help="runs of every tool on every workload (default 3)")
-    parser.add_argument("--only", default="W1,W2,W3,W4,W5", help="workloads, comma-separated (default all)")
+    parser.add_argument("--only", default="W1,W2,W3,W4,W5,W1s,W2s",
+                        help="workloads, comma-separated (default all; W1s and W2s are W1 and W2 over TLS)")
     parser.add_argument("--tools", default=",".join(names), help=f"comma-separated, of: {', '.join(names)}")
     parser.add_argument("--tmp", help="folder for the served data and the downloads (default /dev/shm if roomy)")
     parser.add_argument("--max-busy", type=float, default=None,
@@ -536,14 +587,23 @@ class Servers:
 
     nginx: Nginx
     proxy: LatencyProxy | None
+    #: the run's CA when a workload is over TLS
+    authority: Authority | None = None
 
     def urls(self, w: Workload) -> list[str]:
         prefix = "/limited/" if w.limited else "/"
+        paths = [f"{prefix}{w.folder}/{n}" for n in w.names()]
+        if w.tls:
+            return [self.nginx.url(path, tls=True) for path in paths]
         front: Nginx | LatencyProxy = self.proxy_for(w) or self.nginx
-        return [front.url(f"{prefix}{w.key.lower()}/{n}") for n in w.names()]
+        return [front.url(path) for path in paths]
 
     def proxy_for(self, w: Workload) -> LatencyProxy | None:
         return self.proxy if w.delayed else None
+
+    def ca_for(self, w: Workload) -> Path | None:
+        """The CA certificate the tools must trust for ``w`` (None over plain HTTP)."""
+        return self.authority.cert if w.tls and self.authority is not None else None
 
 
 @contextmanager
@@ -554,18 +614,19 @@ def served(items: list[Workload], tmp: str | None) -> Iterator[tuple[Servers, di
         data.mkdir()
         scratch.mkdir()
         digests = generate(data, items)
-        with Nginx(data, rate=RATE_LIMIT) as nginx:
+        authority = make_ca(Path(base) / "ca") if any(w.tls for w in items) else None
+        with Nginx(data, rate=RATE_LIMIT, tls=authority) as nginx:
             if not any(w.delayed for w in items):
-                yield Servers(nginx, None), digests, scratch
+                yield Servers(nginx, None, authority), digests, scratch
                 return
             with LatencyProxy(nginx.port, rtt=RTT) as proxy:
-                yield Servers(nginx, proxy), digests, scratch
+                yield Servers(nginx, proxy, authority), digests, scratch
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     only = {key.strip().upper() for key in args.only.split(",")}
-    items = [w for w in workloads(args.quick) if w.key in only]
+    items = [w for w in workloads(args.quick) if w.key.upper() in only]
     wanted = args.tools.split(",")
     tools = []
     for tool in [t for t in all_tools() if t.name in wanted] + compared_tools(args.compare):
@@ -579,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
         print("nothing to run", file=sys.stderr)
         return 2
     timeout = 120.0 if args.quick else 900.0
-    needed = sum(w.count * w.size for w in items) + max(w.count * w.size for w in items)
+    needed = sum(w.count * w.size for w in data_sets(items)) + max(w.count * w.size for w in items)
     with served(items, scratch_root(args.tmp, needed)) as (servers, digests, scratch):
         for run in range(args.runs):
             busy = wait_until_quiet(args.max_busy, args.max_wait) if args.max_busy != float("inf") else None
@@ -589,8 +650,8 @@ def main(argv: list[str] | None = None) -> int:
                 here = [r for r in rows if r.workload is w]
                 shift = run % len(here)
                 for row in here[shift:] + here[:shift]:  # a rotating order: no tool always goes first
-                    sample = run_tool(row.tool, w, servers.urls(w), digests[w.key], scratch, servers.nginx.pids(),
-                                      timeout, servers.proxy_for(w))
+                    sample = run_tool(row.tool, w, servers.urls(w), digests[w.folder], scratch, servers.nginx.pids(),
+                                      timeout, servers.proxy_for(w), servers.ca_for(w))
                     row.samples.append(sample)
                     print(f"  {w.key} {row.tool.name:18} {sample.wall:7.2f} s  "
                           f"{sample.error or 'ok'}", file=sys.stderr)
