@@ -47,6 +47,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import chart  # noqa: E402
 from benchmarks.latency import LatencyProxy  # noqa: E402
 from benchmarks.nginx import Nginx  # noqa: E402
 from benchmarks.tls import Authority, make_ca  # noqa: E402
@@ -538,6 +539,7 @@ def target_checks(rows: list[Row]) -> list[str]:
     if w5 and curl5:  # as for W4: the download alone, start-up and imports excluded
         checks.append(("W5 in-process pydownloads vs curl wall (<= 1.0x; start-up excluded)",
                        _ratio(w5.median("inner"), curl5.median("wall")), 1.0, False))
+    checks += issue_17_checks(find)
     mine = [s.rss for r in rows if r.tool.family == "pydownloads" and "@" not in r.tool.name
             for s in r.good if s.rss is not None]
     if mine:
@@ -547,6 +549,30 @@ def target_checks(rows: list[Row]) -> list[str]:
         met = value is not None and bound is not None and (value >= bound if higher else value <= bound)
         lines.append(f"  {'met ' if met else 'MISS'}  {what}: {_fmt(value, ',.2f')}")
     return lines
+
+
+def issue_17_checks(find: Callable[[str, str], Row | None]) -> list[tuple[str, float | None, float | None, bool]]:
+    """Issue 17's targets: one large file at the naive loop's MB/s and CPU per byte or better
+    (plain and TLS), many small files at parfive's files/s (plain and TLS), the command at
+    0.95x the library on many small files."""
+    checks: list[tuple[str, float | None, float | None, bool]] = []
+    for key in ("W1", "W1s"):
+        mine, loop = find(key, "pydownloads"), find(key, "requests")
+        if mine and loop:
+            checks.append((f"{key} MB/s vs naive requests (>= 1.0x, issue 17)", _ratio(mine.rate(), loop.rate()),
+                           1.0, True))
+            checks.append((f"{key} CPU per byte vs naive requests (<= 1.0x, issue 17)",
+                           _ratio(mine.median("cpu"), loop.median("cpu")), 1.0, False))
+    for key in ("W2", "W2s"):
+        mine, parfive = find(key, "pydownloads"), find(key, "parfive")
+        if mine and parfive:
+            checks.append((f"{key} files/s vs parfive (>= 1.0x, issue 17)", _ratio(mine.rate(), parfive.rate()),
+                           1.0, True))
+        command = find(key, "pydownloads-cli")
+        if mine and command:
+            checks.append((f"{key} files/s, command vs library (>= 0.95x, issue 17)",
+                           _ratio(command.rate(), mine.rate()), 0.95, True))
+    return checks
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -569,6 +595,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "use more cores than this (default 0.5; with --quick: do not wait)")
     parser.add_argument("--max-wait", type=float, default=300.0, help="seconds to wait for a quiet machine")
     parser.add_argument("--json", type=Path, help="also write every sample to this file")
+    parser.add_argument("--chart", type=Path, help="also draw the table as a chart into this PNG (or SVG) file; "
+                                                   "needs matplotlib (benchmarks/requirements.txt)")
+    parser.add_argument("--from-json", type=Path, metavar="JSON",
+                        help="measure nothing: redraw --chart from the file an earlier --json wrote")
     parser.add_argument("--compare", action="append", default=[], metavar="NAME=DIR",
                         help="also run the pydownloads API row with the package in DIR (a copy with a change "
                              "to measure), as tool pydownloads@NAME; repeatable")
@@ -625,6 +655,10 @@ def served(items: list[Workload], tmp: str | None) -> Iterator[tuple[Servers, di
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.from_json:
+        return redraw(args.from_json, args.chart)
+    if args.chart and not chart.available():
+        print(f"no chart will be drawn: {chart.MISSING}", file=sys.stderr)
     only = {key.strip().upper() for key in args.only.split(",")}
     items = [w for w in workloads(args.quick) if w.key.upper() in only]
     wanted = args.tools.split(",")
@@ -639,6 +673,26 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         print("nothing to run", file=sys.stderr)
         return 2
+    measure_all(rows, items, args)
+    print(describe(items, args))
+    print(table(rows))
+    print(proxy_report(rows))
+    print("\ntargets (issue): ")
+    print("\n".join(target_checks(rows)))
+    failures = [(r, s) for r in rows for s in r.samples if s.error]
+    for row, sample in failures:
+        print(f"FAILED {row.workload.key} {row.tool.name}: {sample.error}")
+    records = [record(r) for r in rows]
+    if args.json:
+        args.json.write_text(json.dumps(records, indent=1))
+    if args.chart:
+        problem = chart.draw(records, args.chart, caption(args))
+        print(f"chart not drawn: {problem}" if problem else f"chart: {args.chart}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def measure_all(rows: list[Row], items: list[Workload], args: argparse.Namespace) -> None:
+    """``args.runs`` runs of every row, the tools in a rotating order on each workload."""
     timeout = 120.0 if args.quick else 900.0
     needed = sum(w.count * w.size for w in data_sets(items)) + max(w.count * w.size for w in items)
     with served(items, scratch_root(args.tmp, needed)) as (servers, digests, scratch):
@@ -655,18 +709,30 @@ def main(argv: list[str] | None = None) -> int:
                     row.samples.append(sample)
                     print(f"  {w.key} {row.tool.name:18} {sample.wall:7.2f} s  "
                           f"{sample.error or 'ok'}", file=sys.stderr)
-    print(describe(items, args))
-    print(table(rows))
-    print(proxy_report(rows))
-    print("\ntargets (issue): ")
-    print("\n".join(target_checks(rows)))
-    failures = [(r, s) for r in rows for s in r.samples if s.error]
-    for row, sample in failures:
-        print(f"FAILED {row.workload.key} {row.tool.name}: {sample.error}")
-    if args.json:
-        args.json.write_text(json.dumps([{"workload": r.workload.key, "tool": r.tool.name,
-                                          "samples": [vars(s) for s in r.samples]} for r in rows], indent=1))
-    return 1 if failures else 0
+
+
+def record(row: Row) -> dict[str, Any]:
+    """A row as ``--json`` writes it (and ``--from-json`` reads it back for the chart)."""
+    w = row.workload
+    return {"workload": w.key, "title": w.title, "count": w.count, "size": w.size, "unit": w.unit, "tls": w.tls,
+            "tool": row.tool.name, "family": row.tool.family, "samples": [vars(s) for s in row.samples]}
+
+
+def caption(args: argparse.Namespace) -> str:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    return (f"pydownloads benchmarks, commit {commit.stdout.strip() or '?'}, {time.strftime('%Y-%m-%d')}: "
+            f"medians of {args.runs} run(s), {os.cpu_count()} cores, loopback nginx")
+
+
+def redraw(source: Path, target: Path | None) -> int:
+    """``--from-json``: the chart again from a run's ``--json`` file, nothing measured."""
+    if target is None:
+        print("--from-json draws a chart: give --chart PATH", file=sys.stderr)
+        return 2
+    records = json.loads(source.read_text())
+    problem = chart.draw(records, target, f"pydownloads benchmarks, from {source.name}")
+    print(f"chart not drawn: {problem}" if problem else f"chart: {target}", file=sys.stderr)
+    return 2 if problem else 0
 
 
 def describe(items: list[Workload], args: argparse.Namespace) -> str:

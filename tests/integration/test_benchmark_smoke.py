@@ -7,6 +7,8 @@ Skipped where nginx is not installed (.ci/run installs it where it can: as root,
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -21,10 +23,11 @@ NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").e
 
 @pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx); the benchmark needs it")
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl command: W2s needs it to make its CA")
-def test_quick_benchmark_prints_a_table_and_exits_0() -> None:
+def test_quick_benchmark_prints_a_table_and_exits_0(tmp_path: Path) -> None:
+    results = tmp_path / "results.json"
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--runs", "1", "--only", "W2,W4,W5,W2s",
-         "--tools", "pydownloads"],
+         "--tools", "pydownloads", "--json", str(results)],
         capture_output=True, text=True, cwd=ROOT, timeout=30,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
@@ -37,3 +40,17 @@ def test_quick_benchmark_prints_a_table_and_exits_0() -> None:
     assert {("W2", "pydownloads"), ("W4", "pydownloads"), ("W5", "pydownloads"), ("W2s", "pydownloads")} <= rows
     assert "latency proxy, per run" in result.stdout
     assert "FAILED" not in result.stdout
+    records = json.loads(results.read_text())
+    assert {(r["workload"], r["unit"]) for r in records} >= {("W2s", "files/s"), ("W4", "MB/s")}
+    assert all(s["inner_cpu"] > 0 for r in records for s in r["samples"])
+
+    chart = tmp_path / "chart.png"
+    redraw = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--from-json", str(results), "--chart", str(chart)],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    if importlib.util.find_spec("matplotlib") is None:  # the message says what to install, the exit status 2
+        assert redraw.returncode == 2 and "benchmarks/requirements.txt" in redraw.stderr
+    else:
+        assert redraw.returncode == 0, redraw.stderr
+        assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
