@@ -69,6 +69,19 @@ def relative(items: list[Bar]) -> dict[tuple[str, str], tuple[float, float]]:
     return result
 
 
+def tool_order(items: list[Bar]) -> list[str]:
+    """The tools in the order the table shows them: one only on some workloads (W2's
+    ``pydownloads+events``) stays beside its neighbour there, not at the end."""
+    order: list[str] = []
+    for workload in dict.fromkeys(b.workload for b in items):
+        previous = None
+        for tool in [b.tool for b in items if b.workload == workload]:
+            if tool not in order:
+                order.insert(order.index(previous) + 1 if previous is not None else 0, tool)
+            previous = tool
+    return order
+
+
 def available() -> bool:
     """Whether matplotlib can be imported (checked before a long run that is to end in a chart)."""
     try:
@@ -91,7 +104,7 @@ def draw(records: list[dict[str, Any]], path: Path, caption: str = "") -> str | 
     if not items:
         return "nothing to draw: no row has a good sample"
     workloads = list(dict.fromkeys(b.workload for b in items))
-    tools = list(dict.fromkeys(b.tool for b in items))
+    tools = tool_order(items)
     ratios = relative(items)
     width = 0.8 / len(tools)
     figure, (speed, cost) = plt.subplots(2, 1, figsize=(max(8.0, 1.1 * len(workloads) * len(tools) / 4), 8.5),

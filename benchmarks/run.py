@@ -730,7 +730,8 @@ def redraw(source: Path, target: Path | None) -> int:
         print("--from-json draws a chart: give --chart PATH", file=sys.stderr)
         return 2
     records = json.loads(source.read_text())
-    problem = chart.draw(records, target, f"pydownloads benchmarks, from {source.name}")
+    runs = max((len(r["samples"]) for r in records), default=0)
+    problem = chart.draw(records, target, f"pydownloads benchmarks, from {source.name}: medians of {runs} run(s)")
     print(f"chart not drawn: {problem}" if problem else f"chart: {target}", file=sys.stderr)
     return 2 if problem else 0
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.chart import MISSING, bars, draw, relative
+from benchmarks.chart import MISSING, bars, draw, relative, tool_order
 
 
 def row(workload: str, tool: str, walls: list[float], cpus: list[float], *, count: int = 100,
@@ -42,3 +42,9 @@ def test_without_matplotlib_draw_says_how_to_get_it_and_writes_nothing(
     assert draw([row("W2", "a", [1.0], [0.1])], target) == MISSING
     assert "benchmarks/requirements.txt" in MISSING
     assert not target.exists()
+
+
+def test_a_tool_on_one_workload_only_keeps_its_place_beside_its_neighbour() -> None:
+    items = bars([row("W1", "a", [1.0], [0.1]), row("W1", "c", [1.0], [0.1]),
+                  row("W2", "a", [1.0], [0.1]), row("W2", "b", [1.0], [0.1]), row("W2", "c", [1.0], [0.1])])
+    assert tool_order(items) == ["a", "b", "c"]
