@@ -3,6 +3,8 @@
     python benchmarks/run.py                          # every workload and tool found, 3 runs
     python benchmarks/run.py --quick --runs 1         # tiny sizes: a few seconds
     python benchmarks/run.py --only W2,W4 --tools pydownloads,curl,aria2c --runs 5
+    python benchmarks/run.py --json results.json --chart docs/benchmarks.png   # and draw the table
+    python benchmarks/run.py --from-json results.json --chart docs/benchmarks.png   # redraw only
 
 Workloads (full size; ``--quick`` shrinks them):
   W1  one 1 GiB file
@@ -16,7 +18,9 @@ Workloads (full size; ``--quick`` shrinks them):
 The data is generated (seeded, so every run serves the same bytes) into a temporary folder
 (on /dev/shm when it has room, so that no disk takes part) and served by a private nginx
 (benchmarks/nginx.py: sendfile, keep-alive, ``/limited/`` for W4; W5 goes through a proxy that
-adds a fixed round-trip time, benchmarks/latency.py, in a process of its own).  Every tool runs in a
+adds a fixed round-trip time, benchmarks/latency.py, in a process of its own; W1s and W2s come
+over TLS 1.3 from a second port, with a CA made for the run, benchmarks/tls.py, that every tool is
+told to trust).  Every tool runs in a
 child process of its own; within each run the tools take turns (in a rotating order) on
 each workload, and every file each tool writes is checked against its sha256.
 

@@ -28,7 +28,7 @@ def test_quick_benchmark_prints_a_table_and_exits_0(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--runs", "1", "--only", "W2,W4,W5,W2s",
          "--tools", "pydownloads", "--json", str(results)],
-        capture_output=True, text=True, cwd=ROOT, timeout=30,
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert result.returncode == 0, result.stdout + result.stderr
