@@ -3,7 +3,8 @@
 Locations: ``/`` serves the folder with sendfile and keep-alive; ``/limited/`` serves the
 same files at ``limit_rate`` bytes per second per connection (the W4 workload).  Given a
 made CA (benchmarks/tls.py), a second port serves ``/`` over TLS 1.3 only, keep-alive too
-(``url(path, tls=True)``).
+(``url(path, tls=True)``).  ``/nginx-status`` (stub_status) counts the connections accepted,
+on both ports: ``accepted()``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from types import TracebackType
 
@@ -43,6 +45,9 @@ http {{
         location /limited/ {{
             alias {root}/;
             limit_rate {rate};
+        }}
+        location = /nginx-status {{
+            stub_status;
         }}
     }}
 }}
@@ -85,6 +90,13 @@ class Nginx:
                 raise ValueError("this nginx serves no TLS: give it an Authority")
             return f"https://127.0.0.1:{self.tls_port}{path}"
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def accepted(self) -> int:
+        """Connections nginx has accepted since it started, on either port, this query's own included."""
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
+        with opener.open(self.url("/nginx-status"), timeout=10) as response:
+            lines = response.read().decode().splitlines()
+        return int(lines[2].split()[0])  # "server accepts handled requests" / " A H R"
 
     def pids(self) -> list[int]:
         """The master's process id and its workers' (for measuring the server's CPU time)."""

@@ -346,6 +346,7 @@ class Sample:
     server: float = 0.0  # nginx CPU seconds meanwhile
     proxy: float = 0.0  # the latency proxy's CPU seconds meanwhile (W5)
     connections: int | None = None  # connections the tool opened through the latency proxy (W5)
+    accepted: int | None = None  # connections nginx accepted from the tool (W5: from the proxy)
     error: str | None = None
 
 
@@ -397,8 +398,10 @@ def measure(argv: list[str], env: dict[str, str], timeout: float, server_pids: l
 
 
 def run_tool(tool: Tool, w: Workload, urls: list[str], expected: dict[str, str], scratch: Path,
-             server_pids: list[int], timeout: float, proxy: LatencyProxy | None, ca: Path | None = None) -> Sample:
-    """One measured run of ``tool`` on ``w``; ``ca``: the CA certificate it must trust (TLS)."""
+             server_pids: list[int], timeout: float, proxy: LatencyProxy | None, ca: Path | None = None,
+             accepted: Callable[[], int] | None = None) -> Sample:
+    """One measured run of ``tool`` on ``w``; ``ca``: the CA certificate it must trust (TLS);
+    ``accepted``: nginx's count of accepted connections (its query counts itself)."""
     out = scratch / "out"
     out.mkdir()
     try:
@@ -418,7 +421,10 @@ def run_tool(tool: Tool, w: Workload, urls: list[str], expected: dict[str, str],
             argv = [tool.python, str(CLIENTS), str(tool.client), str(spec)]
             env = child_env(python_path=tool.python == sys.executable, root=tool.python_path)
         opened = proxy.connections() if proxy is not None else 0
+        before = accepted() if accepted is not None else 0
         sample = measure(argv, env, timeout, server_pids, rss_file, proxy.pids() if proxy is not None else [])
+        if accepted is not None:
+            sample.accepted = accepted() - before - 1
         if proxy is not None:
             sample.connections = proxy.connections() - opened
         if sample.error is None:
@@ -473,7 +479,7 @@ class Row:
 
 def table(rows: list[Row]) -> str:
     header = ("work", "tool", "wall s", "rate", "unit", "in-proc", "CPU s", "CPU per", "RSS MiB",
-              "vs best other", "others", "ok")
+              "vs best other", "conns", "others", "ok")
     lines = [header]
     for row in rows:
         w, rate = row.workload, row.rate()
@@ -486,7 +492,7 @@ def table(rows: list[Row]) -> str:
             _fmt(w.rate(inner) if inner else None, ",.0f"), _fmt(cpu, ".2f"),
             _fmt(w.cpu_per_unit(cpu) if cpu is not None else None, ".3f" if w.unit == "files/s" else ".2f",
                  " " + w.cpu_unit),
-            _fmt(rss, ".1f"), _fmt(rate / best if rate and best else None, ".2f", "x"),
+            _fmt(rss, ".1f"), _fmt(rate / best if rate and best else None, ".2f", "x"), _span(row),
             _fmt(statistics.median(s.others for s in row.samples) if row.samples else None, ".2f"),
             f"{len(row.good)}/{len(row.samples)}",
         ))
@@ -498,6 +504,14 @@ def table(rows: list[Row]) -> str:
         if number == 0:
             out.append("-" * len(out[0]))
     return "\n".join(out)
+
+
+def _span(row: Row) -> str:
+    """The connections nginx accepted from the tool per run: one figure, or the least-most."""
+    counts = [s.accepted for s in row.good if s.accepted is not None]
+    if not counts:
+        return "-"
+    return str(counts[0]) if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
 
 
 def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
@@ -709,7 +723,7 @@ def measure_all(rows: list[Row], items: list[Workload], args: argparse.Namespace
                 shift = run % len(here)
                 for row in here[shift:] + here[:shift]:  # a rotating order: no tool always goes first
                     sample = run_tool(row.tool, w, servers.urls(w), digests[w.folder], scratch, servers.nginx.pids(),
-                                      timeout, servers.proxy_for(w), servers.ca_for(w))
+                                      timeout, servers.proxy_for(w), servers.ca_for(w), servers.nginx.accepted)
                     row.samples.append(sample)
                     print(f"  {w.key} {row.tool.name:18} {sample.wall:7.2f} s  "
                           f"{sample.error or 'ok'}", file=sys.stderr)

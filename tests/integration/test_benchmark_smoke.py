@@ -34,7 +34,7 @@ def test_quick_benchmark_prints_a_table_and_exits_0(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     header = next(line for line in lines if line.startswith("work"))
-    for column in ("wall s", "rate", "CPU s", "RSS MiB", "vs best other"):
+    for column in ("wall s", "rate", "CPU s", "CPU per", "RSS MiB", "vs best other", "conns"):
         assert column in header
     rows = {tuple(line.split()[:2]) for line in lines if line.startswith("W")}
     assert {("W2", "pydownloads"), ("W4", "pydownloads"), ("W5", "pydownloads"), ("W2s", "pydownloads")} <= rows
@@ -42,7 +42,7 @@ def test_quick_benchmark_prints_a_table_and_exits_0(tmp_path: Path) -> None:
     assert "FAILED" not in result.stdout
     records = json.loads(results.read_text())
     assert {(r["workload"], r["unit"]) for r in records} >= {("W2s", "files/s"), ("W4", "MB/s")}
-    assert all(s["inner_cpu"] > 0 for r in records for s in r["samples"])
+    assert all(s["inner_cpu"] > 0 and s["accepted"] >= 1 for r in records for s in r["samples"])
 
     chart = tmp_path / "chart.png"
     redraw = subprocess.run(
