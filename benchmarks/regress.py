@@ -42,6 +42,8 @@ BASELINE = ROOT / "benchmarks" / "baseline.json"
 #: 3 runs) on a loaded 2-core machine: within 1.3x of its quiet value (docs/BENCHMARKS.md);
 #: a regression worth stopping a merge for (the per-file or per-byte work doubled) is beyond it.
 THRESHOLD = 2.0
+#: Issue 17's ceiling on pydownloads' peak resident memory, on any workload (MiB).
+RSS_CEILING_MIB = 60.0
 REFERENCE = "requests"
 CHECKED = ("pydownloads", "pydownloads-cli")
 WORKLOADS = [
@@ -106,6 +108,14 @@ def ratios(samples: dict[tuple[str, str], list[Sample]]) -> dict[str, list[float
             if pairs:
                 figures[figure_name(w.key, tool)] = [a / b for a, b in pairs]
     return figures
+
+
+def too_big(samples: dict[tuple[str, str], list[Sample]], ceiling: float = RSS_CEILING_MIB) -> list[str]:
+    """The checked clients' runs whose peak RSS passed ``ceiling`` MiB (a limit, not a ratio:
+    memory does not depend on the machine's load or speed)."""
+    return [f"{workload} {tool}: peak RSS {s.rss:.1f} MiB, over {ceiling:g}"
+            for (workload, tool), runs in sorted(samples.items()) if tool in CHECKED
+            for s in runs if s.rss is not None and s.rss > ceiling]
 
 
 def measure(runs: int, items: list[Workload]) -> tuple[dict[tuple[str, str], list[Sample]], list[str]]:
@@ -199,17 +209,26 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     stored = json.loads(args.baseline.read_text())
     baseline = {name: value for name, value in stored["figures"].items() if name.split()[0] not in skipped}
-    slow, notes = compare(measured, baseline, float(stored.get("threshold", THRESHOLD)))
+    return verdict(samples, measured, baseline, float(stored.get("threshold", THRESHOLD)), args.baseline.name)
+
+
+def verdict(samples: dict[tuple[str, str], list[Sample]], measured: dict[str, float], baseline: dict[str, float],
+            threshold: float, name: str) -> int:
+    """Print what passed its limit (CPU against the baseline, memory against the ceiling); 1 if any did."""
+    slow, notes = compare(measured, baseline, threshold)
+    big = too_big(samples)
     print("\n".join(f"note: {line}" for line in notes))
+    if big:
+        print("\n".join(["", f"peak memory past issue 17's {RSS_CEILING_MIB:g} MiB:", *(f"  {b}" for b in big)]))
     if slow:
-        print("\n".join(["", f"SLOWER than {args.baseline.name}:", *(f"  {line}" for line in slow), "",
+        print("\n".join(["", f"SLOWER than {name}:", *(f"  {line}" for line in slow), "",
                          "Find the change that made it (git bisect with this command). If the cost is deliberate,",
                          "rewrite the baseline with `python benchmarks/regress.py --update` on a quiet machine and",
                          "commit benchmarks/baseline.json with the reason in the message."]))
+    if slow or big:
         return 1
-    print(f"no clear slowdown against {args.baseline.name} (limit {stored.get('threshold', THRESHOLD)}x)")
+    print(f"no clear slowdown against {name} (limit {threshold:g}x), peak RSS under {RSS_CEILING_MIB:g} MiB")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,7 +3,7 @@ the baseline and which are only reported.  Nothing is measured or timed here."""
 
 from __future__ import annotations
 
-from benchmarks.regress import compare, figures, ratios
+from benchmarks.regress import compare, figures, ratios, too_big
 from benchmarks.run import Sample
 
 BASELINE = {"W2 pydownloads": 1.0, "W1s pydownloads-cli": 1.5}
@@ -59,3 +59,11 @@ def test_figures_divide_the_least_cpu_by_the_references_least() -> None:
         ("W2", "pydownloads-cli"): [run(1.0, error="exit 1")],
     }
     assert figures(samples) == {"W2 pydownloads": 2.0}
+
+
+def test_a_checked_client_past_the_memory_ceiling_is_named_the_reference_is_not() -> None:
+    samples = {
+        ("W2", "pydownloads"): [Sample(wall=1.0, cpu=1.0, rss=40.0), Sample(wall=1.0, cpu=1.0, rss=61.5)],
+        ("W2", "requests"): [Sample(wall=1.0, cpu=1.0, rss=90.0)],
+    }
+    assert too_big(samples, 60.0) == ["W2 pydownloads: peak RSS 61.5 MiB, over 60"]
