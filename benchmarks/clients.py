@@ -4,8 +4,11 @@
 
 TOOL is ``pydownloads`` (the API), ``pydownloads-cli`` (``python -m pydownloads`` run in
 this process), ``requests`` (the naive baseline), ``parfive`` or ``pypdl``.  SPEC.json holds
-``urls``, ``folder`` and the tool's ``options``.  The last line printed is a JSON object:
-``wall`` (seconds from just before the client is built to the end, imports excluded) and
+``urls``, ``folder``, the tool's ``options`` and ``ca``: None, or the CA certificate to trust
+(HTTPS workloads: ``verify=`` for pydownloads and requests, ``--ca-bundle`` for the command,
+an ``ssl.SSLContext`` for aiohttp under parfive and pypdl).  The last line printed is a JSON
+object: ``wall`` (seconds from just before the client is built to the end, imports
+excluded), ``cpu`` (this process's CPU seconds, all threads, over the same span) and
 ``peak_rss_mib`` (VmHWM of this process: it starts afresh at exec, whereas ru_maxrss
 would also count the parent's pages at fork).  Any failed download exits non-zero.
 
@@ -33,11 +36,13 @@ def peak_rss_mib() -> float:
     return float("nan")
 
 
-def run_pydownloads(urls: list[str], folder: Path, options: dict[str, Any]) -> None:
+def run_pydownloads(urls: list[str], folder: Path, options: dict[str, Any], ca: str | None) -> None:
     from pydownloads import DownloadManager
     from pydownloads.progress import ProgressDisplay
 
     progress = options.pop("progress", False)
+    if ca is not None:
+        options["verify"] = ca
     with open(os.devnull, "w") as sink, DownloadManager(folder, **options) as manager:
         display = ProgressDisplay(manager.emitter, manager.tracker, file=sink) if progress else None
         manager.add_to_queue(urls)
@@ -51,7 +56,7 @@ def run_pydownloads(urls: list[str], folder: Path, options: dict[str, Any]) -> N
                          f"{failed[0].error if failed else None}")
 
 
-def run_cli(urls: list[str], folder: Path, options: dict[str, Any]) -> None:
+def run_cli(urls: list[str], folder: Path, options: dict[str, Any], ca: str | None) -> None:
     import runpy
 
     if len(urls) == 1:
@@ -60,7 +65,8 @@ def run_cli(urls: list[str], folder: Path, options: dict[str, Any]) -> None:
         listing = folder.parent / (folder.name + ".urls")
         listing.write_text("\n".join(urls) + "\n")
         sources = ["-i", str(listing)]
-    sys.argv = ["pydownloads", *sources, "-d", str(folder), "-q", *options.get("args", [])]
+    trust = ["--ca-bundle", ca] if ca is not None else []
+    sys.argv = ["pydownloads", *sources, "-d", str(folder), "-q", *trust, *options.get("args", [])]
     try:
         runpy.run_module("pydownloads", run_name="__main__", alter_sys=True)
     except SystemExit as stop:
@@ -68,7 +74,7 @@ def run_cli(urls: list[str], folder: Path, options: dict[str, Any]) -> None:
             raise SystemExit(f"pydownloads CLI exited {stop.code}") from None
 
 
-def run_requests(urls: list[str], folder: Path, options: dict[str, Any]) -> None:
+def run_requests(urls: list[str], folder: Path, options: dict[str, Any], ca: str | None) -> None:
     """The naive baseline: one requests Session, a thread per download, 1 MiB iter_content."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -80,9 +86,12 @@ def run_requests(urls: list[str], folder: Path, options: dict[str, Any]) -> None
     # connections, and the baseline would be a straw man.
     adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=workers)
     session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    # Per request: a session's verify loses to REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE in the environment.
+    trust: dict[str, Any] = {} if ca is None else {"verify": ca}
 
     def fetch(url: str) -> None:
-        with session.get(url, stream=True, timeout=60) as response:
+        with session.get(url, stream=True, timeout=60, **trust) as response:
             response.raise_for_status()
             with open(folder / url.rsplit("/", 1)[1], "wb") as file:
                 for chunk in response.iter_content(1 << 20):
@@ -93,18 +102,26 @@ def run_requests(urls: list[str], folder: Path, options: dict[str, Any]) -> None
     session.close()
 
 
-def run_parfive(urls: list[str], folder: Path, options: dict[str, Any]) -> None:
+def _ssl_context(ca: str | None) -> dict[str, Any]:
+    """aiohttp's request keyword for trusting ``ca`` (nothing when None)."""
+    import ssl
+
+    return {} if ca is None else {"ssl": ssl.create_default_context(cafile=ca)}
+
+
+def run_parfive(urls: list[str], folder: Path, options: dict[str, Any], ca: str | None) -> None:
     from parfive import Downloader
 
     downloader = Downloader(progress=False, **options)
+    trust = _ssl_context(ca)  # enqueue_file passes it on to aiohttp's request
     for url in urls:
-        downloader.enqueue_file(url, path=folder)
+        downloader.enqueue_file(url, path=folder, **trust)
     results = downloader.download()
     if results.errors:
         raise SystemExit(f"parfive: {len(results.errors)} failed; first: {results.errors[0]}")
 
 
-def run_pypdl(urls: list[str], folder: Path, options: dict[str, Any]) -> None:
+def run_pypdl(urls: list[str], folder: Path, options: dict[str, Any], ca: str | None) -> None:
     import logging
 
     from pypdl import Pypdl
@@ -114,7 +131,7 @@ def run_pypdl(urls: list[str], folder: Path, options: dict[str, Any]) -> None:
     logger.propagate = False
     downloader = Pypdl(max_concurrent=options.pop("max_concurrent", 16), logger=logger)
     tasks = [{"url": url, "file_path": str(folder / url.rsplit("/", 1)[1])} for url in urls]
-    downloader.start(tasks=tasks, display=False, block=True, **options)
+    downloader.start(tasks=tasks, display=False, block=True, **options, **_ssl_context(ca))  # kwargs go to aiohttp
     if downloader.failed:
         raise SystemExit(f"pypdl: {len(downloader.failed)} failed")
 
@@ -128,7 +145,7 @@ IMPORTS = {
     "pypdl": ["pypdl"],
 }
 
-CLIENTS: dict[str, Callable[[list[str], Path, dict[str, Any]], None]] = {
+CLIENTS: dict[str, Callable[[list[str], Path, dict[str, Any], str | None], None]] = {
     "pydownloads": run_pydownloads,
     "pydownloads-cli": run_cli,
     "requests": run_requests,
@@ -143,10 +160,10 @@ def main() -> None:
     folder = Path(spec["folder"])
     for module in IMPORTS[tool]:
         importlib.import_module(module)
-    started = time.perf_counter()
-    CLIENTS[tool](spec["urls"], folder, dict(spec["options"]))
-    wall = time.perf_counter() - started
-    print(json.dumps({"wall": wall, "peak_rss_mib": peak_rss_mib()}))
+    started, cpu = time.perf_counter(), time.process_time()
+    CLIENTS[tool](spec["urls"], folder, dict(spec["options"]), spec.get("ca"))
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(json.dumps({"wall": wall, "cpu": cpu, "peak_rss_mib": peak_rss_mib()}))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
 """Start and stop a private nginx on 127.0.0.1 serving a folder (for benchmarks only).
 
 Locations: ``/`` serves the folder with sendfile and keep-alive; ``/limited/`` serves the
-same files at ``limit_rate`` bytes per second per connection (the W4 workload).
+same files at ``limit_rate`` bytes per second per connection (the W4 workload).  Given a
+made CA (benchmarks/tls.py), a second port serves ``/`` over TLS 1.3 only, keep-alive too
+(``url(path, tls=True)``).  ``/nginx-status`` (stub_status) counts the connections accepted,
+on both ports: ``accepted()``.
 """
 
 from __future__ import annotations
@@ -11,8 +14,11 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from types import TracebackType
+
+from benchmarks.tls import Authority
 
 CONFIG = """
 worker_processes 2;
@@ -32,6 +38,7 @@ http {{
     uwsgi_temp_path {run}/uwsgi;
     scgi_temp_path {run}/scgi;
     types {{ application/octet-stream bin; }}
+{tls_server}
     server {{
         listen 127.0.0.1:{port};
         root {root};
@@ -39,8 +46,22 @@ http {{
             alias {root}/;
             limit_rate {rate};
         }}
+        location = /nginx-status {{
+            stub_status;
+        }}
     }}
 }}
+"""
+
+TLS_SERVER = """
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        root {root};
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_protocols TLSv1.3;
+        ssl_session_cache shared:TLS:10m;
+    }}
 """
 
 
@@ -53,17 +74,29 @@ def free_port() -> int:
 class Nginx:
     """``with Nginx(folder, rate=20_000_000) as server: server.url("/a.bin")``."""
 
-    def __init__(self, root: Path, *, rate: int = 20_000_000) -> None:
+    def __init__(self, root: Path, *, rate: int = 20_000_000, tls: Authority | None = None) -> None:
         binary = shutil.which("nginx") or "/usr/sbin/nginx"
         if not Path(binary).exists():
             raise RuntimeError("nginx is not installed (apt-get install nginx)")
         self._binary, self._root, self._rate = binary, root.resolve(), rate
         self._run = Path(tempfile.mkdtemp(prefix="pydownloads-nginx-"))
         self.port = free_port()
+        self.tls, self.tls_port = tls, free_port() if tls is not None else None
         self._process: subprocess.Popen[bytes] | None = None
 
-    def url(self, path: str) -> str:
+    def url(self, path: str, *, tls: bool = False) -> str:
+        if tls:
+            if self.tls_port is None:
+                raise ValueError("this nginx serves no TLS: give it an Authority")
+            return f"https://127.0.0.1:{self.tls_port}{path}"
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def accepted(self) -> int:
+        """Connections nginx has accepted since it started, on either port, this query's own included."""
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
+        with opener.open(self.url("/nginx-status"), timeout=10) as response:
+            lines = response.read().decode().splitlines()
+        return int(lines[2].split()[0])  # "server accepts handled requests" / " A H R"
 
     def pids(self) -> list[int]:
         """The master's process id and its workers' (for measuring the server's CPU time)."""
@@ -82,7 +115,10 @@ class Nginx:
         for path in self._root.rglob("*"):
             path.chmod(0o755 if path.is_dir() else 0o644)
         config = self._run / "nginx.conf"
-        config.write_text(CONFIG.format(run=self._run, port=self.port, root=self._root, rate=self._rate))
+        tls_server = "" if self.tls is None else TLS_SERVER.format(
+            port=self.tls_port, root=self._root, cert=self.tls.server_cert, key=self.tls.server_key)
+        config.write_text(CONFIG.format(run=self._run, port=self.port, root=self._root, rate=self._rate,
+                                        tls_server=tls_server))
         self._process = subprocess.Popen([self._binary, "-c", str(config), "-p", str(self._run)],
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10

@@ -3,6 +3,8 @@
     python benchmarks/run.py                          # every workload and tool found, 3 runs
     python benchmarks/run.py --quick --runs 1         # tiny sizes: a few seconds
     python benchmarks/run.py --only W2,W4 --tools pydownloads,curl,aria2c --runs 5
+    python benchmarks/run.py --json results.json --chart docs/benchmarks.png   # and draw the table
+    python benchmarks/run.py --from-json results.json --chart docs/benchmarks.png   # redraw only
 
 Workloads (full size; ``--quick`` shrinks them):
   W1  one 1 GiB file
@@ -10,11 +12,15 @@ Workloads (full size; ``--quick`` shrinks them):
   W3  200 files of 4 MiB, 16 at a time
   W4  one 256 MiB file from a location capped at 20 MB/s per connection
   W5  1,000 files of 16 KiB behind a 20 ms round trip (benchmarks/latency.py), 16 at a time
+  W1s W1's file over HTTPS (TLS 1.3, keep-alive, a CA made for the run: benchmarks/tls.py)
+  W2s W2's files over HTTPS, 16 at a time
 
 The data is generated (seeded, so every run serves the same bytes) into a temporary folder
 (on /dev/shm when it has room, so that no disk takes part) and served by a private nginx
 (benchmarks/nginx.py: sendfile, keep-alive, ``/limited/`` for W4; W5 goes through a proxy that
-adds a fixed round-trip time, benchmarks/latency.py, in a process of its own).  Every tool runs in a
+adds a fixed round-trip time, benchmarks/latency.py, in a process of its own; W1s and W2s come
+over TLS 1.3 from a second port, with a CA made for the run, benchmarks/tls.py, that every tool is
+told to trust).  Every tool runs in a
 child process of its own; within each run the tools take turns (in a rotating order) on
 each workload, and every file each tool writes is checked against its sha256.
 
@@ -45,8 +51,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import chart  # noqa: E402
 from benchmarks.latency import LatencyProxy  # noqa: E402
 from benchmarks.nginx import Nginx  # noqa: E402
+from benchmarks.tls import Authority, make_ca  # noqa: E402
 
 CLIENTS = ROOT / "benchmarks" / "clients.py"
 OTHERS_VENV = ROOT / "benchmarks" / ".venv-others"
@@ -66,6 +74,10 @@ class Workload:
     limited: bool = False
     #: behind the latency proxy (a round trip of RTT per request, one more per new connection)
     delayed: bool = False
+    #: over HTTPS (TLS 1.3) from nginx's TLS port, every tool trusting the run's CA
+    tls: bool = False
+    #: the workload whose files it serves (the TLS variants share their plain twin's data)
+    data: str = ""
 
     @property
     def many(self) -> bool:
@@ -73,10 +85,23 @@ class Workload:
 
     @property
     def unit(self) -> str:
-        return "files/s" if self.key in ("W2", "W5") else "MB/s"
+        """files/s for many small files (measured per file), MB/s for the rest (per byte)."""
+        return "files/s" if self.many and self.size < MIB else "MB/s"
+
+    @property
+    def folder(self) -> str:
+        return (self.data or self.key).lower()
 
     def names(self) -> list[str]:
-        return [f"{self.key.lower()}.bin"] if self.count == 1 else [f"f{i:05d}.bin" for i in range(self.count)]
+        return [f"{self.folder}.bin"] if self.count == 1 else [f"f{i:05d}.bin" for i in range(self.count)]
+
+    def cpu_per_unit(self, cpu: float) -> float:
+        """ms of CPU per file (files/s workloads) or s of CPU per GB (10^9 bytes)."""
+        return cpu / self.count * 1000 if self.unit == "files/s" else cpu / (self.count * self.size / 1e9)
+
+    @property
+    def cpu_unit(self) -> str:
+        return "ms/file" if self.unit == "files/s" else "s/GB"
 
     def rate(self, wall: float) -> float:
         return self.count / wall if self.unit == "files/s" else self.count * self.size / wall / 1e6
@@ -90,6 +115,8 @@ def workloads(quick: bool) -> list[Workload]:
             Workload("W3", "16 x 1 MiB, 16 at a time", 16, MIB),
             Workload("W4", "one 16 MiB file at 20 MB/s per connection", 1, 16 * MIB, limited=True),
             Workload("W5", "40 x 16 KiB behind 20 ms, 16 at a time", 40, 16 * KIB, delayed=True),
+            Workload("W1s", "one 16 MiB file over TLS 1.3", 1, 16 * MIB, tls=True, data="W1"),
+            Workload("W2s", "200 x 16 KiB over TLS 1.3, 16 at a time", 200, 16 * KIB, tls=True, data="W2"),
         ]
     return [
         Workload("W1", "one 1 GiB file", 1, 1024 * MIB),
@@ -97,6 +124,8 @@ def workloads(quick: bool) -> list[Workload]:
         Workload("W3", "200 x 4 MiB, 16 at a time", 200, 4 * MIB),
         Workload("W4", "one 256 MiB file at 20 MB/s per connection", 1, 256 * MIB, limited=True),
         Workload("W5", "1,000 x 16 KiB behind a 20 ms round trip, 16 at a time", 1000, 16 * KIB, delayed=True),
+        Workload("W1s", "one 1 GiB file over TLS 1.3", 1, 1024 * MIB, tls=True, data="W1"),
+        Workload("W2s", "5,000 x 16 KiB over TLS 1.3, 16 at a time", 5000, 16 * KIB, tls=True, data="W2"),
     ]
 
 
@@ -179,6 +208,15 @@ def _pypdl_options(w: Workload) -> dict[str, Any]:
     return {"multisegment": False} if w.many else {}
 
 
+#: How each command-line tool is told to trust the run's CA (the TLS workloads); the flags go
+#: right after the program's name.  The Python clients take it from their spec (clients.py).
+TRUST_FLAGS: dict[str, Callable[[Path], list[str]]] = {
+    "curl": lambda ca: ["--cacert", str(ca)],
+    "wget": lambda ca: [f"--ca-certificate={ca}"],
+    "aria2c": lambda ca: [f"--ca-certificate={ca}"],
+}
+
+
 def all_tools() -> list[Tool]:
     others = str(OTHERS_VENV / "bin" / "python")
     return [
@@ -235,14 +273,25 @@ def compared_tools(specs: list[str]) -> list[Tool]:
 
 # -- the data ---------------------------------------------------------------------------------
 
+def data_sets(items: list[Workload]) -> list[Workload]:
+    """One workload per data folder (a TLS variant and its plain twin share theirs)."""
+    first: dict[str, Workload] = {}
+    for w in items:
+        twin = first.setdefault(w.folder, w)
+        if (twin.count, twin.size) != (w.count, w.size):
+            raise ValueError(f"{w.key} and {twin.key} share {w.folder}/ but not its size")
+    return list(first.values())
+
+
 def generate(folder: Path, items: list[Workload]) -> dict[str, dict[str, str]]:
-    """Write each workload's files under ``folder/<key>/``; returns their sha256 by name."""
+    """Write each workload's files under ``folder/<its data folder>/``; returns their sha256 by
+    name, per data folder."""
     digests: dict[str, dict[str, str]] = {}
-    for number, w in enumerate(items):
+    for number, w in enumerate(data_sets(items)):
         rng = random.Random(number + 1)
-        target = folder / w.key.lower()
+        target = folder / w.folder
         target.mkdir(parents=True)
-        digests[w.key] = {}
+        digests[w.folder] = {}
         for name in w.names():
             h = hashlib.sha256()
             with open(target / name, "wb") as f:
@@ -252,7 +301,7 @@ def generate(folder: Path, items: list[Workload]) -> dict[str, dict[str, str]]:
                     f.write(block)
                     h.update(block)
                     left -= len(block)
-            digests[w.key][name] = h.hexdigest()
+            digests[w.folder][name] = h.hexdigest()
     return digests
 
 
@@ -291,11 +340,13 @@ class Sample:
     wall: float  # seconds, process start to exit, as its user waits
     cpu: float  # user + system seconds of the child and its children
     inner: float | None = None  # seconds inside the Python client, imports excluded
+    inner_cpu: float | None = None  # CPU seconds of the Python client over ``inner`` (all its threads)
     rss: float | None = None  # peak RSS in MiB
     others: float = 0.0  # cores busy with other processes (not the tool, not nginx) meanwhile
     server: float = 0.0  # nginx CPU seconds meanwhile
     proxy: float = 0.0  # the latency proxy's CPU seconds meanwhile (W5)
     connections: int | None = None  # connections the tool opened through the latency proxy (W5)
+    accepted: int | None = None  # connections nginx accepted from the tool (W5: from the proxy)
     error: str | None = None
 
 
@@ -342,29 +393,38 @@ def measure(argv: list[str], env: dict[str, str], timeout: float, server_pids: l
         sample.rss = int(rss_file.read_text().split()[-1]) / 1024 if rss_file.exists() else None
     else:
         result = json.loads(done.stdout.strip().splitlines()[-1])
-        sample.inner, sample.rss = result["wall"], result["peak_rss_mib"]
+        sample.inner, sample.inner_cpu, sample.rss = result["wall"], result.get("cpu"), result["peak_rss_mib"]
     return sample
 
 
 def run_tool(tool: Tool, w: Workload, urls: list[str], expected: dict[str, str], scratch: Path,
-             server_pids: list[int], timeout: float, proxy: LatencyProxy | None) -> Sample:
+             server_pids: list[int], timeout: float, proxy: LatencyProxy | None, ca: Path | None = None,
+             accepted: Callable[[], int] | None = None) -> Sample:
+    """One measured run of ``tool`` on ``w``; ``ca``: the CA certificate it must trust (TLS);
+    ``accepted``: nginx's count of accepted connections (its query counts itself)."""
     out = scratch / "out"
     out.mkdir()
     try:
         rss_file: Path | None = None
         if tool.command is not None:
             argv = tool.command(w, urls, out, scratch)
+            if ca is not None:
+                argv = [argv[0], *TRUST_FLAGS[tool.name](ca), *argv[1:]]
             if Path(GNU_TIME).exists():  # its fork-then-exec keeps the parent's pages out of ru_maxrss
                 rss_file = scratch / "rss"
                 argv = [GNU_TIME, "-f", "%M", "-o", str(rss_file), *argv]
             env = child_env(python_path=False)
         else:
             spec = scratch / "spec.json"
-            spec.write_text(json.dumps({"urls": urls, "folder": str(out), "options": tool.options(w)}))
+            spec.write_text(json.dumps({"urls": urls, "folder": str(out), "options": tool.options(w),
+                                        "ca": str(ca) if ca is not None else None}))
             argv = [tool.python, str(CLIENTS), str(tool.client), str(spec)]
             env = child_env(python_path=tool.python == sys.executable, root=tool.python_path)
         opened = proxy.connections() if proxy is not None else 0
+        before = accepted() if accepted is not None else 0
         sample = measure(argv, env, timeout, server_pids, rss_file, proxy.pids() if proxy is not None else [])
+        if accepted is not None:
+            sample.accepted = accepted() - before - 1
         if proxy is not None:
             sample.connections = proxy.connections() - opened
         if sample.error is None:
@@ -418,8 +478,8 @@ class Row:
 
 
 def table(rows: list[Row]) -> str:
-    header = ("work", "tool", "wall s", "rate", "unit", "in-proc", "CPU s", "CPU/file", "RSS MiB",
-              "vs best other", "others", "ok")
+    header = ("work", "tool", "wall s", "rate", "unit", "in-proc", "CPU s", "CPU per", "RSS MiB",
+              "vs best other", "conns", "others", "ok")
     lines = [header]
     for row in rows:
         w, rate = row.workload, row.rate()
@@ -430,8 +490,9 @@ def table(rows: list[Row]) -> str:
         lines.append((
             w.key, row.tool.name, _fmt(row.median("wall"), ".2f"), _fmt(rate, ",.0f"), w.unit,
             _fmt(w.rate(inner) if inner else None, ",.0f"), _fmt(cpu, ".2f"),
-            _fmt(cpu / w.count * 1000 if cpu is not None and w.many else None, ".3f", " ms"),
-            _fmt(rss, ".1f"), _fmt(rate / best if rate and best else None, ".2f", "x"),
+            _fmt(w.cpu_per_unit(cpu) if cpu is not None else None, ".3f" if w.unit == "files/s" else ".2f",
+                 " " + w.cpu_unit),
+            _fmt(rss, ".1f"), _fmt(rate / best if rate and best else None, ".2f", "x"), _span(row),
             _fmt(statistics.median(s.others for s in row.samples) if row.samples else None, ".2f"),
             f"{len(row.good)}/{len(row.samples)}",
         ))
@@ -443,6 +504,14 @@ def table(rows: list[Row]) -> str:
         if number == 0:
             out.append("-" * len(out[0]))
     return "\n".join(out)
+
+
+def _span(row: Row) -> str:
+    """The connections nginx accepted from the tool per run: one figure, or the least-most."""
+    counts = [s.accepted for s in row.good if s.accepted is not None]
+    if not counts:
+        return "-"
+    return str(counts[0]) if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
 
 
 def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
@@ -488,6 +557,7 @@ def target_checks(rows: list[Row]) -> list[str]:
     if w5 and curl5:  # as for W4: the download alone, start-up and imports excluded
         checks.append(("W5 in-process pydownloads vs curl wall (<= 1.0x; start-up excluded)",
                        _ratio(w5.median("inner"), curl5.median("wall")), 1.0, False))
+    checks += issue_17_checks(find)
     mine = [s.rss for r in rows if r.tool.family == "pydownloads" and "@" not in r.tool.name
             for s in r.good if s.rss is not None]
     if mine:
@@ -497,6 +567,30 @@ def target_checks(rows: list[Row]) -> list[str]:
         met = value is not None and bound is not None and (value >= bound if higher else value <= bound)
         lines.append(f"  {'met ' if met else 'MISS'}  {what}: {_fmt(value, ',.2f')}")
     return lines
+
+
+def issue_17_checks(find: Callable[[str, str], Row | None]) -> list[tuple[str, float | None, float | None, bool]]:
+    """Issue 17's targets: one large file at the naive loop's MB/s and CPU per byte or better
+    (plain and TLS), many small files at parfive's files/s (plain and TLS), the command at
+    0.95x the library on many small files."""
+    checks: list[tuple[str, float | None, float | None, bool]] = []
+    for key in ("W1", "W1s"):
+        mine, loop = find(key, "pydownloads"), find(key, "requests")
+        if mine and loop:
+            checks.append((f"{key} MB/s vs naive requests (>= 1.0x, issue 17)", _ratio(mine.rate(), loop.rate()),
+                           1.0, True))
+            checks.append((f"{key} CPU per byte vs naive requests (<= 1.0x, issue 17)",
+                           _ratio(mine.median("cpu"), loop.median("cpu")), 1.0, False))
+    for key in ("W2", "W2s"):
+        mine, parfive = find(key, "pydownloads"), find(key, "parfive")
+        if mine and parfive:
+            checks.append((f"{key} files/s vs parfive (>= 1.0x, issue 17)", _ratio(mine.rate(), parfive.rate()),
+                           1.0, True))
+        command = find(key, "pydownloads-cli")
+        if mine and command:
+            checks.append((f"{key} files/s, command vs library (>= 0.95x, issue 17)",
+                           _ratio(command.rate(), mine.rate()), 0.95, True))
+    return checks
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -510,7 +604,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds, not minutes)")
     parser.add_argument("--runs", type=int, default=3, help="runs of every tool on every workload (default 3)")
-    parser.add_argument("--only", default="W1,W2,W3,W4,W5", help="workloads, comma-separated (default all)")
+    parser.add_argument("--only", default="W1,W2,W3,W4,W5,W1s,W2s",
+                        help="workloads, comma-separated (default all; W1s and W2s are W1 and W2 over TLS)")
     parser.add_argument("--tools", default=",".join(names), help=f"comma-separated, of: {', '.join(names)}")
     parser.add_argument("--tmp", help="folder for the served data and the downloads (default /dev/shm if roomy)")
     parser.add_argument("--max-busy", type=float, default=None,
@@ -518,6 +613,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "use more cores than this (default 0.5; with --quick: do not wait)")
     parser.add_argument("--max-wait", type=float, default=300.0, help="seconds to wait for a quiet machine")
     parser.add_argument("--json", type=Path, help="also write every sample to this file")
+    parser.add_argument("--chart", type=Path, help="also draw the table as a chart into this PNG (or SVG) file; "
+                                                   "needs matplotlib (benchmarks/requirements.txt)")
+    parser.add_argument("--from-json", type=Path, metavar="JSON",
+                        help="measure nothing: redraw --chart from the file an earlier --json wrote")
     parser.add_argument("--compare", action="append", default=[], metavar="NAME=DIR",
                         help="also run the pydownloads API row with the package in DIR (a copy with a change "
                              "to measure), as tool pydownloads@NAME; repeatable")
@@ -536,14 +635,23 @@ class Servers:
 
     nginx: Nginx
     proxy: LatencyProxy | None
+    #: the run's CA when a workload is over TLS
+    authority: Authority | None = None
 
     def urls(self, w: Workload) -> list[str]:
         prefix = "/limited/" if w.limited else "/"
+        paths = [f"{prefix}{w.folder}/{n}" for n in w.names()]
+        if w.tls:
+            return [self.nginx.url(path, tls=True) for path in paths]
         front: Nginx | LatencyProxy = self.proxy_for(w) or self.nginx
-        return [front.url(f"{prefix}{w.key.lower()}/{n}") for n in w.names()]
+        return [front.url(path) for path in paths]
 
     def proxy_for(self, w: Workload) -> LatencyProxy | None:
         return self.proxy if w.delayed else None
+
+    def ca_for(self, w: Workload) -> Path | None:
+        """The CA certificate the tools must trust for ``w`` (None over plain HTTP)."""
+        return self.authority.cert if w.tls and self.authority is not None else None
 
 
 @contextmanager
@@ -554,18 +662,23 @@ def served(items: list[Workload], tmp: str | None) -> Iterator[tuple[Servers, di
         data.mkdir()
         scratch.mkdir()
         digests = generate(data, items)
-        with Nginx(data, rate=RATE_LIMIT) as nginx:
+        authority = make_ca(Path(base) / "ca") if any(w.tls for w in items) else None
+        with Nginx(data, rate=RATE_LIMIT, tls=authority) as nginx:
             if not any(w.delayed for w in items):
-                yield Servers(nginx, None), digests, scratch
+                yield Servers(nginx, None, authority), digests, scratch
                 return
             with LatencyProxy(nginx.port, rtt=RTT) as proxy:
-                yield Servers(nginx, proxy), digests, scratch
+                yield Servers(nginx, proxy, authority), digests, scratch
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.from_json:
+        return redraw(args.from_json, args.chart)
+    if args.chart and not chart.available():
+        print(f"no chart will be drawn: {chart.MISSING}", file=sys.stderr)
     only = {key.strip().upper() for key in args.only.split(",")}
-    items = [w for w in workloads(args.quick) if w.key in only]
+    items = [w for w in workloads(args.quick) if w.key.upper() in only]
     wanted = args.tools.split(",")
     tools = []
     for tool in [t for t in all_tools() if t.name in wanted] + compared_tools(args.compare):
@@ -578,8 +691,28 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         print("nothing to run", file=sys.stderr)
         return 2
+    measure_all(rows, items, args)
+    print(describe(items, args))
+    print(table(rows))
+    print(proxy_report(rows))
+    print("\ntargets (issue): ")
+    print("\n".join(target_checks(rows)))
+    failures = [(r, s) for r in rows for s in r.samples if s.error]
+    for row, sample in failures:
+        print(f"FAILED {row.workload.key} {row.tool.name}: {sample.error}")
+    records = [record(r) for r in rows]
+    if args.json:
+        args.json.write_text(json.dumps(records, indent=1))
+    if args.chart:
+        problem = chart.draw(records, args.chart, caption(args))
+        print(f"chart not drawn: {problem}" if problem else f"chart: {args.chart}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def measure_all(rows: list[Row], items: list[Workload], args: argparse.Namespace) -> None:
+    """``args.runs`` runs of every row, the tools in a rotating order on each workload."""
     timeout = 120.0 if args.quick else 900.0
-    needed = sum(w.count * w.size for w in items) + max(w.count * w.size for w in items)
+    needed = sum(w.count * w.size for w in data_sets(items)) + max(w.count * w.size for w in items)
     with served(items, scratch_root(args.tmp, needed)) as (servers, digests, scratch):
         for run in range(args.runs):
             busy = wait_until_quiet(args.max_busy, args.max_wait) if args.max_busy != float("inf") else None
@@ -589,23 +722,36 @@ def main(argv: list[str] | None = None) -> int:
                 here = [r for r in rows if r.workload is w]
                 shift = run % len(here)
                 for row in here[shift:] + here[:shift]:  # a rotating order: no tool always goes first
-                    sample = run_tool(row.tool, w, servers.urls(w), digests[w.key], scratch, servers.nginx.pids(),
-                                      timeout, servers.proxy_for(w))
+                    sample = run_tool(row.tool, w, servers.urls(w), digests[w.folder], scratch, servers.nginx.pids(),
+                                      timeout, servers.proxy_for(w), servers.ca_for(w), servers.nginx.accepted)
                     row.samples.append(sample)
                     print(f"  {w.key} {row.tool.name:18} {sample.wall:7.2f} s  "
                           f"{sample.error or 'ok'}", file=sys.stderr)
-    print(describe(items, args))
-    print(table(rows))
-    print(proxy_report(rows))
-    print("\ntargets (issue): ")
-    print("\n".join(target_checks(rows)))
-    failures = [(r, s) for r in rows for s in r.samples if s.error]
-    for row, sample in failures:
-        print(f"FAILED {row.workload.key} {row.tool.name}: {sample.error}")
-    if args.json:
-        args.json.write_text(json.dumps([{"workload": r.workload.key, "tool": r.tool.name,
-                                          "samples": [vars(s) for s in r.samples]} for r in rows], indent=1))
-    return 1 if failures else 0
+
+
+def record(row: Row) -> dict[str, Any]:
+    """A row as ``--json`` writes it (and ``--from-json`` reads it back for the chart)."""
+    w = row.workload
+    return {"workload": w.key, "title": w.title, "count": w.count, "size": w.size, "unit": w.unit, "tls": w.tls,
+            "tool": row.tool.name, "family": row.tool.family, "samples": [vars(s) for s in row.samples]}
+
+
+def caption(args: argparse.Namespace) -> str:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    return (f"pydownloads benchmarks, commit {commit.stdout.strip() or '?'}, {time.strftime('%Y-%m-%d')}: "
+            f"medians of {args.runs} run(s), {os.cpu_count()} cores, loopback nginx")
+
+
+def redraw(source: Path, target: Path | None) -> int:
+    """``--from-json``: the chart again from a run's ``--json`` file, nothing measured."""
+    if target is None:
+        print("--from-json draws a chart: give --chart PATH", file=sys.stderr)
+        return 2
+    records = json.loads(source.read_text())
+    runs = max((len(r["samples"]) for r in records), default=0)
+    problem = chart.draw(records, target, f"pydownloads benchmarks, from {source.name}: medians of {runs} run(s)")
+    print(f"chart not drawn: {problem}" if problem else f"chart: {target}", file=sys.stderr)
+    return 2 if problem else 0
 
 
 def describe(items: list[Workload], args: argparse.Namespace) -> str:
