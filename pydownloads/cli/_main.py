@@ -130,6 +130,10 @@ def _checked_run(args: argparse.Namespace, parser: argparse.ArgumentParser, sour
                       "path can read or alter the downloads")
     try:
         outcome = _run(args, configs, settings, console)
+    except InputError as error:  # the input file changed after it was checked
+        _print_problems(console, error.problems, after=f"{PROG}: stopped; what was queued before stays in the state "
+                        "file, if any (a rerun goes on with it)")
+        return EXIT_USAGE, None
     except (InvalidArgumentError, FileSystemError, DaskUnavailableError) as error:
         console.error(f"{PROG}: error: {redact_text(str(error))}")
         return EXIT_USAGE, None
@@ -262,9 +266,10 @@ def _usage_error(parser: argparse.ArgumentParser, message: str) -> int:
     return EXIT_USAGE
 
 
-def _print_problems(console: Console, problems: list[str]) -> None:
+def _print_problems(console: Console, problems: list[str],
+                    after: str = f"{PROG}: nothing was downloaded: fix the input and run again") -> None:
     for problem in problems[:_MAX_PROBLEMS]:
         console.error(redact_text(problem))
     if len(problems) > _MAX_PROBLEMS:
         console.error(f"... and {len(problems) - _MAX_PROBLEMS} more problems")
-    console.error(f"{PROG}: nothing was downloaded: fix the input and run again")
+    console.error(after)

@@ -35,6 +35,7 @@ class InputSource:
         self._stdin = stdin
         self._spool: IO[str] | None = None
         self._jsonl = False
+        self._identity: tuple[int, ...] | None = None  # the input file as checked
         #: How many entries there are (known once :meth:`check` passed).
         self.count = 0
 
@@ -52,6 +53,7 @@ class InputSource:
         repeats: list[str] = []
         count = 0
         self._prepare(problems)
+        self._identity = self._stat()
         with DiskSet() as seen:
             batch: list[InputItem] = []
             for item in self._read(problems):
@@ -61,6 +63,8 @@ class InputSource:
                     repeats += _repeats(seen, batch)
                     batch = []
             repeats += _repeats(seen, batch)
+        if not problems and self._stat() != self._identity:
+            problems.append(self._changed("while it was checked"))
         if problems or repeats:
             raise InputError(problems or repeats)
         self.count = count
@@ -69,12 +73,34 @@ class InputSource:
     def __iter__(self) -> Iterator[InputItem]:
         """The entries, read again (checked by :meth:`check` before).
 
-        :raises InputError: the input file can no longer be read as it was.
+        :raises InputError: the input file changed since it was checked (before the first
+            entry when its size, time or inode tell; else once the entries read differ in
+            number), or can no longer be read.
         """
+        if self._stat() != self._identity:
+            raise InputError([self._changed("since it was checked: nothing was queued from it")])
         problems: list[str] = []
-        yield from self._read(problems)
+        count = 0
+        for item in self._read(problems):
+            count += 1
+            yield item
+        if not problems and count != self.count:
+            problems.append(self._changed(f"while it was read: {count} entries, not the {self.count} checked"))
         if problems:
             raise InputError(problems)
+
+    def _stat(self) -> tuple[int, ...] | None:
+        """What tells that the input file changed: inode, size, time (None: a copy, or no file)."""
+        if self._name is None or self._spool is not None:
+            return None
+        try:
+            info = os.stat(self._name)
+        except OSError:
+            return (-1,)
+        return (info.st_ino, info.st_size, info.st_mtime_ns)
+
+    def _changed(self, when: str) -> str:
+        return f"{self._source}: the input file changed {when}; run the command again"
 
     def close(self) -> None:
         """Remove the copy of the input, if one was made (idempotent)."""

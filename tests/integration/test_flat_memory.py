@@ -211,6 +211,53 @@ def test_an_input_that_reads_once_is_read_twice_from_a_copy(tmp_path: Path) -> N
         piped.close()
 
 
+def test_an_input_file_changed_after_its_check_is_refused(tmp_path: Path) -> None:
+    listing = tmp_path / "list.txt"
+    listing.write_text("http://h/a\nhttp://h/b\n", encoding="utf-8")
+    source = InputSource([], str(listing))
+    try:
+        assert source.check() == 2
+        with listing.open("a", encoding="utf-8") as more:
+            more.write("http://h/c\n")
+        with pytest.raises(InputError) as refused:
+            next(iter(source))  # before the first entry: its size tells
+        assert "changed since it was checked" in refused.value.problems[0]
+    finally:
+        source.close()
+    # Same size and time, other lines: the count read again differs, said once it is known.
+    listing.write_text("http://h/a\nhttp://h/b\n", encoding="utf-8")
+    source = InputSource([], str(listing))
+    try:
+        assert source.check() == 2
+        when = listing.stat().st_mtime_ns
+        listing.write_text("http://h/" + "a" * 12 + "\n", encoding="utf-8")
+        os.utime(listing, ns=(when, when))
+        with pytest.raises(InputError) as refused:
+            list(source)
+        assert "1 entries, not the 2 checked" in refused.value.problems[0]
+    finally:
+        source.close()
+
+
+def test_the_command_stops_with_status_2_when_its_input_changes(local_server: LocalServer, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    url = local_server.add_file("/a.bin", b"a" * 100)
+    listing = tmp_path / "list.txt"
+    listing.write_text(url + "\n", encoding="utf-8")
+    checked = InputSource.check
+
+    def check_then_change(source: InputSource) -> int:
+        count = checked(source)
+        listing.write_text(url + "\n" + url.replace("a.bin", "b.bin") + "\n", encoding="utf-8")
+        return count
+
+    monkeypatch.setattr(InputSource, "check", check_then_change)
+    assert main(["-i", str(listing), "-d", str(tmp_path / "out"), "-q"]) == 2
+    assert "the input file changed since it was checked" in capsys.readouterr().err
+    assert local_server.requests == []
+
+
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 
 
