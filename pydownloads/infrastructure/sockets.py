@@ -42,7 +42,10 @@ def abort(response: requests.Response) -> None:
     sock = _socket_of(response)
     if sock is not None:
         with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
+            # socket.socket's own shutdown, for an ssl socket too: SSLSocket.shutdown drops its
+            # TLS state, and the reader's next read would return the records still queued on
+            # the socket, undecrypted, as body bytes (then written, counted, kept for a resume).
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def waiting(response: requests.Response) -> int | None:
