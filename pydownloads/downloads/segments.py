@@ -224,12 +224,12 @@ class RangeEngine:
         """The next segment for an idle lane, waiting while a running one may yet prove
         slow enough to split; None once nothing is left to take."""
         while not self._failed.is_set():
-            if self._settings.cancel_event.is_set():
-                raise DownloadCancelledError("cancelled", url=self._url)
             with self._lock:
                 segment = self._table.next_segment(time.monotonic())
                 if segment is not None or not self._table.may_split_later():
                     return segment
+                if self._settings.cancel_event.is_set():
+                    raise DownloadCancelledError("cancelled", url=self._url)
                 self._released.wait(YOUNG / 2)  # woken when a segment is let go: no poll's delay
         return None
 
