@@ -101,6 +101,8 @@ class RangeEngine:
         #: Where lanes fetch from: ``url`` (whose validators the state holds), then mirrors.
         self._sources = (url, *mirrors)
         self._lock = threading.Lock()  # guards the table, _open and _error
+        #: Notified when a segment is let go or the download fails: idle lanes look again.
+        self._released = threading.Condition(self._lock)
         self._saving = threading.Lock()
         self._failed = threading.Event()
         self._first_done = threading.Event()
@@ -226,9 +228,9 @@ class RangeEngine:
                 segment = self._table.next_segment(time.monotonic())
                 if segment is not None or not self._table.may_split_later():
                     return segment
-            if self._settings.cancel_event.is_set():
-                raise DownloadCancelledError("cancelled", url=self._url)
-            self._failed.wait(YOUNG / 2)
+                if self._settings.cancel_event.is_set():
+                    raise DownloadCancelledError("cancelled", url=self._url)
+                self._released.wait(YOUNG / 2)  # woken when a segment is let go: no poll's delay
         return None
 
     # -- one segment -----------------------------------------------------------------------
@@ -257,10 +259,15 @@ class RangeEngine:
         try:
             self._copy_segment(segment, reader, buffer)
         finally:
-            with self._lock:
-                self._open.discard(response)
-                self._table.release(segment)
+            self._let_go(segment, response)
             transport.close(response)
+
+    def _let_go(self, segment: Segment, response: requests.Response) -> None:
+        """No connection works on ``segment`` any more: idle lanes look again at once."""
+        with self._lock:
+            self._open.discard(response)
+            self._table.release(segment)
+            self._released.notify_all()
 
     def _request(self, segment: Segment, source: str,
                  retries: RetryListener | None) -> tuple[requests.Response, transport.BodyReader] | None:
@@ -349,6 +356,7 @@ class RangeEngine:
     def _abort_all(self) -> None:
         with self._lock:
             responses = list(self._open)
+            self._released.notify_all()  # idle lanes see the failure at once
         for response in responses:
             transport.abort(response)
 

@@ -1,14 +1,18 @@
-"""The socket under a streamed response: to unblock its reader, or see what waits on it.
+"""The socket under a streamed response: to unblock its reader, see what waits on it, or
+read it without the layers above.
 
-urllib3 does not expose the socket publicly, so these look for it (best effort).  Both may
-be called from another thread than the one reading the response.
+urllib3 does not expose the socket publicly, so these look for it (best effort).  ``abort``
+and ``waiting`` may be called from another thread than the one reading the response.
 """
 
 from __future__ import annotations
 
 import array
 import contextlib
+import io
 import socket
+import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -38,7 +42,10 @@ def abort(response: requests.Response) -> None:
     sock = _socket_of(response)
     if sock is not None:
         with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
+            # socket.socket's own shutdown, for an ssl socket too: SSLSocket.shutdown drops its
+            # TLS state, and the reader's next read would return the records still queued on
+            # the socket, undecrypted, as body bytes (then written, counted, kept for a resume).
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def waiting(response: requests.Response) -> int | None:
@@ -54,3 +61,20 @@ def waiting(response: requests.Response) -> int | None:
     except (OSError, ValueError):  # closed meanwhile
         return None
     return count[0]
+
+
+def direct_reader(response: requests.Response, file: io.BufferedReader) -> Callable[[memoryview, int], int] | None:
+    """The ``recv_into`` of the socket that ``file`` (http.client's socket file of
+    ``response``) reads, to read the body without the file and ``socket.SocketIO`` around
+    it; None unless that socket is found and is the file's own (a plain or an ``ssl``
+    socket, under CPython's ``io``).  Only for a file whose buffer is empty: bytes it holds
+    would be skipped."""
+    sock, raw = _socket_of(response), file.raw
+    if sock is None or not isinstance(raw, socket.SocketIO) or sys.implementation.name != "cpython":
+        return None
+    try:
+        if raw.fileno() != sock.fileno():
+            return None
+    except (OSError, ValueError):  # closed meanwhile
+        return None
+    return sock.recv_into

@@ -7,16 +7,12 @@ tree, with the URL and the original as ``cause``.  No other module catches them.
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import http.client
 import io
-import re
 import socket
 import ssl
 import time
-from collections.abc import Mapping
-from typing import NoReturn
-from urllib.parse import urlsplit
+from collections.abc import Callable, Mapping
 
 import requests
 import requests.exceptions as rex
@@ -35,11 +31,20 @@ from pydownloads.domain.errors import (
 )
 from pydownloads.infrastructure.auth import offered_schemes
 from pydownloads.infrastructure.failures import answered, describe
+from pydownloads.infrastructure.headers import accepts_ranges as accepts_ranges  # these re-exported: their
+from pydownloads.infrastructure.headers import content_length as content_length  # callers know them here
+from pydownloads.infrastructure.headers import content_range as content_range
+from pydownloads.infrastructure.headers import host_of as host_of
+from pydownloads.infrastructure.headers import parse_retry_after as parse_retry_after
+from pydownloads.infrastructure.headers import validators as validators
 from pydownloads.infrastructure.request_retry import RequestRetry, RetryListener
 from pydownloads.infrastructure.sockets import abort as abort  # re-exported: its callers know it here
+from pydownloads.infrastructure.sockets import direct_reader
 from pydownloads.infrastructure.sockets import waiting as waiting
 
 Timeout = float | tuple[float, float]
+#: One read of a body: (view, at most this many bytes) -> the count read, as ``socket.recv_into``.
+_Recv = Callable[[memoryview, int], "int | None"]
 
 
 def translate(error: BaseException, url: str) -> DownloadError:
@@ -141,102 +146,51 @@ def check_status(response: requests.Response, url: str, *, ranged: bool = False)
     )
 
 
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds a ``Retry-After`` value asks for (delta-seconds or HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    if _DIGITS.fullmatch(value):
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
-def content_length(response: requests.Response) -> int | None:
-    """The announced body length, or None when absent or not believable."""
-    raw = response.headers.get("Content-Length")
-    if raw is None or "Transfer-Encoding" in response.headers:
-        return None  # RFC 9112: Transfer-Encoding overrides any Content-Length
-    values = {part.strip() for part in raw.split(",")}
-    if len(values) != 1:
-        return None
-    value = values.pop()
-    return int(value) if _DIGITS.fullmatch(value) else None
-
-
-_DIGITS = re.compile(r"[0-9]{1,18}")
-_CONTENT_RANGE = re.compile(r"\s*bytes\s+([0-9]{1,18})-([0-9]{1,18})/([0-9]{1,18}|\*)\s*", re.IGNORECASE)
-
-
-def content_range(response: requests.Response) -> tuple[int, int, int | None] | None:
-    """``(first, last, total)`` of a 206's ``Content-Range`` (last inclusive), or None."""
-    match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", ""))
-    if match is None:
-        return None
-    first, last, total = int(match[1]), int(match[2]), match[3]
-    if last < first:
-        return None
-    return first, last, None if total == "*" else int(total)
-
-
-def validators(response: requests.Response, *, weak: bool = False) -> tuple[str | None, str | None]:
-    """``(strong ETag, Last-Modified)``; a weak ETag cannot validate ranges (``If-Range``
-    compares strongly), so it is None unless ``weak``: ``If-None-Match`` compares weakly."""
-    etag = response.headers.get("ETag")
-    opaque = etag.removeprefix("W/") if weak and etag is not None else etag  # the quoted part
-    if opaque is not None and not opaque.startswith('"'):
-        etag = None
-    return etag, response.headers.get("Last-Modified")
-
-
-def accepts_ranges(response: requests.Response) -> bool:
-    """True when the server says it serves byte ranges."""
-    return "bytes" in response.headers.get("Accept-Ranges", "").lower()
-
-
-def host_of(url: str) -> str:
-    """``scheme://host:port`` of ``url``: the unit connection limits count in."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
-
-
 class BodyReader:
     """Reads a streamed body as the server sent it (no decoding), counting the bytes.
 
-    :meth:`read_into` fills a caller's reused buffer straight from the socket when the body
-    is framed by Content-Length alone (no copy through a fresh ``bytes`` per read); chunked
+    :meth:`read_into` fills a caller's reused buffer straight from the connection when the
+    body is framed by Content-Length alone (no copy through a fresh ``bytes`` per read):
+    through http.client's buffered socket file until a read has emptied its buffer, then
+    from the socket itself (``sockets.direct_reader``), so that over TLS, where a read
+    returns one 16 KiB record, no Python layer but the ssl module's runs per record.  Chunked
     bodies and anything unusual go through urllib3's ``read1`` and are copied into it.  It
-    may gather several reads into one call for a bounded time (``fill``).  Either way a read returns
-    what has arrived, the length is checked, and a body read to its end hands its
-    connection back to the pool.
+    may gather several reads into one call for a bounded time (``fill``) and keeps urllib3's
+    and http.client's counts once per call.  Either way a read returns what has arrived, the
+    length is checked, and a body read to its end hands its connection back to the pool.
 
     One thread at a time; :func:`abort` may be called from another thread to end it.
     """
 
-    __slots__ = ("_failed", "_file", "_left", "_raw", "_read", "_url", "expected", "received")
+    __slots__ = ("_buffered", "_failed", "_file", "_left", "_raw", "_read", "_recv", "_response", "_url",
+                 "expected", "received")
 
     def __init__(self, response: requests.Response, url: str, expected: int | None) -> None:
         # read1: return what has arrived instead of waiting for a full buffer, so that a
         # server dripping bytes still lets the caller check speed, deadline and cancel.
         self._raw = response.raw
         self._read = response.raw.read1
-        self._url = url
+        self._response, self._url = response, url
         self.expected = expected
         self.received = 0
         self._file = _socket_file(response.raw, expected)
+        #: One read of the direct path, (view, at most) -> count: through the socket file,
+        #: then the socket's own ``recv_into``.
+        self._recv: _Recv | None = None if self._file is None else _through(self._file)
+        self._buffered = self._file is not None  # http.client's file may still hold body bytes
         self._left = expected or 0
         self._failed: DownloadError | None = None  # raised by the next read_into
 
     @property
     def direct(self) -> bool:
-        """True while reads go straight from the socket file into the caller's buffer
+        """True while reads go straight from the connection into the caller's buffer
         (False: through urllib3's ``read1``, then copied into it)."""
         return self._file is not None
+
+    @property
+    def on_socket(self) -> bool:
+        """True while reads go to the socket itself, past http.client's socket file."""
+        return isinstance(getattr(self._recv, "__self__", None), socket.socket)
 
     def read(self, size: int) -> bytes:
         """Up to ``size`` bytes; ``b""`` at the end of the body.
@@ -247,14 +201,14 @@ class BodyReader:
         try:
             data = self._read(size, decode_content=False)
         except (uex.ProtocolError, rex.ChunkedEncodingError, uex.IncompleteRead) as error:
-            self._fail_short(error)
+            raise self._short(error) from error
         except (rex.RequestException, uex.HTTPError, OSError) as error:
             raise translate(error, self._url) from error
         self.received += len(data)
         if self._file is not None:  # keep the direct path's count true if both are used
             self._left -= len(data)
         if not data and self.expected is not None and self.received != self.expected:
-            self._fail_short(None)
+            raise self._short(None)
         return data
 
     def read_into(self, buffer: memoryview, *, fill: float = 0.0) -> memoryview:
@@ -271,50 +225,72 @@ class BodyReader:
         :raises IncompleteDownloadError: the body ended before its announced length.
         :raises TransferError: the connection broke or timed out.
         """
-        failed = self._failed
+        failed, recv = self._failed, self._recv
         if failed is not None:
             self._failed = None
             raise failed
-        want = len(buffer) if self._file is None else min(len(buffer), self._left)
+        if recv is None:
+            return self._read_through(buffer, fill)
+        want = min(len(buffer), self._left)
         if want <= 0:
             return buffer[:0]
-        got = self._read_once(buffer, 0, want)
-        if got < want and got and fill > 0:
+        got, ended, error = 0, False, None
+        try:
+            got = recv(buffer, want) or 0
+            ended = not got
+            if self._buffered and want > io.DEFAULT_BUFFER_SIZE:  # that read emptied the file's buffer
+                recv = self._unbuffer(recv)
+            if 0 < got < want and fill > 0:
+                until = time.monotonic() + fill
+                while got < want:  # the hot loop: one call per TLS record or socket read
+                    more = recv(buffer[got:], want - got)
+                    if not more:
+                        ended = True
+                        break
+                    got += more
+                    if time.monotonic() >= until:
+                        break
+        except (OSError, ValueError) as caught:  # ValueError: the file was closed under us
+            error = caught
+        if got:
+            self._advance(got)
+        if error is not None or ended:
+            failure = self._broken(error)
+            if not got:
+                raise failure from error
+            self._failed = failure  # the bytes already here go to the caller first
+        return buffer[:got]
+
+    def _read_through(self, buffer: memoryview, fill: float) -> memoryview:
+        """:meth:`read_into` through urllib3's ``read1``, each read copied into ``buffer``."""
+        size = len(buffer)
+        data = self.read(size)
+        got = len(data)
+        buffer[:got] = data
+        if got and fill > 0:
             until = time.monotonic() + fill
-            while got < want:
+            while got < size:
                 try:
-                    more = self._read_once(buffer, got, want)
+                    data = self.read(size - got)
                 except DownloadError as error:
                     self._failed = error  # the bytes already here go to the caller first
                     break
-                if not more:
+                if not data:
                     break
-                got += more
+                buffer[got:got + len(data)] = data
+                got += len(data)
                 if time.monotonic() >= until:
                     break
         return buffer[:got]
 
-    def _read_once(self, buffer: memoryview, start: int, stop: int) -> int:
-        """One read into ``buffer[start:stop]``; the count read (0: the body ended)."""
-        file = self._file
-        if file is None:
-            data = self.read(stop - start)
-            buffer[start:start + len(data)] = data
-            return len(data)
-        try:
-            got = file.readinto1(buffer[start:stop])
-        except (OSError, ValueError) as error:  # ValueError: the file was closed under us
-            self._drop()
-            if isinstance(error, socket.timeout):
-                raise translate(error, self._url) from error
-            if isinstance(error, ssl.SSLError):
-                raise TLSError(f"{describe(error)} ({self._url})", url=self._url, cause=error) from error
-            self._fail_short(error)
-        if not got:
-            self._drop()
-            self._fail_short(None)
-        self._advance(got)
-        return got
+    def _unbuffer(self, recv: _Recv) -> _Recv:
+        """Read the socket itself from now on, where it can be found (else go on with
+        ``recv``).  Only after a read asking for more than the file's buffer: CPython's
+        ``readinto1`` then hands over what the buffer held and leaves it empty."""
+        self._buffered, file = False, self._file
+        if type(file) is io.BufferedReader:
+            recv = self._recv = direct_reader(self._response, file) or recv
+        return recv
 
     def _advance(self, count: int) -> None:
         """Count ``count`` bytes read past urllib3 and http.client, in their books too;
@@ -329,29 +305,46 @@ class BodyReader:
         if response is not None and response.length is not None:
             response.length -= count
         if not self._left:
-            self._file = None  # anything after this goes through urllib3, which sees the end
+            self._file = self._recv = None  # anything after this goes through urllib3, which sees the end
             if response is not None:
                 response.close()
             raw.release_conn()
 
+    def _broken(self, error: BaseException | None) -> DownloadError:
+        """The error a failed read of the direct path means (``None``: the body ended
+        early); the connection is closed, so the pool never reuses it."""
+        self._drop()
+        if isinstance(error, socket.timeout):
+            failure = translate(error, self._url)
+        elif isinstance(error, ssl.SSLError):
+            failure = TLSError(f"{describe(error)} ({self._url})", url=self._url, cause=error)
+        else:
+            failure = self._short(error)
+        failure.__cause__ = error
+        return failure
+
     def _drop(self) -> None:
         """The connection is in an unknown state: close it so the pool never reuses it."""
-        self._file = None
+        self._file = self._recv = None
         with contextlib.suppress(OSError, AttributeError):
             if self._raw._fp is not None:
                 self._raw._fp.close()
             if self._raw.connection is not None:
                 self._raw.connection.close()
 
-    def _fail_short(self, error: BaseException | None) -> NoReturn:
+    def _short(self, error: BaseException | None) -> DownloadError:
         if self.expected is None:
-            raise TransferError(
-                f"connection to {self._url} broke after {self.received} bytes", url=self._url, cause=error
-            ) from error
-        raise IncompleteDownloadError(
+            return TransferError(f"connection to {self._url} broke after {self.received} bytes", url=self._url,
+                                 cause=error)
+        return IncompleteDownloadError(
             f"{self._url} sent {self.received} of {self.expected} bytes",
             expected=self.expected, received=self.received, url=self._url, cause=error,
-        ) from error
+        )
+
+
+def _through(file: io.BufferedReader) -> _Recv:
+    """A read through ``file``, called as a socket's ``recv_into`` is."""
+    return lambda view, size: file.readinto1(view[:size])
 
 
 def _socket_file(raw: object, expected: int | None) -> io.BufferedReader | None:

@@ -8,6 +8,8 @@ and stop when aborted; chunked bodies go through urllib3 and must come out the s
 from __future__ import annotations
 
 import hashlib
+import io
+import itertools
 import random
 import threading
 import time
@@ -19,7 +21,7 @@ import requests
 from pydownloads.domain.errors import DownloadTimeoutError, IncompleteDownloadError, TransferError
 from pydownloads.infrastructure import transport
 from pydownloads.localserver import LocalServer, ShortBody, Slow, Stall
-from tests.adversarial.rawserver import RawServer, chunked
+from tests.adversarial.rawserver import RawServer, body, chunked
 
 DATA = random.Random(7).randbytes(3_000_000 + 17)
 
@@ -78,6 +80,30 @@ def test_exact_bytes_in_the_reused_buffer_and_the_connection_is_reused(
     transport.close(response)
     ports = [r.client_port for r in local_server.requests if r.path == "/big.bin"]
     assert len(ports) == 2 and ports[0] == ports[1]  # the second GET reused the connection
+
+
+def test_reads_of_any_size_come_out_exact_and_past_the_first_large_one_from_the_socket(
+        raw_server: RawServer, session: requests.Session) -> None:
+    # The head and the first body bytes come in one write, so http.client's socket file holds
+    # some of the body: the reader must hand those over before it reads the socket itself.
+    url = raw_server.route("/sizes.bin", body(DATA))
+    response, reader = _open(session, url)
+    buffer = memoryview(bytearray(1 << 20))
+    sizes = random.Random(3)
+    out, socket_after = bytearray(), None
+    later = (sizes.choice([1, 700, 8191, 8193, 70_000, 1 << 20]) for _ in range(10_000))
+    for size in itertools.chain([100, 5000, io.DEFAULT_BUFFER_SIZE, 3], later):
+        view = reader.read_into(buffer[:size], fill=sizes.choice([0.0, 0.02]))
+        if not view:
+            break
+        out += view
+        if socket_after is None and size > io.DEFAULT_BUFFER_SIZE:
+            socket_after = len(out)
+        if reader.received < len(DATA):  # the first read asking more than the file's buffer empties it
+            assert reader.on_socket == (socket_after is not None)
+    assert bytes(out) == DATA and socket_after is not None
+    assert response.raw.tell() == len(DATA)
+    transport.close(response)
 
 
 def test_a_body_cut_short_fails_and_its_connection_is_not_reused(
