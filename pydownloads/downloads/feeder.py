@@ -7,6 +7,7 @@ whatever the number of URLs queued.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import replace
@@ -65,9 +66,13 @@ class JournalQueue(PriorityDownloadQueue[DownloadJob]):
             if room <= 0 or self._stopping.is_set():
                 return 0
             rows = self._journal.next_pending(room)
+            if not rows:
+                return 0
+            base = os.path.realpath(self._root)  # once a batch: each subfolder is checked below it
+            jobs = []
             for row in rows:
                 try:
-                    request = DownloadRequest.from_config(row.config, self._root)
+                    request = DownloadRequest.from_config(row.config, self._root, base=base)
                 except InvalidArgumentError as error:
                     self._fail(row, error)
                     continue
@@ -75,10 +80,11 @@ class JournalQueue(PriorityDownloadQueue[DownloadJob]):
                     self._fail(row, InvalidArgumentError(
                         f"{row.config.url} is already being downloaded to another destination"))
                     continue
-                job = DownloadJob(request, row.config.priority)
-                if self._names is not None:
-                    self._names.reserve((job,))
-                self.put(job, row.config.priority)
+                jobs.append(DownloadJob(request, row.config.priority))
+            if self._names is not None:
+                self._names.reserve(jobs)  # in the order read: priority, then input order
+            for job in jobs:
+                self.put(job, job.priority)
             return len(rows)
 
     def _fail(self, row: JournalRow, error: DownloadError) -> None:

@@ -50,9 +50,11 @@ class DownloadRequest:
             raise InvalidArgumentError(f"filename {config.filename!r} has no usable name in it")
 
     @classmethod
-    def from_config(cls, config: FileConfig, root: Path) -> DownloadRequest:
+    def from_config(cls, config: FileConfig, root: Path, *, base: str | None = None) -> DownloadRequest:
         """Check a FileConfig against ``root``.
 
+        :param base: ``os.path.realpath(root)``, when the caller resolved it already (once for
+            many requests: the subfolder below it is still checked, symbolic links included).
         :raises InvalidArgumentError: the subfolder or file name would leave ``root`` or is empty.
         """
         subdir = tuple(subdir_parts(config.destination_subdir)) if config.destination_subdir else ()
@@ -61,7 +63,8 @@ class DownloadRequest:
             filename = safe_component(config.filename)
             if filename is None:
                 raise InvalidArgumentError(f"filename {config.filename!r} has no usable name in it")
-        base = os.path.realpath(root)
+        if base is None:
+            base = os.path.realpath(root)
         contained_in(base, *subdir)
         return cls(
             url=config.url, root=root, base=base, subdir=subdir, filename=filename, headers=config.headers,
