@@ -51,7 +51,7 @@ class JournalQueue(PriorityDownloadQueue[DownloadJob]):
         self._window, self._stopping = window, stopping
         self._names = names
         if names is not None:  # a completed download's name is the journal's to defend from now on
-            names.claims.bind(journal.completed_owner)
+            names.claims.bind(journal.completed_owners)
         self._feed_lock = threading.Lock()
 
     def get(self, timeout: float) -> DownloadJob | None:

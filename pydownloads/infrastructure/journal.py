@@ -237,8 +237,7 @@ class Journal:
         if time.monotonic() - self._last_commit >= COMMIT_INTERVAL:  # no commit for a while: one now
             with self._lock:
                 if self._lock_fd >= 0:
-                    self._dirty = True
-                    self._maybe_commit(force=False)
+                    self._commit()
 
     def _write_starts(self, superseded: Iterable[int] = ()) -> None:
         """Write the starts held in memory, but those of rows ``superseded`` (under the lock)."""
@@ -369,17 +368,19 @@ class Journal:
                 return
             last = page[-1][0 if key == "id" else -1]
 
-    def completed_owner(self, paths: Sequence[str], url: str) -> str | None:
-        """The URL of another download this run completed to one of ``paths``, or None (the
-        conflict check of path claims given up on completion: see ``PathClaims``)."""
-        marks = ",".join("?" * len(paths))
+    def completed_owners(self, paths: Sequence[str]) -> dict[str, list[str]]:
+        """Path -> URLs of the downloads this run completed to one of ``paths`` (``PathClaims``)."""
+        owners: dict[str, list[str]] = {}
         with self._lock:
             if self._lock_fd < 0:
-                return None
-            row = self._db.execute(
-                f"SELECT url FROM downloads INDEXED BY by_path WHERE path IN ({marks}) AND url != ? "
-                "AND status='completed' AND finished_at >= ? LIMIT 1", (*paths, url, self.opened_at)).fetchone()
-        return None if row is None else str(row[0])
+                return owners
+            for page in (paths[n:n + PAGE] for n in range(0, len(paths), PAGE)):
+                marks = ",".join("?" * len(page))
+                for path, url in self._db.execute(
+                        f"SELECT path, url FROM downloads INDEXED BY by_path WHERE path IN ({marks}) "
+                        "AND status='completed' AND finished_at >= ?", (*page, self.opened_at)):
+                    owners.setdefault(path, []).append(url)
+        return owners
 
     def close(self) -> None:
         """Commit and close (idempotent)."""

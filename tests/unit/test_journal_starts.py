@@ -1,4 +1,5 @@
-"""A download's start is held in memory until the next commit; the queue refills without piling up."""
+"""The journal's per-file work made cheap: starts held until the next commit, a refill
+not piled up, the claims of a batch checked with one query."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from pydownloads.domain.models import DownloadInfo, DownloadStatus
 from pydownloads.downloads.feeder import JournalQueue
+from pydownloads.downloads.job import PathClaims
 from pydownloads.infrastructure.commits import LatestWrites
 from pydownloads.infrastructure.journal import Journal, JournalRow
 from pydownloads.tracking.tracker import DownloadTracker
@@ -122,3 +125,30 @@ def test_a_worker_does_not_wait_for_another_threads_refill(tmp_path: Path) -> No
     with pytest.raises(queue.Empty):
         feed.get(timeout=0.01)
     assert journal.calls == 1  # alone, it refills
+
+
+def test_claims_of_a_batch_ask_the_state_file_once_and_meet_completed_downloads_and_each_other(
+        tmp_path: Path) -> None:
+    asked: list[list[str]] = []
+    completed = {str(tmp_path / "done.bin"): ["http://h/done"]}
+
+    def completed_owners(paths: Sequence[str]) -> dict[str, list[str]]:
+        asked.append(list(paths))
+        return {path: completed[path] for path in paths if path in completed}
+
+    claims = PathClaims()
+    claims.bind(completed_owners)
+    held = tmp_path / "held.bin"
+    assert claims.try_claim(held, "http://h/held") is None
+    asked.clear()
+    owners = claims.try_claim_all([
+        (tmp_path / "done.bin", "http://h/other"),  # a download of this run completed to it
+        (tmp_path / "done.bin", "http://h/done"),  # the same URL again: its own file
+        (tmp_path / "new.bin", "http://h/a"),
+        (tmp_path / "new.bin", "http://h/b"),  # the one before in the batch owns it now
+        (Path(str(held) + ".part"), "http://h/c"),  # held's part file
+    ])
+    assert owners == ["http://h/done", None, None, "http://h/a", "http://h/held"]
+    assert len(asked) == 1  # one question for the batch
+    assert claims.try_claim_all([(held, "http://h/held")]) == [None]
+    assert len(asked) == 1  # a name a claim holds: nothing to ask
