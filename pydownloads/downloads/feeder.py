@@ -7,6 +7,7 @@ whatever the number of URLs queued.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import replace
@@ -50,36 +51,50 @@ class JournalQueue(PriorityDownloadQueue[DownloadJob]):
         self._window, self._stopping = window, stopping
         self._names = names
         if names is not None:  # a completed download's name is the journal's to defend from now on
-            names.claims.bind(journal.completed_owner)
+            names.claims.bind(journal.completed_owners)
         self._feed_lock = threading.Lock()
 
     def get(self, timeout: float) -> DownloadJob | None:
-        if self.qsize() < self._window // 2 and not self._stopping.is_set():
-            self.refill()
+        # Under half full: refill, unless another thread is at it (no waiting for it, and no
+        # topping up by a few rows after it, a query each: the window is full again).
+        if self.qsize() < self._window // 2 and not self._stopping.is_set() and self._feed_lock.acquire(False):
+            try:
+                self._refill()
+            finally:
+                self._feed_lock.release()
         return super().get(timeout)
 
     def refill(self) -> int:
         """Move the next pending downloads from the journal into memory; returns how many."""
         with self._feed_lock:
-            room = self._window - self.qsize()
-            if room <= 0 or self._stopping.is_set():
-                return 0
-            rows = self._journal.next_pending(room)
-            for row in rows:
-                try:
-                    request = DownloadRequest.from_config(row.config, self._root)
-                except InvalidArgumentError as error:
-                    self._fail(row, error)
-                    continue
-                if not self._tracker.adopt(row.config.url, row.id, row.info):
-                    self._fail(row, InvalidArgumentError(
-                        f"{row.config.url} is already being downloaded to another destination"))
-                    continue
-                job = DownloadJob(request, row.config.priority)
-                if self._names is not None:
-                    self._names.reserve((job,))
-                self.put(job, row.config.priority)
-            return len(rows)
+            return self._refill()
+
+    def _refill(self) -> int:
+        """:meth:`refill`, the feed lock held."""
+        room = self._window - self.qsize()
+        if room <= 0 or self._stopping.is_set():
+            return 0
+        rows = self._journal.next_pending(room)
+        if not rows:
+            return 0
+        base = os.path.realpath(self._root)  # once a batch: each subfolder is checked below it
+        jobs = []
+        for row in rows:
+            try:
+                request = DownloadRequest.from_config(row.config, self._root, base=base)
+            except InvalidArgumentError as error:
+                self._fail(row, error)
+                continue
+            if not self._tracker.adopt(row.config.url, row.id, row.info):
+                self._fail(row, InvalidArgumentError(
+                    f"{row.config.url} is already being downloaded to another destination"))
+                continue
+            jobs.append(DownloadJob(request, row.config.priority))
+        if self._names is not None:
+            self._names.reserve(jobs)  # in the order read: priority, then input order
+        for job in jobs:
+            self.put(job, job.priority)
+        return len(rows)
 
     def _fail(self, row: JournalRow, error: DownloadError) -> None:
         """A journaled download that cannot run here ends FAILED, durably."""

@@ -50,9 +50,11 @@ class DownloadRequest:
             raise InvalidArgumentError(f"filename {config.filename!r} has no usable name in it")
 
     @classmethod
-    def from_config(cls, config: FileConfig, root: Path) -> DownloadRequest:
+    def from_config(cls, config: FileConfig, root: Path, *, base: str | None = None) -> DownloadRequest:
         """Check a FileConfig against ``root``.
 
+        :param base: ``os.path.realpath(root)``, when the caller resolved it already (once for
+            many requests: the subfolder below it is still checked, symbolic links included).
         :raises InvalidArgumentError: the subfolder or file name would leave ``root`` or is empty.
         """
         subdir = tuple(subdir_parts(config.destination_subdir)) if config.destination_subdir else ()
@@ -61,7 +63,8 @@ class DownloadRequest:
             filename = safe_component(config.filename)
             if filename is None:
                 raise InvalidArgumentError(f"filename {config.filename!r} has no usable name in it")
-        base = os.path.realpath(root)
+        if base is None:
+            base = os.path.realpath(root)
         contained_in(base, *subdir)
         return cls(
             url=config.url, root=root, base=base, subdir=subdir, filename=filename, headers=config.headers,
@@ -150,13 +153,13 @@ class PathClaims:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._owners: dict[str, str] = {}  # final path -> URL
-        self._completed: Callable[[Sequence[str], str], str | None] | None = None
+        self._completed: Callable[[Sequence[str]], Mapping[str, Sequence[str]]] | None = None
 
-    def bind(self, completed_owner: Callable[[Sequence[str], str], str | None]) -> None:
-        """Ask ``completed_owner(paths, url)`` for the downloads completed this run (their
-        claims given up): the URL of another one completed to one of ``paths``, or None."""
+    def bind(self, completed_owners: Callable[[Sequence[str]], Mapping[str, Sequence[str]]]) -> None:
+        """Ask ``completed_owners(paths)`` for the downloads completed this run (their claims
+        given up): for each of ``paths`` some were completed to, their URLs."""
         with self._lock:
-            self._completed = completed_owner
+            self._completed = completed_owners
 
     def claim(self, path: Path, url: str) -> None:
         """Own ``path`` and the part and state files beside it for ``url``.
@@ -170,18 +173,33 @@ class PathClaims:
     def try_claim(self, path: Path, url: str) -> str | None:
         """Like :meth:`claim`, without raising: None when ``url`` owns ``path`` now, else the
         URL that owns it (or one of the files beside it)."""
-        name = str(path)
-        keys = _neighbours(name)
+        return self.try_claim_all([(path, url)])[0]
+
+    def try_claim_all(self, wanted: Sequence[tuple[Path, str]]) -> list[str | None]:
+        """:meth:`try_claim` for each ``(path, url)`` in turn, the state file asked once for all."""
+        names = [str(path) for path, _ in wanted]
+        keys = [_neighbours(name) for name in names]
         with self._lock:
+            done: Mapping[str, Sequence[str]] = {}
+            if self._completed is not None:  # what no claim holds now may be a completed download's
+                asked = [key for name, near in zip(names, keys, strict=True) if name not in self._owners
+                         for key in near]
+                done = self._completed(asked) if asked else {}
+            return [self._claim(name, near, url, done)
+                    for name, near, (_, url) in zip(names, keys, wanted, strict=True)]
+
+    def _claim(self, name: str, keys: list[str], url: str, done: Mapping[str, Sequence[str]]) -> str | None:
+        """One claim of :meth:`try_claim_all` (under the lock); ``done``: the completed owners."""
+        for key in keys:
+            owner = self._owners.get(key)
+            if owner is not None and owner != url:
+                return owner
+        if name not in self._owners:
             for key in keys:
-                owner = self._owners.get(key)
-                if owner is not None and owner != url:
-                    return owner
-            if self._completed is not None and name not in self._owners:
-                owner = self._completed(keys, url)
+                owner = next((other for other in done.get(key, ()) if other != url), None)
                 if owner is not None:
                     return owner
-            self._owners[name] = url
+        self._owners[name] = url
         return None
 
     def release(self, path: Path, url: str) -> None:
@@ -253,30 +271,44 @@ class NameClaims:
     def reserve(self, jobs: Iterable[DownloadJob]) -> None:
         """Claim the names of ``jobs``, higher priority first, then in the order given."""
         folders: dict[tuple[str, tuple[str, ...]], Path] = {}  # one Path per folder: cheaper children
-        for job in sorted(jobs, key=_queue_order):
-            self._reserve(job, folders)
+        ordered = sorted(jobs, key=_queue_order)
+        if self.rename:
+            for job in ordered:
+                self._reserve(job, folders)
+            return
+        named = [(job, path) for job in ordered if (path := self._path(job, folders)) is not None]
+        owners = self.claims.try_claim_all([(path, job.url) for job, path in named])  # one query for all
+        for (job, path), owner in zip(named, owners, strict=True):
+            if owner is None:
+                job.state.claimed(path)
+            else:
+                job.refused = conflict(path, owner, job.url)
 
-    def _reserve(self, job: DownloadJob, folders: dict[tuple[str, tuple[str, ...]], Path]) -> None:
+    @staticmethod
+    def _path(job: DownloadJob, folders: dict[tuple[str, tuple[str, ...]], Path]) -> Path | None:
+        """The final path of ``job`` if its name is known before any response, else None."""
         request = job.request
         name = request.filename or request.url_name
         if name is None:
-            return
+            return None
         folder = folders.get((request.base, request.subdir))
         if folder is None:
             folder = Path(request.base or os.path.realpath(request.root), *request.subdir)
             folders[(request.base, request.subdir)] = folder
-        # No containment check here (it looks at the disk): each attempt makes it.
-        path = folder / name
-        if self.rename and not request.if_changed and path.is_file():
+        return folder / name  # no containment check here (it looks at the disk): each attempt makes it
+
+    def _reserve(self, job: DownloadJob, folders: dict[tuple[str, tuple[str, ...]], Path]) -> None:
+        """Claim the name of ``job`` with ``rename``: a name taken goes to ``name (n).ext``."""
+        path = self._path(job, folders)
+        if path is None:
+            return
+        if not job.request.if_changed and path.is_file():
             self._rename(job, path)  # renamed around the file already there now: numbers in queue order too
             return
-        owner = self.claims.try_claim(path, job.url)
-        if owner is None:
+        if self.claims.try_claim(path, job.url) is None:
             job.state.claimed(path)
-        elif self.rename:
-            self._rename(job, path)
         else:
-            job.refused = conflict(path, owner, job.url)
+            self._rename(job, path)
 
     def _rename(self, job: DownloadJob, path: Path) -> None:
         try:

@@ -22,21 +22,26 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import cast
 
 from pydownloads.domain.errors import StateFileError
 from pydownloads.domain.models import DownloadInfo, DownloadStatus, FileConfig
-from pydownloads.infrastructure.commits import GroupCommit
+from pydownloads.infrastructure.commits import GroupCommit, LatestWrites
 from pydownloads.infrastructure.journal_format import (
     COLUMNS,
+    FINISHED,
+    STARTED,
     JournalRow,
     JournalStatus,
     StoredRow,
     config_from_json,
     config_to_json,
+    finished_values,
     info_from_row,
     prepare_schema,
     read_status,
     row_values,
+    stored_row,
 )
 
 __all__ = ["COMMIT_INTERVAL", "RESUMABLE", "Journal", "JournalRow", "JournalStatus", "StoredRow", "read_status"]
@@ -64,6 +69,8 @@ class Journal:
         self._lock = threading.Lock()
         self._dirty = False
         self._last_commit = time.monotonic()
+        #: Starts not written yet, by row id (see :meth:`started`).
+        self._starts: LatestWrites[int, tuple[object, ...]] = LatestWrites()
         self._group: GroupCommit[tuple[object, ...]] = GroupCommit(self._write_finished, name="pydownloads-journal")
         #: Downloads an earlier run left wait until this run has added its own (with their
         #: options, which win) or is waited for: see :meth:`release_carried`.
@@ -141,21 +148,10 @@ class Journal:
                 results: list[StoredRow | None] = [None] * len(rows)
             else:
                 seen: set[int] = set()  # this batch's: at most one batch of ids
-                results = [self._stored(row, newest, seen) for row in rows]
+                results = [stored_row(self._db, row, newest, seen) for row in rows]
             self._dirty = True
             self._maybe_commit(force=False)
         return results
-
-    def _stored(self, row: tuple[str, str, str, int], newest: int, seen: set[int]) -> StoredRow | None:
-        found = self._db.execute(
-            "SELECT id, status, path, bytes, config FROM downloads WHERE url = ? AND destination = ?",
-            (row[0], row[1])).fetchone()
-        row_id, status, path, size, options = found
-        if row_id > newest:  # added by this batch: new the first time, a repeat after
-            first = row_id not in seen
-            seen.add(row_id)
-            return None if first else StoredRow(row_id, "pending", path, size, options)
-        return StoredRow(row_id, "pending" if status == "queued" else status, path, size, options)
 
     def update_options(self, changes: Iterable[tuple[int, FileConfig | str]]) -> None:
         """Give each row ``(id, config)`` the options (priority included) of ``config``,
@@ -224,25 +220,31 @@ class Journal:
             rows = self._db.execute(
                 f"SELECT {COLUMNS} FROM downloads WHERE status='pending'{held} "
                 "ORDER BY priority DESC, id LIMIT ?", (self.run, limit) if held else (limit,)).fetchall()
-            self._db.executemany("UPDATE downloads SET status='queued' WHERE id=?", [(r[0],) for r in rows])
+            for page in (rows[n:n + PAGE] for n in range(0, len(rows), PAGE)):  # a statement a page, not a row
+                self._db.execute(f"UPDATE downloads SET status='queued' WHERE id IN ({','.join('?' * len(page))})",
+                                 [row[0] for row in page])
             self._dirty = True
             self._maybe_commit(force=False)
         return [JournalRow(row[0], config_from_json(row[2]), info_from_row(row)) for row in rows]
 
     def started(self, row_id: int, *, path: Path, total: int | None, attempt: int, started_at: float) -> None:
-        """A download began (not urgent: committed with the next batch)."""
-        with self._lock:
-            if self._lock_fd < 0:
-                return  # closed: a thread stuck past a hard shutdown is reporting late
-            self._db.execute(
-                "UPDATE downloads SET status='in_progress', path=?, total=?, attempts=?, "
-                "started_at=COALESCE(started_at, ?) WHERE id=?", (str(path), total, attempt, started_at, row_id))
-            self._dirty = True
-            self._maybe_commit(force=False)
+        """A download began (not urgent: written with the next commit).  Held in memory until
+        then, the latest per row, and dropped if the row's final status comes first (it
+        writes every column this one does): a small file's start costs no statement."""
+        if self._lock_fd < 0:
+            return  # closed: a thread stuck past a hard shutdown is reporting late
+        self._starts.put(row_id, (str(path), total, attempt, started_at, row_id))
+        if time.monotonic() - self._last_commit >= COMMIT_INTERVAL:  # no commit for a while: one now
+            with self._lock:
+                if self._lock_fd >= 0:
+                    self._commit()
 
-    #: A final status, with what the attempt that reached it recorded.
-    _FINISHED = ("UPDATE downloads SET status=?, bytes=?, total=?, attempts=?, path=?, error=?, error_type=?, "
-                 "started_at=?, finished_at=?, unchanged=? WHERE id=?")
+    def _write_starts(self, superseded: Iterable[int] = ()) -> None:
+        """Write the starts held in memory, but those of rows ``superseded`` (under the lock)."""
+        starts = self._starts.take(superseded)
+        if starts:
+            self._db.executemany(STARTED, starts)
+            self._dirty = True
 
     def finished(self, row_id: int, info: DownloadInfo) -> None:
         """A download reached a final status: committed before this returns.
@@ -252,9 +254,7 @@ class Journal:
         :class:`~pydownloads.infrastructure.commits.GroupCommit`), so a process killed at
         any moment loses no final status a caller has returned from.
         """
-        values = (info.status.value, info.bytes_downloaded, info.total_bytes, info.attempts,
-                  str(info.path) if info.path else None, info.error, info.error_type, info.started_at,
-                  info.finished_at, int(info.unchanged), row_id)
+        values = finished_values(row_id, info)
         if info.status is not DownloadStatus.CANCELLED:
             self._group.submit(values)
             return
@@ -262,7 +262,8 @@ class Journal:
         with self._lock:
             if self._lock_fd < 0:
                 return
-            self._db.execute(self._FINISHED, values)
+            self._write_starts((row_id,))
+            self._db.execute(FINISHED, values)
             self._dirty = True
             self._maybe_commit(force=False)
 
@@ -271,7 +272,8 @@ class Journal:
         with self._lock:
             if self._lock_fd < 0:
                 return  # closed: a thread stuck past a hard shutdown is reporting late
-            self._db.executemany(self._FINISHED, batch)
+            self._write_starts(cast(int, values[-1]) for values in batch)  # final statuses supersede them
+            self._db.executemany(FINISHED, batch)
             self._dirty = True
             self._commit()
 
@@ -280,6 +282,7 @@ class Journal:
             self._commit()
 
     def _commit(self) -> None:
+        self._write_starts()
         self._db.execute("COMMIT")
         self._db.execute("BEGIN")
         self._dirty = False
@@ -302,6 +305,7 @@ class Journal:
         """The connection, or after close a read-only one: the journal outlives its run."""
         with self._lock:
             if self._lock_fd >= 0:
+                self._write_starts()  # what it reads shows every download started so far
                 yield self._db
                 return
         db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
@@ -364,17 +368,19 @@ class Journal:
                 return
             last = page[-1][0 if key == "id" else -1]
 
-    def completed_owner(self, paths: Sequence[str], url: str) -> str | None:
-        """The URL of another download this run completed to one of ``paths``, or None (the
-        conflict check of path claims given up on completion: see ``PathClaims``)."""
-        marks = ",".join("?" * len(paths))
+    def completed_owners(self, paths: Sequence[str]) -> dict[str, list[str]]:
+        """Path -> URLs of the downloads this run completed to one of ``paths`` (``PathClaims``)."""
+        owners: dict[str, list[str]] = {}
         with self._lock:
             if self._lock_fd < 0:
-                return None
-            row = self._db.execute(
-                f"SELECT url FROM downloads INDEXED BY by_path WHERE path IN ({marks}) AND url != ? "
-                "AND status='completed' AND finished_at >= ? LIMIT 1", (*paths, url, self.opened_at)).fetchone()
-        return None if row is None else str(row[0])
+                return owners
+            for page in (paths[n:n + PAGE] for n in range(0, len(paths), PAGE)):
+                marks = ",".join("?" * len(page))
+                for path, url in self._db.execute(
+                        f"SELECT path, url FROM downloads INDEXED BY by_path WHERE path IN ({marks}) "
+                        "AND status='completed' AND finished_at >= ?", (*page, self.opened_at)):
+                    owners.setdefault(path, []).append(url)
+        return owners
 
     def close(self) -> None:
         """Commit and close (idempotent)."""
@@ -383,6 +389,7 @@ class Journal:
             if self._lock_fd < 0:
                 return
             with contextlib.suppress(sqlite3.Error):
+                self._write_starts()
                 self._db.execute("COMMIT")
             # Back to a rollback journal: the WAL is folded in and removed, and a read-only
             # reader later (read_status, the tracker after the run) leaves no -wal/-shm files

@@ -126,6 +126,35 @@ def row_values(item: FileConfig | str) -> tuple[str, str, str, int]:
     return item.url, destination_key(item), config_to_json(item), item.priority
 
 
+#: A download began: the row's status, path, size and attempts (its first start kept).
+STARTED = ("UPDATE downloads SET status='in_progress', path=?, total=?, attempts=?, "
+           "started_at=COALESCE(started_at, ?) WHERE id=?")
+#: A final status, with what the attempt that reached it recorded (see :func:`finished_values`).
+FINISHED = ("UPDATE downloads SET status=?, bytes=?, total=?, attempts=?, path=?, error=?, error_type=?, "
+            "started_at=?, finished_at=?, unchanged=? WHERE id=?")
+
+
+def finished_values(row_id: int, info: DownloadInfo) -> tuple[object, ...]:
+    """The parameters of :data:`FINISHED` for row ``row_id`` reaching ``info``."""
+    return (info.status.value, info.bytes_downloaded, info.total_bytes, info.attempts,
+            str(info.path) if info.path else None, info.error, info.error_type, info.started_at,
+            info.finished_at, int(info.unchanged), row_id)
+
+
+def stored_row(db: sqlite3.Connection, row: tuple[str, str, str, int], newest: int, seen: set[int]) -> StoredRow | None:
+    """What ``Journal.insert`` returns for ``row`` (see there): None for a new one, else the
+    row held already; ``newest``: the last id before the batch, ``seen``: its ids met so far."""
+    found = db.execute(
+        "SELECT id, status, path, bytes, config FROM downloads WHERE url = ? AND destination = ?",
+        (row[0], row[1])).fetchone()
+    row_id, status, path, size, options = found
+    if row_id > newest:  # added by this batch: new the first time, a repeat after
+        first = row_id not in seen
+        seen.add(row_id)
+        return None if first else StoredRow(row_id, "pending", path, size, options)
+    return StoredRow(row_id, "pending" if status == "queued" else status, path, size, options)
+
+
 def config_from_json(text: str) -> FileConfig:
     """The FileConfig that :func:`config_to_json` wrote."""
     return FileConfig(**json.loads(text))
