@@ -7,6 +7,7 @@ whatever the number of URLs queued.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import replace
@@ -65,9 +66,10 @@ class JournalQueue(PriorityDownloadQueue[DownloadJob]):
             if room <= 0 or self._stopping.is_set():
                 return 0
             rows = self._journal.next_pending(room)
+            base = os.path.realpath(self._root) if rows else ""  # once per refill
             for row in rows:
                 try:
-                    request = DownloadRequest.from_config(row.config, self._root)
+                    request = DownloadRequest.from_config(row.config, self._root, base=base)
                 except InvalidArgumentError as error:
                     self._fail(row, error)
                     continue

@@ -15,7 +15,13 @@ from pydownloads.domain.errors import DestinationConflictError, InvalidArgumentE
 from pydownloads.domain.models import FileConfig
 from pydownloads.downloads.state import DownloadState
 from pydownloads.infrastructure.limits import TokenBucket
-from pydownloads.infrastructure.paths import PART_SUFFIX, contained_in, name_from_url, safe_component, subdir_parts
+from pydownloads.infrastructure.paths import (
+    PART_SUFFIX,
+    checked_below,
+    name_from_url,
+    safe_component,
+    subdir_parts,
+)
 from pydownloads.infrastructure.sidecar import SIDECAR_SUFFIX
 
 
@@ -50,9 +56,10 @@ class DownloadRequest:
             raise InvalidArgumentError(f"filename {config.filename!r} has no usable name in it")
 
     @classmethod
-    def from_config(cls, config: FileConfig, root: Path) -> DownloadRequest:
+    def from_config(cls, config: FileConfig, root: Path, *, base: str | None = None) -> DownloadRequest:
         """Check a FileConfig against ``root``.
 
+        :param base: ``root`` resolved (``os.path.realpath``) by the caller, once for a batch.
         :raises InvalidArgumentError: the subfolder or file name would leave ``root`` or is empty.
         """
         subdir = tuple(subdir_parts(config.destination_subdir)) if config.destination_subdir else ()
@@ -61,8 +68,10 @@ class DownloadRequest:
             filename = safe_component(config.filename)
             if filename is None:
                 raise InvalidArgumentError(f"filename {config.filename!r} has no usable name in it")
-        base = os.path.realpath(root)
-        contained_in(base, *subdir)
+        if base is None:
+            base = os.path.realpath(root)
+        if subdir:
+            checked_below(base, *subdir)
         return cls(
             url=config.url, root=root, base=base, subdir=subdir, filename=filename, headers=config.headers,
             checksum=config.parsed_checksum, expected_size=config.expected_size, segments=config.segments,
@@ -75,20 +84,26 @@ class DownloadRequest:
         """The URL and its mirrors, in the order they are tried."""
         return (self.url, *self.mirrors)
 
-    def predicted_destination(self) -> Path | None:
+    def predicted_destination(self, known: Path | None = None) -> Path | None:
         """The final path if the response cannot change it (explicit filename), else the
-        URL-derived one, which a Content-Disposition header may still override."""
+        URL-derived one, which a Content-Disposition header may still override.
+
+        :param known: a Path made for it already (the one claimed at queueing): returned
+            when it is the same path, so that no other is made.
+        """
         name = self.filename or self.url_name
-        return self.destination(name) if name else None
+        return self.destination(name, known) if name else None
 
     @functools.cached_property
     def url_name(self) -> str | None:
         """The URL's last path segment made safe (:func:`name_from_url`), computed once."""
         return name_from_url(self.url)
 
-    def destination(self, name: str) -> Path:
-        """The final path for file ``name``, checked to stay inside ``root``."""
-        return contained_in(self.base or os.path.realpath(self.root), *self.subdir, name)
+    def destination(self, name: str, known: Path | None = None) -> Path:
+        """The final path for file ``name``, checked to stay inside ``root`` (``known``: as
+        in :meth:`predicted_destination`)."""
+        candidate = checked_below(self.base or os.path.realpath(self.root), *self.subdir, name)
+        return known if known is not None and str(known) == candidate else Path(candidate)
 
 
 class Owner(enum.Enum):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -101,7 +102,8 @@ def new_jobs(files: Iterable[FileConfig | str], root: Path) -> list[DownloadJob]
     :raises InvalidArgumentError: an item is not a FileConfig or URL, or leaves ``root``.
     """
     configs = [item if isinstance(item, FileConfig) else as_config(item) for item in files]
-    return [DownloadJob(DownloadRequest.from_config(config, root), config.priority) for config in configs]
+    base = os.path.realpath(root)  # once for the batch (each attempt checks its own path)
+    return [DownloadJob(DownloadRequest.from_config(config, root, base=base), config.priority) for config in configs]
 
 
 def as_config(item: object) -> FileConfig:

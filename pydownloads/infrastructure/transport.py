@@ -218,7 +218,7 @@ class BodyReader:
     One thread at a time; :func:`abort` may be called from another thread to end it.
     """
 
-    __slots__ = ("_failed", "_file", "_left", "_raw", "_read", "_url", "expected", "received")
+    __slots__ = ("_ended", "_failed", "_file", "_left", "_raw", "_read", "_url", "expected", "received")
 
     def __init__(self, response: requests.Response, url: str, expected: int | None) -> None:
         # read1: return what has arrived instead of waiting for a full buffer, so that a
@@ -231,6 +231,7 @@ class BodyReader:
         self._file = _socket_file(response.raw, expected)
         self._left = expected or 0
         self._failed: DownloadError | None = None  # raised by the next read_into
+        self._ended = False  # read to its length straight from the socket: nothing more to ask
 
     @property
     def direct(self) -> bool:
@@ -275,6 +276,8 @@ class BodyReader:
         if failed is not None:
             self._failed = None
             raise failed
+        if self._ended:
+            return buffer[:0]
         want = len(buffer) if self._file is None else min(len(buffer), self._left)
         if want <= 0:
             return buffer[:0]
@@ -330,6 +333,7 @@ class BodyReader:
             response.length -= count
         if not self._left:
             self._file = None  # anything after this goes through urllib3, which sees the end
+            self._ended = True  # ... and says so: read_into says it without asking
             if response is not None:
                 response.close()
             raw.release_conn()
