@@ -19,6 +19,9 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.cookies import extract_cookies_to_jar
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_encoding_from_headers
 from urllib3.connectionpool import HTTPConnectionPool
 
 #: Origins (with their verify and cert) remembered per adapter before the memory starts over.
@@ -89,6 +92,29 @@ class OriginAdapter(HTTPAdapter):
         if proxies:
             return super().request_url(request, proxies)
         return request.path_url  # what requests sends when no proxy applies
+
+    def build_response(self, req: requests.PreparedRequest, resp: Any) -> requests.Response:
+        """``HTTPAdapter.build_response`` (the same in requests 2.31 to 2.34), except that the
+        response's cookie jar is handed only a response that sets cookies."""
+        response = requests.Response()
+        response.status_code = getattr(resp, "status", None)  # type: ignore[assignment,unused-ignore]
+        response.headers = CaseInsensitiveDict(getattr(resp, "headers", {}))
+        response.encoding = get_encoding_from_headers(response.headers)
+        response.raw = resp
+        response.reason = response.raw.reason
+        response.url = req.url.decode("utf-8") if isinstance(req.url, bytes) else req.url  # type: ignore[assignment,unused-ignore]
+        if sets_cookies(resp):
+            extract_cookies_to_jar(response.cookies, req, resp)  # type: ignore[no-untyped-call,unused-ignore]
+        response.request = req
+        response.connection = self  # type: ignore[attr-defined,unused-ignore]
+        return response
+
+
+def sets_cookies(raw: Any) -> bool:
+    """True when the urllib3 response ``raw`` carries cookies for a jar (what
+    ``extract_cookies_to_jar`` reads: http.client's headers); without, it adds nothing."""
+    message = getattr(getattr(raw, "_original_response", None), "msg", None)
+    return message is not None and ("Set-Cookie" in message or "Set-Cookie2" in message)
 
 
 class _Probe:

@@ -29,6 +29,7 @@ from requests.utils import get_environ_proxies, get_netrc_auth
 
 from pydownloads.infrastructure.auth import ChallengeAuth
 from pydownloads.infrastructure.http_settings import Netrc, netrc_auth
+from pydownloads.infrastructure.origins import sets_cookies
 
 #: ``auth`` as requests takes it: what ``PlainGetSession._auth_of`` passes on.
 AnyAuth = tuple[str, str] | Callable[[requests.PreparedRequest], requests.PreparedRequest] | None
@@ -58,7 +59,7 @@ class PlainGetSession(requests.Session):
         self.netrc: Netrc = True
         self.auth_no_challenge = False
         self._challenge_auths: dict[tuple[str, str], ChallengeAuth] = {}
-        self._environments: dict[tuple[str, str | None, int | None], _Environment] = {}
+        self._environments: dict[tuple[str, str], _Environment] = {}
         self._header_sets: dict[tuple[Any, ...], CaseInsensitiveDict[str]] = {}
 
     def _auth_of(self, auth: AnyAuth) -> AnyAuth:
@@ -115,7 +116,7 @@ class PlainGetSession(requests.Session):
         every request, which cost ~240 us of a small download's ~900 (the environment of a
         running program does not change under it).  A race only reads them twice."""
         parts = urlsplit(url)
-        key = (parts.scheme, parts.hostname, parts.port)
+        key = (parts.scheme, parts.netloc)  # the origin (with any credentials: read the same)
         found = self._environments.get(key)
         if found is None:
             bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
@@ -149,7 +150,9 @@ class PlainGetSession(requests.Session):
         """The session's headers merged with ``headers`` (a None value removes one), each
         checked as ``prepare_headers`` checks it: a fresh copy of the set made once per
         distinct pair of header sets."""
-        key: tuple[Any, ...] | None = (tuple(self.headers.items()), tuple(headers.items()) if headers else ())
+        store = getattr(self.headers, "_store", None)  # a CaseInsensitiveDict's own: {lower: (name, value)}
+        mine = tuple(store.values()) if isinstance(store, dict) else tuple(self.headers.items())
+        key: tuple[Any, ...] | None = (mine, tuple(headers.items()) if headers else ())
         try:
             found = self._header_sets.get(key)  # type: ignore[arg-type]
         except TypeError:  # a value that cannot be a key (not a str, bytes or None): no cache
@@ -190,6 +193,5 @@ class PlainGetSession(requests.Session):
 
 def _keep_cookies(jar: Any, request: requests.PreparedRequest, raw: Any) -> None:
     """``extract_cookies_to_jar``, only when the response sets a cookie."""
-    message = getattr(getattr(raw, "_original_response", None), "msg", None)
-    if message is not None and ("Set-Cookie" in message or "Set-Cookie2" in message):
+    if sets_cookies(raw):
         extract_cookies_to_jar(jar, request, raw)  # type: ignore[no-untyped-call]
