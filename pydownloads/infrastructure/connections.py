@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import http.client
 import re
+from email.policy import compat32
 from typing import Any, BinaryIO
 
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -42,11 +43,34 @@ def parse_header_block(fp: BinaryIO) -> http.client.HTTPMessage:
             return _parse_lines(lines)
         # As email's compat32 policy keeps it: blanks before the value dropped, after kept.
         fields.append((match[1].decode("ascii"), match[2].decode("iso-8859-1").lstrip(" \t")))
-    message = http.client.HTTPMessage()
+    message = _Message()
     for name, value in fields:
         message[name] = value
     message.set_payload("")  # what the email parser leaves after an empty body
     return message
+
+
+class _Message(http.client.HTTPMessage):
+    """http.client's header message, read without email's policy call for each ASCII value
+    (what compat32 gives back for a str without surrogates is the str itself): ``get`` and
+    ``items``, which http.client and urllib3 call for every response."""
+
+    def get(self, name: str, failobj: Any = None) -> Any:
+        if self.policy is not compat32:
+            return super().get(name, failobj)
+        name = name.lower()
+        for key, value in self._headers:  # type: ignore[attr-defined]
+            if key.lower() == name:
+                return value if value.__class__ is str and value.isascii() else \
+                    self.policy.header_fetch_parse(key, value)
+        return failobj
+
+    def items(self) -> list[tuple[str, Any]]:
+        if self.policy is not compat32:
+            return super().items()
+        fetch = self.policy.header_fetch_parse
+        return [(key, value) if value.__class__ is str and value.isascii() else (key, fetch(key, value))
+                for key, value in self._headers]  # type: ignore[attr-defined]
 
 
 def _parse_lines(lines: list[bytes]) -> http.client.HTTPMessage:

@@ -22,6 +22,7 @@ from requests.adapters import HTTPAdapter
 from requests.cookies import extract_cookies_to_jar
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
+from urllib3 import HTTPHeaderDict
 from urllib3.connectionpool import HTTPConnectionPool
 
 #: Origins (with their verify and cert) remembered per adapter before the memory starts over.
@@ -114,7 +115,12 @@ def sets_cookies(raw: Any) -> bool:
     """True when the urllib3 response ``raw`` carries cookies for a jar (what
     ``extract_cookies_to_jar`` reads: http.client's headers); without, it adds nothing."""
     message = getattr(getattr(raw, "_original_response", None), "msg", None)
-    return message is not None and ("Set-Cookie" in message or "Set-Cookie2" in message)
+    if message is None:
+        return False
+    headers = getattr(raw, "headers", None)  # urllib3's copy of those headers: looked up, not scanned
+    if isinstance(headers, HTTPHeaderDict):
+        return "Set-Cookie" in headers or "Set-Cookie2" in headers
+    return "Set-Cookie" in message or "Set-Cookie2" in message
 
 
 class _Probe:
