@@ -5,7 +5,8 @@ twice; the pool's key; the path to send), checks the CA bundle on disk (a ``stat
 three: requests' ``verify``) and builds the pool's key attributes.  For a request that goes
 direct (no proxy) they depend on the URL's scheme and host only, and on ``verify`` and
 ``cert``: here they are computed the first time and reused.  Anything through a proxy takes
-requests' own path.
+requests' own path.  (requests before 2.32.2 picks the pool through ``get_connection``,
+left as it is: only the CA checks, the path and the response are remembered or trimmed.)
 
 What changes: a CA bundle or client certificate deleted during a run is no longer noticed
 by the next request before it connects (requests raises ``OSError`` then); a new
