@@ -3,6 +3,7 @@
     python benchmarks/threadprof.py W2s             # 5,000 x 16 KiB over TLS 1.3, 16 at a time
     python benchmarks/threadprof.py W1s --top 15    # one 1 GiB file over TLS 1.3
     python benchmarks/threadprof.py W2 --quick      # any workload of benchmarks/run.py, its sizes
+    python benchmarks/threadprof.py W2s --dump w2s.prof   # also keep the stats (pstats: callers)
 
 Serves the workload as benchmarks/run.py does (private nginx, a CA made for the run for the
 TLS ones), then downloads it in this process with ``DownloadManager`` and run.py's options,
