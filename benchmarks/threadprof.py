@@ -3,6 +3,7 @@
     python benchmarks/threadprof.py W2s             # 5,000 x 16 KiB over TLS 1.3, 16 at a time
     python benchmarks/threadprof.py W1s --top 15    # one 1 GiB file over TLS 1.3
     python benchmarks/threadprof.py W2 --quick      # any workload of benchmarks/run.py, its sizes
+    python benchmarks/threadprof.py W2s --dump w2s.prof   # also keep the stats (pstats: callers)
 
 Serves the workload as benchmarks/run.py does (private nginx, a CA made for the run for the
 TLS ones), then downloads it in this process with ``DownloadManager`` and run.py's options,
@@ -96,6 +97,7 @@ def main() -> int:
     parser.add_argument("workload", help="a workload of benchmarks/run.py: W1, W2, W1s, W2s...")
     parser.add_argument("--quick", action="store_true", help="run.py's --quick sizes")
     parser.add_argument("--top", type=int, default=20, help="functions to print (default 20)")
+    parser.add_argument("--dump", metavar="FILE", help="also save the summed stats there (pstats: callers, callees)")
     args = parser.parse_args()
     chosen = [w for w in workloads(args.quick) if w.key.upper() == args.workload.upper()]
     if not chosen:
@@ -120,6 +122,8 @@ def main() -> int:
     stats = pstats.Stats(main_profile)
     for profile in profiles:
         stats.add(profile)
+    if args.dump:
+        stats.dump_stats(args.dump)
     print(f"{w.key}: {w.title}; {len(profiles)} threads profiled; {wall:.2f} s, {cpu:.2f} CPU s under the profiler"
           f" ({w.cpu_per_unit(cpu):.3f} {w.cpu_unit}); files {'verified' if problem is None else problem}")
     print("\nby layer:\n" + "\n".join(by_area(stats)))

@@ -35,8 +35,8 @@ class Destination:
         self._job, self._claims, self._url = job, claims, url
         #: Resolved once per attempt (each attempt checks again: a link planted meanwhile is caught).
         renamed = job.renamed  # its name was taken by a download queued before
-        request = job.request
-        self.predicted = request.destination(renamed.name) if renamed else request.predicted_destination()
+        request, known = job.request, job.state.claimed_path  # the Path claimed at queueing, reused
+        self.predicted = request.destination(renamed.name, known) if renamed else request.predicted_destination(known)
 
     def load_saved_state(self) -> None:
         """Once per job: pick up a previous run's part file, if it is intact."""
@@ -95,7 +95,7 @@ class Destination:
         """
         state, url = self._job.state, self._job.url
         previous = state.claimed_path
-        if final != previous:
+        if final is not previous and final != previous:
             if previous is not None:
                 self._claims.release(previous, url)
             self._claims.claim(final, url)

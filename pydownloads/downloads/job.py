@@ -15,7 +15,13 @@ from pydownloads.domain.errors import DestinationConflictError, InvalidArgumentE
 from pydownloads.domain.models import FileConfig
 from pydownloads.downloads.state import DownloadState
 from pydownloads.infrastructure.limits import TokenBucket
-from pydownloads.infrastructure.paths import PART_SUFFIX, contained_in, name_from_url, safe_component, subdir_parts
+from pydownloads.infrastructure.paths import (
+    PART_SUFFIX,
+    checked_below,
+    name_from_url,
+    safe_component,
+    subdir_parts,
+)
 from pydownloads.infrastructure.sidecar import SIDECAR_SUFFIX
 
 
@@ -65,7 +71,8 @@ class DownloadRequest:
                 raise InvalidArgumentError(f"filename {config.filename!r} has no usable name in it")
         if base is None:
             base = os.path.realpath(root)
-        contained_in(base, *subdir)
+        if subdir:
+            checked_below(base, *subdir)
         return cls(
             url=config.url, root=root, base=base, subdir=subdir, filename=filename, headers=config.headers,
             checksum=config.parsed_checksum, expected_size=config.expected_size, segments=config.segments,
@@ -78,20 +85,26 @@ class DownloadRequest:
         """The URL and its mirrors, in the order they are tried."""
         return (self.url, *self.mirrors)
 
-    def predicted_destination(self) -> Path | None:
+    def predicted_destination(self, known: Path | None = None) -> Path | None:
         """The final path if the response cannot change it (explicit filename), else the
-        URL-derived one, which a Content-Disposition header may still override."""
+        URL-derived one, which a Content-Disposition header may still override.
+
+        :param known: a Path made for it already (the one claimed at queueing): returned
+            when it is the same path, so that no other is made.
+        """
         name = self.filename or self.url_name
-        return self.destination(name) if name else None
+        return self.destination(name, known) if name else None
 
     @functools.cached_property
     def url_name(self) -> str | None:
         """The URL's last path segment made safe (:func:`name_from_url`), computed once."""
         return name_from_url(self.url)
 
-    def destination(self, name: str) -> Path:
-        """The final path for file ``name``, checked to stay inside ``root``."""
-        return contained_in(self.base or os.path.realpath(self.root), *self.subdir, name)
+    def destination(self, name: str, known: Path | None = None) -> Path:
+        """The final path for file ``name``, checked to stay inside ``root`` (``known``: as
+        in :meth:`predicted_destination`)."""
+        candidate = checked_below(self.base or os.path.realpath(self.root), *self.subdir, name)
+        return known if known is not None and str(known) == candidate else Path(candidate)
 
 
 class Owner(enum.Enum):

@@ -29,21 +29,26 @@ class PartFile:
     :param keep: keep existing bytes (resume); otherwise the file starts empty.
     """
 
-    __slots__ = ("_fd", "_url", "final", "path")
+    __slots__ = ("_fd", "_name", "_url", "final")
 
     def __init__(self, final: Path, *, url: str, keep: bool = False) -> None:
         self.final = final
-        self.path = part_path(final)
+        self._name = os.fspath(final) + PART_SUFFIX  # a string: no Path made per file unless asked
         self._url = url
         flags = _OPEN_FLAGS | (0 if keep else os.O_TRUNC)
         try:
             try:
-                self._fd = os.open(self.path, flags, 0o644)
+                self._fd = os.open(self._name, flags, 0o644)
             except FileNotFoundError:  # its folder is not there yet (made only then: two calls saved per file)
                 final.parent.mkdir(parents=True, exist_ok=True)
-                self._fd = os.open(self.path, flags, 0o644)
+                self._fd = os.open(self._name, flags, 0o644)
         except OSError as error:
-            raise self._error(f"cannot write {self.path}", error) from error
+            raise self._error(f"cannot write {self._name}", error) from error
+
+    @property
+    def path(self) -> Path:
+        """The part file: ``<final>.part``."""
+        return Path(self._name)
 
     def size(self) -> int:
         """Bytes in the file now."""
@@ -58,14 +63,14 @@ class PartFile:
                 view = view[written:]
                 offset += written
         except OSError as error:
-            raise self._error(f"cannot write {self.path}", error) from error
+            raise self._error(f"cannot write {self._name}", error) from error
 
     def truncate(self, size: int) -> None:
         """Cut (or extend with zeros) the file to ``size`` bytes."""
         try:
             os.ftruncate(self._fd, size)
         except OSError as error:
-            raise self._error(f"cannot resize {self.path}", error) from error
+            raise self._error(f"cannot resize {self._name}", error) from error
 
     def preallocate(self, size: int) -> None:
         """Give the file its final length up front (segments write out of order), after
@@ -84,7 +89,7 @@ class PartFile:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             os.ftruncate(self._fd, size)
         except OSError as error:
-            raise self._error(f"cannot reserve {size} bytes for {self.path}", error) from error
+            raise self._error(f"cannot reserve {size} bytes for {self._name}", error) from error
 
     def close(self) -> None:
         """Close the descriptor and keep the file (idempotent)."""
@@ -96,16 +101,16 @@ class PartFile:
         """Close and move the part file to its final name; returns the final path."""
         self.close()
         try:
-            os.replace(self.path, self.final)
+            os.replace(self._name, self.final)
         except OSError as error:
-            raise self._error(f"cannot rename {self.path} to {self.final.name}", error) from error
+            raise self._error(f"cannot rename {self._name} to {self.final.name}", error) from error
         return self.final
 
     def discard(self) -> None:
         """Close and delete the part file; never raises."""
         self.close()
-        with contextlib.suppress(OSError):
-            self.path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # missing already, too
+            os.unlink(self._name)
 
     def _error(self, what: str, error: OSError) -> FileSystemError:
         return FileSystemError(f"{what}: {error.strerror or error}", url=self._url, cause=error)

@@ -10,22 +10,19 @@ from __future__ import annotations
 
 import copy
 import http.cookiejar
-import os
-from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
 import requests.cookies
 from requests.adapters import HTTPAdapter
-from requests.structures import CaseInsensitiveDict
-from requests.utils import get_environ_proxies, get_netrc_auth
 
 from pydownloads._version import __version__
 from pydownloads.domain.redact import get_logger
 from pydownloads.domain.retry import RetryConfig
-from pydownloads.infrastructure.auth import ChallengeAuth, mark_of, origin_of
-from pydownloads.infrastructure.http_settings import Netrc, SessionSettings, netrc_auth
+from pydownloads.infrastructure.auth import mark_of, origin_of
+from pydownloads.infrastructure.http_settings import SessionSettings
+from pydownloads.infrastructure.plain_get import PlainGetSession
 from pydownloads.infrastructure.retries import RetryHooks as RetryHooks  # re-exported: the manager's import
 from pydownloads.infrastructure.retries import RetryingAdapter, build_retry
 from pydownloads.infrastructure.watch import ConnectionWatch, WatchedAdapter
@@ -61,20 +58,11 @@ class _OriginCookiePolicy(http.cookiejar.DefaultCookiePolicy):
         return True
 
 
-class _Session(requests.Session):
+class _Session(PlainGetSession):
     """A Session that drops the Cookie header, like Authorization, when a redirect leaves
-    the origin (scheme, host and port), and prepares its plain GETs without requests'
-    generic per-request merging.
-
-    ``Session.request`` builds a ``Request``, copies the whole cookie jar into a new one and
-    merges every setting through ``merge_setting``, whose runtime-checkable ``Protocol``
-    checks cost more than the rest of the preparation: about a sixth of the CPU of a small
-    download.  A GET with nothing but headers, a timeout, ``stream`` and
-    ``allow_redirects`` (the only request pydownloads makes) is prepared here from the
-    session's settings as they are at that moment (headers, auth, ``.netrc`` and
-    environment proxies when ``trust_env``, cookies, proxies, verify, cert) and goes
-    through ``Session.send`` as usual: adapter, Retry, cookies set, redirects with
-    :meth:`rebuild_auth`.  Anything else takes ``Session.request``.
+    the origin (scheme, host and port); its plain GETs are prepared and sent by
+    :class:`~pydownloads.infrastructure.plain_get.PlainGetSession`, anything else by
+    requests with the same rules.
 
     ``(user, password)``, as the session's ``auth`` or from a ``.netrc``, goes out as a
     :class:`~pydownloads.infrastructure.auth.ChallengeAuth` (one per credentials, so that
@@ -87,88 +75,6 @@ class _Session(requests.Session):
     redirect too, and a ``verify`` that is a path or False wins over the environment's CA
     bundle (requests lets the environment win).  Nothing edits ``os.environ`` to get there.
     """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.netrc: Netrc = True
-        self.auth_no_challenge = False
-        self._challenge_auths: dict[tuple[str, str], ChallengeAuth] = {}
-
-    def _auth_of(self, auth: _AnyAuth) -> _AnyAuth:
-        """``auth`` as it goes out: ``(user, password)`` as this session's ChallengeAuth for
-        them (made once; a race makes two, and one is kept), anything else as given."""
-        if not isinstance(auth, tuple):
-            return auth
-        found = self._challenge_auths.get(auth)
-        if found is None:
-            found = self._challenge_auths.setdefault(
-                auth, ChallengeAuth(*auth, no_challenge=self.auth_no_challenge))
-        return found
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
-        # A download's retry context (infrastructure.request_retry), for our adapters; the
-        # generic path below has no way to pass it on, and goes without.
-        request_retry = kwargs.pop("request_retry", None)
-        if (args or method != "GET" or not isinstance(url, str) or not kwargs.keys() <= _PLAIN_GET
-                or kwargs.get("params") is not None or self.params or self.hooks != _NO_HOOKS):
-            return super().request(method, url, *args, **kwargs)
-        stream = kwargs.get("stream")
-        prepared = self._prepare_get(url, kwargs.get("headers"))
-        if self.trust_env:  # the environment's proxies and CA bundle, as requests reads them ...
-            environ_proxies, bundle, _ = self._environment(prepared.url or url)
-            # ... except that a proxy set on the session (the manager's ``proxies``, the CLI's
-            # --proxy) wins over the environment's for its scheme: requests lets the
-            # environment win, so an explicit proxy was silently ignored where one was set.
-            explicit = {key: value for key, value in self.proxies.items() if value is not None}
-            settings: dict[str, Any] = {"proxies": {**environ_proxies, **explicit},
-                        "stream": self.stream if stream is None else stream,
-                        "verify": (bundle or True) if self.verify is True else self.verify, "cert": self.cert}
-        else:
-            proxies = self.proxies if isinstance(self.proxies, Mapping) else {}
-            settings = {"proxies": {key: value for key, value in proxies.items() if value is not None},
-                        "stream": self.stream if stream is None else stream, "verify": self.verify, "cert": self.cert}
-        if request_retry is not None:
-            settings["request_retry"] = request_retry
-        return self.send(prepared, timeout=kwargs.get("timeout"), allow_redirects=kwargs.get("allow_redirects", True),
-                         **settings)
-
-    def _environment(self, url: str) -> _Environment:
-        """The environment's proxies for ``url``'s origin (``no_proxy`` applied), its CA
-        bundle (``REQUESTS_CA_BUNDLE``, else ``CURL_CA_BUNDLE``; requests reads no
-        ``SSL_CERT_FILE``) and the origin's ``$NETRC``/``~/.netrc`` credentials, as requests
-        reads them, but once per origin for this session: requests reads them again for
-        every request, which cost ~240 us of a small download's ~900 (the environment of a
-        running program does not change under it).  A race only reads them twice."""
-        parts = urlsplit(url)
-        key = (parts.scheme, parts.hostname, parts.port)
-        cache: dict[tuple[str, str | None, int | None], _Environment]
-        cache = self.__dict__.setdefault("_environment_cache", {})
-        found = cache.get(key)
-        if found is None:
-            bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
-            found = cache[key] = (get_environ_proxies(url, no_proxy=None), bundle, get_netrc_auth(url))
-        return found
-
-    def _prepare_get(self, url: str, headers: Mapping[str, str | bytes | None] | None) -> requests.PreparedRequest:
-        """What ``prepare_request`` makes of a GET of ``url`` with ``headers`` on this session."""
-        merged: CaseInsensitiveDict[str | bytes | None] = CaseInsensitiveDict(self.headers)
-        if headers:
-            merged.update(headers)
-        for name in [name for name, value in merged.items() if value is None]:
-            del merged[name]  # a None value removes a session header, as in requests
-        netrc = self._netrc_for(url) if not self.auth else None
-        prepared = requests.PreparedRequest()
-        # The jar itself, not a copy: the Cookie header is computed from it here, and a
-        # redirect works on a copy (PreparedRequest.copy) as it always does.
-        auth = self._auth_of(self.auth if netrc is None else netrc)
-        prepared.prepare(method="GET", url=url, headers=merged, auth=auth, cookies=self.cookies)
-        return prepared
-
-    def _netrc_for(self, url: str) -> tuple[str, str] | None:
-        """The credentials for ``url``'s host from this session's ``.netrc``, if any."""
-        if self.netrc is True:  # the environment's, as requests reads it
-            return self._environment(url)[2] if self.trust_env else None
-        return None if self.netrc is False else netrc_auth(self.netrc, url)
 
     def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
         auth = request.auth or self.auth
@@ -214,16 +120,6 @@ class _Session(requests.Session):
             cookies = requests.cookies.get_cookie_header(self.cookies, prepared_request)  # type: ignore[no-untyped-call]
             if cookies:
                 prepared_request.headers["Cookie"] = cookies
-
-
-#: ``auth`` as requests takes it: what ``_Session._auth_of`` passes on.
-_AnyAuth = tuple[str, str] | Callable[[requests.PreparedRequest], requests.PreparedRequest] | None
-
-#: An origin's environment: its proxies, the CA bundle, its .netrc credentials.
-_Environment = tuple[dict[str, str], str | None, tuple[str, str] | None]
-#: The keyword arguments of a plain GET (what Session.get passes for send_get's call).
-_PLAIN_GET = frozenset({"params", "headers", "timeout", "allow_redirects", "stream"})
-_NO_HOOKS: dict[str, list[Any]] = {"response": []}
 
 
 class _NoAuth(requests.auth.AuthBase):

@@ -24,6 +24,9 @@ _NAME_BUDGET = MAX_NAME_BYTES - len(_LONGEST_SUFFIX)
 #: Names the library uses for its own files beside a download: never a server's to pick.
 _RESERVED_SUFFIXES = (".part", ".part.json", ".part.json.tmp")
 _UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f-\x9f<>:"/\\|?*]')
+#: A name with nothing to change but maybe its reservation: starts and ends with neither dot
+#: nor space, ASCII only (its length in characters is its length in bytes).
+_PLAIN = re.compile(r"[A-Za-z0-9_-](?:[A-Za-z0-9._-]*[A-Za-z0-9_-])?")
 _WINDOWS_RESERVED = frozenset(
     {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
     | {f"{device}{digit}" for device in ("COM", "LPT") for digit in "0123456789\u00b9\u00b2\u00b3"}
@@ -40,13 +43,20 @@ def safe_component(name: str) -> str | None:
     own files (``.part``, ``.part.json``) gets a ``_``.
     Returns None when nothing usable is left (``""``, ``"."``, ``".."``).
     """
+    if _PLAIN.fullmatch(name) and len(name) <= _NAME_BUDGET:
+        # ASCII letters, digits, ``_``, ``-`` and inner dots: nothing to replace, normalise,
+        # strip or cut (the common case, checked cheaply); the reserved names still apply.
+        return _unreserved(name)
     # Lone surrogates (from a caller's str or an odd charset) cannot be written: replaced.
     name = name.encode("utf-8", "replace").decode("utf-8")
     name = unicodedata.normalize("NFC", name)
     name = re.split(r"[/\\]", name)[-1]
     name = _truncate(_UNSAFE_CHARS.sub("_", name).strip(" ."))
-    if not name:
-        return None
+    return _unreserved(name) if name else None
+
+
+def _unreserved(name: str) -> str:
+    """``name`` (made safe and cut already) clear of device names and of our own suffixes."""
     # Checked after truncation, which can strip what stood between a device name and the dot.
     if name.split(".")[0].rstrip(" ").upper() in _WINDOWS_RESERVED:
         name = _truncate("_" + name)
@@ -163,19 +173,28 @@ def contained_in(base: str, *parts: str) -> Path:
 
     :raises InvalidArgumentError: the path would land outside ``base``.
     """
+    return Path(checked_below(base, *parts))
+
+
+def checked_below(base: str, *parts: str) -> str:
+    """:func:`contained_in`'s check; the candidate as a string (``os.path.join``).
+
+    :raises InvalidArgumentError: the path would land outside ``base``.
+    """
     candidate = os.path.join(base, *parts)
     if not _plain_below(base, parts):
         resolved = os.path.realpath(candidate)
         if resolved != base and not resolved.startswith(base.rstrip(os.sep) + os.sep):
             raise InvalidArgumentError(f"{candidate} resolves outside the download folder {base}")
-    return Path(candidate)
+    return candidate
 
 
 def _plain_below(base: str, parts: tuple[str, ...]) -> bool:
     """True when ``parts`` are plain names and no existing one below ``base`` is a link."""
-    if any(part in ("", ".", "..") or os.sep in part or (os.altsep and os.altsep in part) for part in parts):
-        return False
     path = base
+    for part in parts:
+        if part in ("", ".", "..") or os.sep in part or (os.altsep and os.altsep in part):
+            return False
     for part in parts:
         path = os.path.join(path, part)
         try:

@@ -30,6 +30,7 @@ from urllib3.util.retry import Retry
 from pydownloads.domain.errors import DownloadCancelledError
 from pydownloads.domain.retry import RetryConfig
 from pydownloads.infrastructure.failures import describe
+from pydownloads.infrastructure.origins import OriginAdapter
 from pydownloads.infrastructure.request_retry import RequestRetry
 from pydownloads.infrastructure.transport import parse_retry_after
 
@@ -171,9 +172,10 @@ def build_retry(config: RetryConfig, hooks: RetryHooks | None) -> Retry:
     )
 
 
-class RetryingAdapter(HTTPAdapter):
-    """An HTTPAdapter that takes a download's retry context with each request
-    (``request_retry=``): that request gets a Retry of its own (:meth:`_HookedRetry.for_request`).
+class RetryingAdapter(OriginAdapter):
+    """An HTTPAdapter (an OriginAdapter: its lookups once per origin) that takes a
+    download's retry context with each request (``request_retry=``): that request gets a
+    Retry of its own (:meth:`_HookedRetry.for_request`).
 
     Thread-safe like HTTPAdapter: the per-request Retry never touches the shared adapter.
     """

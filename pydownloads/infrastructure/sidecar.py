@@ -95,9 +95,10 @@ class ResumeState:
 
 def load(final: Path, url: str) -> ResumeState | None:
     """The saved state for ``final`` if it is intact and for ``url``; else None."""
-    path = sidecar_path(final)
+    path = os.fspath(final) + SIDECAR_SUFFIX  # probed for every download: no Path made for it
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as file:
+            data = json.loads(file.read())
         state = ResumeState(
             url=str(data["url"]), total=int(data["total"]), etag=data.get("etag"),
             last_modified=data.get("last_modified"),

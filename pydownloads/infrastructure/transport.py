@@ -162,7 +162,7 @@ class BodyReader:
     One thread at a time; :func:`abort` may be called from another thread to end it.
     """
 
-    __slots__ = ("_buffered", "_failed", "_file", "_left", "_raw", "_read", "_recv", "_response", "_url",
+    __slots__ = ("_buffered", "_ended", "_failed", "_file", "_left", "_raw", "_read", "_recv", "_response", "_url",
                  "expected", "received")
 
     def __init__(self, response: requests.Response, url: str, expected: int | None) -> None:
@@ -180,6 +180,7 @@ class BodyReader:
         self._buffered = self._file is not None  # http.client's file may still hold body bytes
         self._left = expected or 0
         self._failed: DownloadError | None = None  # raised by the next read_into
+        self._ended = False  # read to its length straight from the socket: nothing more to ask
 
     @property
     def direct(self) -> bool:
@@ -229,6 +230,8 @@ class BodyReader:
         if failed is not None:
             self._failed = None
             raise failed
+        if self._ended:
+            return buffer[:0]
         if recv is None:
             return self._read_through(buffer, fill)
         want = min(len(buffer), self._left)
@@ -306,6 +309,7 @@ class BodyReader:
             response.length -= count
         if not self._left:
             self._file = self._recv = None  # anything after this goes through urllib3, which sees the end
+            self._ended = True  # ... and says so: read_into says it without asking
             if response is not None:
                 response.close()
             raw.release_conn()

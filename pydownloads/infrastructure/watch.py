@@ -24,6 +24,7 @@ import requests
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from pydownloads.domain.errors import DownloadTimeoutError
+from pydownloads.infrastructure.connections import Connection, TLSConnection
 from pydownloads.infrastructure.request_retry import RequestRetry
 from pydownloads.infrastructure.retries import RetryingAdapter
 
@@ -131,7 +132,8 @@ def _shut(connection: Any) -> None:
 
 class WatchedAdapter(RetryingAdapter):
     """An HTTPAdapter whose pools report the connections they hand out to ``watch``; a
-    request's ``request_retry`` (see RetryingAdapter) also brings its download's deadline."""
+    request's ``request_retry`` (see RetryingAdapter) also brings its download's deadline.
+    Its pools' connections parse plain header blocks cheaply (``connections``)."""
 
     def __init__(self, watch: ConnectionWatch, **kwargs: Any) -> None:
         self.watch = watch
@@ -141,8 +143,10 @@ class WatchedAdapter(RetryingAdapter):
         super().init_poolmanager(*args, **kwargs)
         watch = self.watch
         self.poolmanager.pool_classes_by_scheme = {
-            "http": type("WatchedHTTPConnectionPool", (_Watched, HTTPConnectionPool), {"watch": watch}),
-            "https": type("WatchedHTTPSConnectionPool", (_Watched, HTTPSConnectionPool), {"watch": watch}),
+            "http": type("WatchedHTTPConnectionPool", (_Watched, HTTPConnectionPool),
+                         {"watch": watch, "ConnectionCls": Connection}),
+            "https": type("WatchedHTTPSConnectionPool", (_Watched, HTTPSConnectionPool),
+                          {"watch": watch, "ConnectionCls": TLSConnection}),
         }
 
     def send(

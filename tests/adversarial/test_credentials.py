@@ -95,6 +95,19 @@ def test_cookie_set_during_a_redirect_stays_with_its_origin(
     assert _leaks(other_server, "/rec") == []
 
 
+def test_cookie_a_response_sets_goes_back_to_its_origin(raw_server: RawServer, sandbox: Sandbox) -> None:
+    # The plain GETs hand a response to the cookie jars only when it sets a cookie: this one does.
+    setter = raw_server.route("/login", raw(head(200, [("Set-Cookie", "sid=kept; Path=/"),
+                                                      ("Content-Length", "2")]) + b"ok"))
+    later = raw_server.route("/rec", recorder())
+    with DownloadManager(download_dir=sandbox.root, **{**FAST, "max_workers": 1}) as manager:
+        manager.add_to_queue([setter])
+        manager.queue.join()
+        manager.add_to_queue([later])
+    [seen] = [request for request in raw_server.requests if request.path == "/rec"]
+    assert seen.header("Cookie") == "sid=kept"
+
+
 def test_cookie_one_origin_set_never_goes_to_another_port(
         raw_server: RawServer, other_server: RawServer, sandbox: Sandbox) -> None:
     other_server.route("/rec", recorder())

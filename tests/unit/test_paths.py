@@ -375,3 +375,27 @@ _header_values = st.one_of(
 @given(_header_values)
 def test_parse_content_disposition_property(property_root: Path, header: str) -> None:
     _assert_safe(parse_content_disposition(header), property_root)
+
+
+def _general(name: str) -> str | None:
+    """safe_component's steps without its shortcut for plain names (the reference)."""
+    import re
+    import unicodedata
+
+    from pydownloads.infrastructure import paths
+
+    name = unicodedata.normalize("NFC", name.encode("utf-8", "replace").decode("utf-8"))
+    name = paths._truncate(paths._UNSAFE_CHARS.sub("_", re.split(r"[/\\]", name)[-1]).strip(" ."))
+    return paths._unreserved(name) if name else None
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(st.one_of(
+    st.text(alphabet=st.sampled_from("abcXYZ019._- "), max_size=250),
+    st.sampled_from(["CON", "con.txt", "LPT1.x", "nul", "a.part", "b.PART.json", "x.part.json.tmp", "." * 3,
+                     "a" * 241, "a" * 242, "-", "_.", ".a"]),
+))
+def test_the_shortcut_for_plain_names_gives_what_the_general_steps_give(name: str) -> None:
+    from pydownloads.infrastructure.paths import safe_component
+
+    assert safe_component(name) == _general(name)
