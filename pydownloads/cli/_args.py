@@ -211,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     how = parser.add_argument_group("how")
     how.add_argument("-j", "--jobs", type=_count(1), default=DEFAULT_WORKERS, metavar="N",
                      help=f"downloads at once (default: {DEFAULT_WORKERS})")
+    how.add_argument("--fixed-jobs", action="store_true",
+                     help="always run -j downloads at once (by default fewer transfer at once while this "
+                          "process has a core's worth of Python to do and more would not be faster)")
     how.add_argument("--retries", type=_count(0), default=RetryConfig().max_retries, metavar="N",
                      help="retries per file after a transient failure (default: %(default)s)")
     how.add_argument("--timeout", type=_type(_seconds, "seconds"), metavar="S",

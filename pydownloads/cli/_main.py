@@ -222,7 +222,8 @@ def _settings(args: argparse.Namespace) -> RunSettings:
     }
     options = {name: value for name, value in given.items() if value is not None}
     download = command_settings(args.jobs, retry_config=RetryConfig(max_retries=args.retries),
-                                retry_failed=args.retry_failed, **options, **_access(args))
+                                retry_failed=args.retry_failed, adaptive_workers=not args.fixed_jobs, **options,
+                                **_access(args))
     return RunSettings(download_dir=args.dir, download=download,
                        progress=args.progress or (not args.quiet and sys.stderr.isatty()))
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from pydownloads.domain.errors import DownloadCancelledError, InvalidArgumentError
+from pydownloads.domain.errors import DownloadCancelledError
 from pydownloads.domain.models import DownloadStatus, FileConfig
 from pydownloads.domain.redact import get_logger
 from pydownloads.downloads.feeder import JournalQueue
@@ -25,6 +25,7 @@ from pydownloads.downloads.journaled import add_journaled, as_items, new_jobs
 from pydownloads.downloads.queue import PriorityDownloadQueue
 from pydownloads.downloads.resources import (
     check_collaborators,
+    check_timeout,
     open_journal,
     open_limiter,
     open_session,
@@ -35,6 +36,7 @@ from pydownloads.downloads.retry import RetryHandler
 from pydownloads.downloads.settings import DEFAULT_CANCEL_GRACE as DEFAULT_CANCEL_GRACE  # their old home
 from pydownloads.downloads.settings import DEFAULT_MAX_WORKERS as DEFAULT_MAX_WORKERS
 from pydownloads.downloads.settings import DownloadSettings, fit_host_cap
+from pydownloads.downloads.slots import WorkerSlots, start_threads
 from pydownloads.downloads.worker import DownloadWorker
 from pydownloads.events.emitter import EventEmitter
 from pydownloads.events.types import DownloadCancelled, DownloadQueued
@@ -127,6 +129,8 @@ class DownloadManager:
     :param retry_failed: with ``state_file``, retry what an earlier run failed (else kept failed).
     :param progress: show progress bars (``tqdm.auto``: widgets in Jupyter) until shutdown;
         for options, attach a ``pydownloads.progress.ProgressDisplay`` yourself instead.
+    :param adaptive_workers: True (default): fewer downloads at once while the process is
+        bound by its interpreter and that costs no throughput; False: ``max_workers`` always.
     :raises InvalidArgumentError: a bad setting or collaborator, or ``settings`` with a
         keyword setting (checked before the folder is created or anything is opened).
     :raises TypeError: a keyword that is not a setting.
@@ -166,6 +170,8 @@ class DownloadManager:
         self._stopping = threading.Event()
         self._active: set[DownloadJob] = set()
         self._threads: list[threading.Thread] = []
+        self._slots = WorkerSlots(settings.max_workers, lambda: self.tracker.get_stats().bytes_downloaded,
+                                  adaptive=settings.adaptive_workers)
         with contextlib.ExitStack() as opened:
             self._limiter = open_limiter(opened, settings)
             connection = open_session(opened, settings, session, self._cancel)
@@ -261,31 +267,27 @@ class DownloadManager:
             from pydownloads.progress import ProgressDisplay
 
             self._progress = ProgressDisplay(self.emitter, self.tracker, max_bars=self.max_workers)
-        # Daemon threads of our own rather than a ThreadPoolExecutor: the interpreter joins
-        # executor threads at exit before any hook of ours could stop them, so a manager its
-        # user forgot to close would hang the program.  A closed manager joins its threads.
         if not self._threads:
-            for number in range(self.max_workers):
-                thread = threading.Thread(target=self._consume, name=f"pydownloads-{number}", daemon=True)
-                thread.start()
-                self._threads.append(thread)
+            self._threads = start_threads(self._consume, self.max_workers)
 
     # -- the worker threads ----------------------------------------------------------------
 
     def _consume(self) -> None:
-        while True:
-            try:
-                job = self.queue.get(timeout=_IDLE_POLL)
-            except queue_module.Empty:
-                if self._stopping.is_set():  # a stop marker was missed: stop anyway
+        with self._slots.held():  # only as many threads transfer at once as add throughput
+            while True:
+                try:
+                    job = self.queue.get(timeout=_IDLE_POLL)
+                except queue_module.Empty:
+                    if self._stopping.is_set():  # a stop marker was missed: stop anyway
+                        return
+                    continue
+                if job is None:
                     return
-                continue
-            if job is None:
-                return
-            if self._stopping.is_set():
-                self._cancel_job(job)
-                continue
-            self._run(job)
+                if self._stopping.is_set():
+                    self._cancel_job(job)
+                    continue
+                self._run(job)
+                self._slots.keep()
 
     def _run(self, job: DownloadJob) -> None:
         with self._lock:
@@ -325,6 +327,7 @@ class DownloadManager:
                 return
             self._state = _State.CLOSING
         self._stopping.set()
+        self._slots.close()
         for job in self.queue.drain():
             self._cancel_job(job)
         if not wait_for_current:
@@ -374,10 +377,7 @@ class DownloadManager:
         ``manager.queue.join()`` with a timeout, waiting on a condition (no polling); the
         manager stays open for more.  :raises InvalidArgumentError: a bad ``timeout``.
         """
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                                    or not timeout >= 0):
-            raise InvalidArgumentError(f"timeout must be seconds >= 0 or None, not {timeout!r}")
-        return self.queue.join(timeout)
+        return self.queue.join(check_timeout(timeout))
 
     def close(self) -> None:
         """Download everything queued, then stop (what leaving the ``with`` block does)."""

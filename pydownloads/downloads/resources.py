@@ -67,6 +67,14 @@ def check_collaborators(
             raise InvalidArgumentError(f"{name} must be a {kind.__name__}, not {type(value).__name__}")
 
 
+def check_timeout(timeout: float | None) -> float | None:
+    """``timeout`` when it is seconds >= 0 or None.  :raises InvalidArgumentError: else."""
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not timeout >= 0):
+        raise InvalidArgumentError(f"timeout must be seconds >= 0 or None, not {timeout!r}")
+    return timeout
+
+
 def prepare_folder(folder: str | PathLike[str]) -> Path:
     """``folder`` made absolute, created if missing.
 

@@ -180,7 +180,10 @@ class DownloadSettings:
     field; vary it with ``dataclasses.replace``.  It pickles (for Dask workers) when its
     ``auth`` and ``cookies`` do; the run's cancel event is not carried.
 
-    :param max_workers: downloads running at once.
+    :param max_workers: downloads running at once, at most.
+    :param adaptive_workers: True: fewer of them transfer at once while the process is
+        bound by its interpreter (a core's worth of Python) and more would not add
+        throughput (``downloads/slots.py``); False: ``max_workers`` always.
     :param retry_config: retries of both layers.
     :param transfer: timeouts, chunk size, segments, speed floor, deadline, on_existing;
         default :func:`default_transfer` (a speed floor of 1,000 bytes/s over 60 s).
@@ -200,6 +203,7 @@ class DownloadSettings:
     journal: JournalSettings = field(default_factory=JournalSettings)
     cancel_grace: float = DEFAULT_CANCEL_GRACE
     progress: bool = False
+    adaptive_workers: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_workers, int) or isinstance(self.max_workers, bool) or self.max_workers < 1:
@@ -209,8 +213,9 @@ class DownloadSettings:
         if isinstance(self.cancel_grace, bool) or not isinstance(self.cancel_grace, (int, float)) or not (
                 0 <= self.cancel_grace < float("inf")):
             raise InvalidArgumentError(f"cancel_grace must be seconds >= 0, not {self.cancel_grace!r}")
-        if not isinstance(self.progress, bool):
-            raise InvalidArgumentError(f"progress must be True or False, not {self.progress!r}")
+        for flag in ("progress", "adaptive_workers"):
+            if not isinstance(getattr(self, flag), bool):
+                raise InvalidArgumentError(f"{flag} must be True or False, not {getattr(self, flag)!r}")
         for name, kind in _GROUPS.items():
             value = getattr(self, name)
             if not isinstance(value, kind):
@@ -278,6 +283,7 @@ class Options(TypedDict, total=False):
     min_speed_window: float
     deadline: float | None
     progress: bool
+    adaptive_workers: bool
     on_existing: str
     state_file: str | PathLike[str] | None
     retry_failed: bool
