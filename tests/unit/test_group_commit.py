@@ -51,7 +51,7 @@ def test_writes_made_while_a_commit_runs_share_the_next_one() -> None:
     write = _GatedWrite()
     group: GroupCommit[int] = GroupCommit(write)
     first, first_done = _submit_all(group, range(1))
-    assert write.entered.wait(10)  # the committer holds item 0's batch, and waits
+    assert write.entered.wait(10)  # item 0's caller commits its batch, and waits
     others, others_done = _submit_all(group, range(1, 9))
     assert wait_until(lambda: group.pending == 8)
     assert first_done == [] and others_done == []  # nobody returns before its commit has
@@ -101,18 +101,16 @@ def test_a_failed_commit_fails_every_write_of_its_batch_and_the_next_one_goes_on
     assert calls[-1] == [4]
 
 
-def test_a_lone_write_is_committed_at_once_and_close_stops_the_committer() -> None:
-    batches: list[list[str]] = []
-    group: GroupCommit[str] = GroupCommit(batches.append, name="test-commit")
+def test_a_lone_write_is_committed_at_once_in_its_callers_thread() -> None:
+    batches: list[tuple[list[str], threading.Thread]] = []
+    group: GroupCommit[str] = GroupCommit(lambda items: batches.append((list(items), threading.current_thread())))
     group.submit("a")
-    assert batches == [["a"]]
-    committer = [t for t in threading.enumerate() if t.name == "test-commit"]
-    assert len(committer) == 1 and committer[0].daemon
+    assert batches == [(["a"], threading.current_thread())]  # no hand-over to another thread
     group.close()
-    assert not committer[0].is_alive()
-    group.submit("b")  # closed: written in the caller's thread
-    assert batches == [["a"], ["b"]]
+    group.submit("b")
+    assert [items for items, _ in batches] == [["a"], ["b"]]
     group.close()  # idempotent
+    assert group.commits == 2
 
 
 def test_flush_waits_for_the_commit_under_way() -> None:
