@@ -68,7 +68,9 @@ class SlotGauge:
     def look(self, now: float, cpu: float, received: int, taken: int) -> int | None:
         """One look: the new limit when it changes, else None.
 
-        :param cpu: the process's CPU seconds so far; :param received: body bytes so far;
+        :param now: the clock.
+        :param cpu: the process's CPU seconds so far.
+        :param received: body bytes received so far.
         :param taken: threads holding a slot now.
         """
         opened, used, had = self._opened

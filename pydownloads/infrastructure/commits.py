@@ -45,9 +45,8 @@ class GroupCommit(Generic[T]):
     Thread-safe.
     """
 
-    def __init__(self, write: Callable[[list[T]], None], *, name: str = "pydownloads-commit") -> None:
+    def __init__(self, write: Callable[[list[T]], None]) -> None:
         self._write = write
-        self.name = name
         self._lock = threading.Lock()
         self._ended = threading.Condition(self._lock)  # a commit returned
         self._open: _Batch[T] = _Batch()

@@ -71,7 +71,7 @@ class Journal:
         self._last_commit = time.monotonic()
         #: Starts not written yet, by row id (see :meth:`started`).
         self._starts: LatestWrites[int, tuple[object, ...]] = LatestWrites()
-        self._group: GroupCommit[tuple[object, ...]] = GroupCommit(self._write_finished, name="pydownloads-journal")
+        self._group: GroupCommit[tuple[object, ...]] = GroupCommit(self._write_finished)
         #: Downloads an earlier run left wait until this run has added its own (with their
         #: options, which win) or is waited for: see :meth:`release_carried`.
         self._held = False
